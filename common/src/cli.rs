@@ -1,0 +1,441 @@
+//! Command-line vocabulary shared by every tool: the `main` wrapper, option
+//! helpers over lexopt, the environment (read once), and the PKCS#11
+//! connection options (`-m`, `-s`, `-p`, `--pin-file`, `--token`,
+//! `--serial`), which mean the same thing in every tool.
+
+use crate::error::{Error, Result, EXIT_OK};
+use crate::pin::{Pin, PinSource};
+use crate::pkcs11::{ConnectionSpec, ModuleChoice, TokenSelector};
+use crate::uri::{PathAttr, Pkcs11Uri};
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+
+static TOOL_NAME: OnceLock<String> = OnceLock::new();
+
+/// What argument parsing produced: work to do, or a request for help or
+/// the version (printed by the wrapper, so parsers never exit).
+#[derive(Debug)]
+pub enum Parsed<T> {
+    Run(T),
+    Help,
+    Version,
+}
+
+impl<T> Parsed<T> {
+    /// Runs `body` on parsed arguments; passes help and version requests
+    /// through to the `main` wrapper.
+    pub fn run(self, body: impl FnOnce(T) -> Result<()>) -> Result<Parsed<()>> {
+        match self {
+            Parsed::Run(args) => body(args).map(Parsed::Run),
+            Parsed::Help => Ok(Parsed::Help),
+            Parsed::Version => Ok(Parsed::Version),
+        }
+    }
+}
+
+/// Runs a tool's body and turns its result into the process exit code.
+/// Only this wrapper prints errors: one line `tool: message` on stderr.
+pub fn main_with(
+    tool: &str,
+    help: &str,
+    body: impl FnOnce(&Environment) -> Result<Parsed<()>>,
+) -> ExitCode {
+    let _ = TOOL_NAME.set(tool.to_string());
+    let environment = Environment::from_process();
+    let outcome = body(&environment);
+    match outcome {
+        Ok(Parsed::Run(())) => ExitCode::from(EXIT_OK),
+        Ok(Parsed::Help) => print_and_exit(help),
+        Ok(Parsed::Version) => print_and_exit(&format!(
+            "{tool} (p11dnssec) {}\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        // A reader that went away (`| head`) is not a failure.
+        Err(Error::Io { path, source })
+            if path == "stdout" && source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::from(EXIT_OK)
+        }
+        Err(error) => {
+            eprintln!("{tool}: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn print_and_exit(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    ExitCode::from(EXIT_OK)
+}
+
+/// Prints `tool: warning: message` on stderr.
+pub fn warn(message: &str) {
+    let tool = TOOL_NAME.get().map(String::as_str).unwrap_or("p11dnssec");
+    eprintln!("{tool}: warning: {message}");
+}
+
+/// Prints `tool: note: message` on stderr.
+pub fn note(message: &str) {
+    let tool = TOOL_NAME.get().map(String::as_str).unwrap_or("p11dnssec");
+    eprintln!("{tool}: note: {message}");
+}
+
+/// The environment variables the tools honour, read once at start-up so
+/// that parsing stays a pure function of (arguments, environment).
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    /// The PKCS#11 module from `PKCS11_PROVIDER`, `PKCS11_MODULE` or
+    /// `PKCS11_LIBRARY` (first set wins), with the variable's name.
+    pub module: Option<(&'static str, PathBuf)>,
+    /// `PKCS11_PIN`.
+    pub pin: Option<Pin>,
+}
+
+impl Environment {
+    /// Reads the process environment.
+    pub fn from_process() -> Environment {
+        let module = ["PKCS11_PROVIDER", "PKCS11_MODULE", "PKCS11_LIBRARY"]
+            .into_iter()
+            .find_map(|name| {
+                let value = std::env::var_os(name)?;
+                (!value.is_empty()).then(|| (name, PathBuf::from(value)))
+            });
+        let pin = std::env::var_os("PKCS11_PIN").map(|value| {
+            use std::os::unix::ffi::OsStringExt;
+            Pin::new(value.into_vec())
+        });
+        Environment { module, pin }
+    }
+}
+
+/// An option or value from the command line, owned so that it can be
+/// passed around while the parser is borrowed again for the option's value.
+#[derive(Debug)]
+pub enum Opt {
+    Short(char),
+    Long(String),
+    Value(OsString),
+}
+
+impl Opt {
+    /// True if this is `-short` or `--long`.
+    pub fn is(&self, short: char, long: &str) -> bool {
+        match self {
+            Opt::Short(c) => *c == short,
+            Opt::Long(l) => l == long,
+            Opt::Value(_) => false,
+        }
+    }
+
+    /// True if this is `--long` (an option with no short form).
+    pub fn is_long(&self, long: &str) -> bool {
+        matches!(self, Opt::Long(l) if l == long)
+    }
+
+    /// The error for an option the tool does not know.
+    pub fn unexpected(&self) -> Error {
+        match self {
+            Opt::Short(c) => Error::usage(format!("unknown option '-{c}'")),
+            Opt::Long(l) => Error::usage(format!("unknown option '--{l}'")),
+            Opt::Value(v) => Error::usage(format!("unexpected argument '{}'", v.to_string_lossy())),
+        }
+    }
+
+    fn display(&self) -> String {
+        match self {
+            Opt::Short(c) => format!("-{c}"),
+            Opt::Long(l) => format!("--{l}"),
+            Opt::Value(v) => v.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// The next option or positional value.
+pub fn next_opt(parser: &mut lexopt::Parser) -> Result<Option<Opt>> {
+    use lexopt::Arg;
+    let arg = parser.next().map_err(usage_error)?;
+    Ok(arg.map(|arg| match arg {
+        Arg::Short(c) => Opt::Short(c),
+        Arg::Long(l) => Opt::Long(l.to_string()),
+        Arg::Value(v) => Opt::Value(v),
+    }))
+}
+
+/// The value of option `opt` as raw OS string.
+pub fn value_os(parser: &mut lexopt::Parser, opt: &Opt) -> Result<OsString> {
+    parser
+        .value()
+        .map_err(|_| Error::usage(format!("option '{}' needs a value", opt.display())))
+}
+
+/// The value of option `opt` as UTF-8 text.
+pub fn value(parser: &mut lexopt::Parser, opt: &Opt) -> Result<String> {
+    let value = value_os(parser, opt)?;
+    value
+        .into_string()
+        .map_err(|_| Error::usage(format!("option '{}' needs UTF-8 text", opt.display())))
+}
+
+/// The value of option `opt`, parsed with `parse`; errors name the option.
+pub fn value_parsed<T>(
+    parser: &mut lexopt::Parser,
+    opt: &Opt,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T> {
+    let text = value(parser, opt)?;
+    parse(&text).ok_or_else(|| {
+        Error::usage(format!(
+            "option '{}' needs {what}, not '{text}'",
+            opt.display()
+        ))
+    })
+}
+
+fn usage_error(error: lexopt::Error) -> Error {
+    Error::usage(error.to_string())
+}
+
+/// Parses a decimal number (the slot IDs of BIND's `-s`), also `0x` hex.
+pub fn parse_number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// The PKCS#11 connection options, common to every tool that talks to a token.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionArgs {
+    /// `-m PATH` / `--module PATH`.
+    pub module: Option<PathBuf>,
+    /// `-s SLOT` / `--slot SLOT`: a slot ID as in BIND.
+    pub slot: Option<u64>,
+    /// `--token LABEL`.
+    pub token_label: Option<Vec<u8>>,
+    /// `--serial SERIAL`.
+    pub token_serial: Option<Vec<u8>>,
+    /// `-p PIN` or `--pin-file FILE`.
+    pub pin: Option<PinSource>,
+}
+
+impl ConnectionArgs {
+    /// Consumes `opt` if it is a connection option; returns whether it was.
+    pub fn take(&mut self, opt: &Opt, parser: &mut lexopt::Parser) -> Result<bool> {
+        if opt.is('m', "module") {
+            self.module = Some(PathBuf::from(value_os(parser, opt)?));
+        } else if opt.is('s', "slot") {
+            self.slot = Some(value_parsed(parser, opt, "a slot number", parse_number)?);
+        } else if opt.is_long("token") {
+            self.token_label = Some(os_bytes(value_os(parser, opt)?));
+        } else if opt.is_long("serial") {
+            self.token_serial = Some(os_bytes(value_os(parser, opt)?));
+        } else if opt.is('p', "pin") {
+            let pin = Pin::new(os_bytes(value_os(parser, opt)?));
+            self.set_pin(PinSource::Value(pin))?;
+        } else if opt.is_long("pin-file") {
+            let path = PathBuf::from(value_os(parser, opt)?);
+            self.set_pin(PinSource::File(path))?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn set_pin(&mut self, source: PinSource) -> Result<()> {
+        if self.pin.is_some() {
+            return Err(Error::usage(
+                "give the PIN once: -p or --pin-file, not both",
+            ));
+        }
+        self.pin = Some(source);
+        Ok(())
+    }
+
+    /// Combines the options with a URI (if the tool got one) and the
+    /// environment into what to connect to. Precedence, highest first:
+    /// module `-m`, URI `module-path`/`module-name`, `PKCS11_PROVIDER`,
+    /// `PKCS11_MODULE`, `PKCS11_LIBRARY`, the SoftHSM2 default; PIN `-p` or
+    /// `--pin-file`, URI `pin-value`/`pin-source`, `PKCS11_PIN`, prompt.
+    /// A token attribute given both as an option and in the URI must agree.
+    pub fn resolve(
+        &self,
+        uri: Option<&Pkcs11Uri>,
+        environment: &Environment,
+    ) -> Result<ConnectionSpec> {
+        let empty = Pkcs11Uri::default();
+        let uri = uri.unwrap_or(&empty);
+        if uri.has_vendor_attributes() {
+            return Err(Error::usage(
+                "PKCS#11 URI has vendor-specific (x-) attributes, which these tools do not support",
+            ));
+        }
+        let module = if let Some(path) = &self.module {
+            ModuleChoice::Explicit(path.clone())
+        } else if let Some(path) = &uri.module_path {
+            ModuleChoice::Explicit(PathBuf::from(path))
+        } else if let Some(name) = &uri.module_name {
+            ModuleChoice::Named(name.clone())
+        } else if let Some((_, path)) = &environment.module {
+            ModuleChoice::Explicit(path.clone())
+        } else {
+            ModuleChoice::Default
+        };
+
+        let slot_id = agree("slot", self.slot, uri.slot_id())?;
+        let label = agree_bytes("token", &self.token_label, uri.get(PathAttr::Token))?;
+        let serial = agree_bytes("serial", &self.token_serial, uri.get(PathAttr::Serial))?;
+        let owned = |attr| uri.get(attr).map(<[u8]>::to_vec);
+        let token = TokenSelector {
+            slot_id,
+            label,
+            serial,
+            manufacturer: owned(PathAttr::Manufacturer),
+            model: owned(PathAttr::Model),
+            slot_description: owned(PathAttr::SlotDescription),
+            slot_manufacturer: owned(PathAttr::SlotManufacturer),
+        };
+
+        let pin = if let Some(source) = &self.pin {
+            source.clone()
+        } else if let Some(pin) = &uri.pin_value {
+            PinSource::Value(pin.clone())
+        } else if let Some(source) = &uri.pin_source {
+            PinSource::from_uri_pin_source(source)?
+        } else if let Some(pin) = &environment.pin {
+            PinSource::Environment(pin.clone())
+        } else {
+            PinSource::Prompt
+        };
+        Ok(ConnectionSpec { module, token, pin })
+    }
+}
+
+fn agree(what: &str, option: Option<u64>, from_uri: Option<u64>) -> Result<Option<u64>> {
+    match (option, from_uri) {
+        (Some(a), Some(b)) if a != b => Err(Error::usage(format!(
+            "the {what} option ({a}) and the URI's {what} ({b}) differ"
+        ))),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn agree_bytes(
+    what: &str,
+    option: &Option<Vec<u8>>,
+    from_uri: Option<&[u8]>,
+) -> Result<Option<Vec<u8>>> {
+    match (option, from_uri) {
+        (Some(a), Some(b)) if a.as_slice() != b => Err(Error::usage(format!(
+            "--{what} '{}' and the URI's {what} '{}' differ",
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b)
+        ))),
+        (a, b) => Ok(a.clone().or_else(|| b.map(<[u8]>::to_vec))),
+    }
+}
+
+/// The raw bytes of an OS string (labels and PINs need not be UTF-8).
+pub fn os_bytes(value: OsString) -> Vec<u8> {
+    use std::os::unix::ffi::OsStringExt;
+    value.into_vec()
+}
+
+/// The raw bytes of an OS string slice.
+pub fn os_str_bytes(value: &OsStr) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    value.as_bytes()
+}
+
+/// The help text of the connection options, for every tool's `--help`.
+pub const CONNECTION_HELP: &str = "\
+PKCS#11 connection:
+  -m, --module PATH     PKCS#11 module (default: $PKCS11_PROVIDER, $PKCS11_MODULE,
+                        $PKCS11_LIBRARY, else SoftHSM2)
+  -s, --slot SLOT       slot ID, as in BIND (default: slot 0 if it holds an
+                        initialized token, else the only initialized token)
+      --token LABEL     the token with this label
+      --serial SERIAL   the token with this serial number
+      --pin-file FILE   read the user PIN from FILE (one trailing newline ignored)
+  -p, --pin PIN         the user PIN (visible to other users in ps: prefer
+                        --pin-file, PKCS11_PIN or pin-source= in a URI)
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ConnectionArgs> {
+        let mut parser = lexopt::Parser::from_args(args.iter().copied());
+        let mut connection = ConnectionArgs::default();
+        while let Some(opt) = next_opt(&mut parser)? {
+            if !connection.take(&opt, &mut parser)? {
+                return Err(opt.unexpected());
+            }
+        }
+        Ok(connection)
+    }
+
+    #[test]
+    fn connection_options_parse_in_bind_and_long_forms() {
+        let c = parse(&["-m", "/lib/x.so", "-s", "5", "-p1234"]).expect("parse");
+        assert_eq!(c.module, Some(PathBuf::from("/lib/x.so")));
+        assert_eq!(c.slot, Some(5));
+        assert!(matches!(c.pin, Some(PinSource::Value(p)) if p.bytes_equal(b"1234")));
+        let c = parse(&["--token", "dnssec", "--serial=abc", "--pin-file", "/p"]).expect("parse");
+        assert_eq!(c.token_label, Some(b"dnssec".to_vec()));
+        assert_eq!(c.token_serial, Some(b"abc".to_vec()));
+        assert_eq!(c.pin, Some(PinSource::File("/p".into())));
+    }
+
+    #[test]
+    fn bad_connection_options_are_usage_errors() {
+        for args in [&["-s", "x"][..], &["-m"], &["-p", "1", "--pin-file", "f"]] {
+            let error = parse(args).expect_err("should fail");
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+            assert!(!error.to_string().contains("1234"));
+        }
+    }
+
+    #[test]
+    fn module_and_pin_precedence() {
+        let environment = Environment {
+            module: Some(("PKCS11_PROVIDER", PathBuf::from("/env.so"))),
+            pin: Some(Pin::new(b"env".to_vec())),
+        };
+        let uri = Pkcs11Uri::parse("pkcs11:token=t?module-path=/uri.so&pin-value=u").expect("uri");
+        let none = ConnectionArgs::default();
+        let spec = none.resolve(None, &environment).expect("resolve");
+        assert_eq!(spec.module, ModuleChoice::Explicit("/env.so".into()));
+        assert_eq!(spec.pin, PinSource::Environment(Pin::new(b"env".to_vec())));
+        let spec = none.resolve(Some(&uri), &environment).expect("resolve");
+        assert_eq!(spec.module, ModuleChoice::Explicit("/uri.so".into()));
+        assert_eq!(spec.pin, PinSource::Value(Pin::new(b"u".to_vec())));
+        assert_eq!(spec.token.label, Some(b"t".to_vec()));
+        let explicit = parse(&["-m", "/m.so", "-p", "p"]).expect("parse");
+        let spec = explicit.resolve(Some(&uri), &environment).expect("resolve");
+        assert_eq!(spec.module, ModuleChoice::Explicit("/m.so".into()));
+        assert_eq!(spec.pin, PinSource::Value(Pin::new(b"p".to_vec())));
+        let spec = ConnectionArgs::default()
+            .resolve(None, &Environment::default())
+            .expect("resolve");
+        assert_eq!(spec.module, ModuleChoice::Default);
+        assert_eq!(spec.pin, PinSource::Prompt);
+    }
+
+    #[test]
+    fn conflicting_token_selections_are_refused() {
+        let uri = Pkcs11Uri::parse("pkcs11:token=a;slot-id=2").expect("uri");
+        let c = parse(&["--token", "b"]).expect("parse");
+        assert!(c.resolve(Some(&uri), &Environment::default()).is_err());
+        let c = parse(&["-s", "3"]).expect("parse");
+        assert!(c.resolve(Some(&uri), &Environment::default()).is_err());
+        let c = parse(&["-s", "2", "--token", "a"]).expect("parse");
+        assert!(c.resolve(Some(&uri), &Environment::default()).is_ok());
+    }
+}

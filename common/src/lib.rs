@@ -1,0 +1,15 @@
+//! p11dnssec's shared library: everything the tools under `tools/` do,
+//! split by concept. Only `cli`, `output` and `pkcs11` touch the outside
+//! world; the rest is plain data in, plain data out.
+
+pub mod algorithm;
+pub mod cli;
+pub mod error;
+pub mod json;
+pub mod keys;
+pub mod output;
+pub mod pin;
+pub mod pkcs11;
+pub mod uri;
+
+pub use error::{Error, Result};

@@ -1,0 +1,274 @@
+//! pkcs11-tokens: list the slots and tokens of a PKCS#11 module, in BIND
+//! 9.16's format, with what an operator needs to choose a token.
+
+use common::cli::{self, ConnectionArgs, Environment, Parsed};
+use common::pkcs11::mechanisms::{self, Capabilities};
+use common::pkcs11::{Module, SlotSummary};
+use common::uri::{PathAttr, Pkcs11Uri};
+use common::{json::JsonObject, output::Stdout, Result};
+use cryptoki::slot::{Limit, TokenInfo};
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+const HELP: &str = "\
+Usage: pkcs11-tokens [-v] [-m module] [--json]
+
+List the slots and tokens of a PKCS#11 module and what each token can do.
+
+Options:
+  -m, --module PATH  PKCS#11 module (default: $PKCS11_PROVIDER, $PKCS11_MODULE,
+                     $PKCS11_LIBRARY, else SoftHSM2)
+  -v                 trace slot discovery and missing mechanisms on stderr
+      --json         print a JSON array of slots instead of BIND's format
+  -h, --help         print this help
+      --version      print the version
+
+Exit status: 0 success, 1 failure, 2 usage error.
+";
+
+#[derive(Debug, Default)]
+struct Args {
+    connection: ConnectionArgs,
+    verbose: bool,
+    json: bool,
+}
+
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut parsed = Args::default();
+    while let Some(opt) = cli::next_opt(&mut parser)? {
+        if opt.is('m', "module") {
+            parsed.connection.take(&opt, &mut parser)?;
+        } else if opt.is('v', "verbose") {
+            parsed.verbose = true;
+        } else if opt.is_long("json") {
+            parsed.json = true;
+        } else if opt.is('h', "help") {
+            return Ok(Parsed::Help);
+        } else if opt.is_long("version") {
+            return Ok(Parsed::Version);
+        } else {
+            return Err(opt.unexpected());
+        }
+    }
+    Ok(Parsed::Run(parsed))
+}
+
+fn main() -> ExitCode {
+    cli::main_with("pkcs11-tokens", HELP, |environment| {
+        parse_args(std::env::args_os().skip(1))?.run(|args| run(&args, environment))
+    })
+}
+
+fn run(args: &Args, environment: &Environment) -> Result<()> {
+    let spec = args.connection.resolve(None, environment)?;
+    let module = Module::load(&spec.module)?;
+    let slots = module.slots()?;
+    if args.verbose {
+        eprintln!("slotCount={}", slots.len());
+        for (i, slot) in slots.iter().enumerate() {
+            eprintln!("slot#{i}=0x{:x}", slot.id);
+        }
+    }
+    let probed: Vec<(SlotSummary, Option<Capabilities>)> = slots
+        .into_iter()
+        .map(|slot| {
+            let capabilities = slot
+                .token
+                .is_some()
+                .then(|| mechanisms::probe(&module, slot.slot));
+            (slot, capabilities)
+        })
+        .collect();
+    if args.verbose {
+        for (_, capabilities) in &probed {
+            for (name, why) in capabilities.iter().flat_map(|c| &c.missing) {
+                eprintln!("{name}: {why}");
+            }
+        }
+    }
+    let mut out = Stdout::new();
+    if args.json {
+        print_json(&mut out, &probed)?;
+    } else {
+        print_bind(&mut out, &probed)?;
+    }
+    out.flush()
+}
+
+/// The token's URI: the stable identifier printed where BIND printed a
+/// C pointer, and pasteable into the other tools.
+fn token_uri(slot: &SlotSummary) -> String {
+    let mut uri = Pkcs11Uri::default();
+    if let Some(token) = &slot.token {
+        uri.set(PathAttr::Token, Some(token.label().as_bytes().to_vec()));
+        uri.set(
+            PathAttr::Manufacturer,
+            Some(token.manufacturer_id().as_bytes().to_vec()),
+        );
+        uri.set(
+            PathAttr::Serial,
+            Some(token.serial_number().as_bytes().to_vec()),
+        );
+        uri.set(PathAttr::Model, Some(token.model().as_bytes().to_vec()));
+    }
+    uri.set_slot_id(slot.id);
+    uri.to_string()
+}
+
+/// Pads a token field to its fixed PKCS#11 width, as BIND prints it.
+fn padded(text: &str, width: usize) -> String {
+    format!("{text:<width$}")
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn print_bind(out: &mut Stdout, slots: &[(SlotSummary, Option<Capabilities>)]) -> Result<()> {
+    let best = |bit: u32| {
+        slots
+            .iter()
+            .find(|(_, c)| c.as_ref().is_some_and(|c| c.bind_operations & bit != 0))
+            .map_or_else(|| "(nil)".to_string(), |(slot, _)| token_uri(slot))
+    };
+    out.line("DEFAULTS")?;
+    out.line(&format!("\tbest_rsa_token={}", best(mechanisms::BIND_RSA)))?;
+    out.line(&format!(
+        "\tbest_ecdsa_token={}",
+        best(mechanisms::BIND_ECDSA)
+    ))?;
+    out.line(&format!(
+        "\tbest_eddsa_token={}",
+        best(mechanisms::BIND_EDDSA)
+    ))?;
+    for (slot, capabilities) in slots {
+        out.line("")?;
+        let (Some(token), Some(capabilities)) = (&slot.token, capabilities) else {
+            // BIND skipped slots without a token; we show them, in a block
+            // of their own so that parsers of TOKEN blocks are unaffected.
+            out.line("SLOT")?;
+            out.line(&format!("\tslotID={}", slot.id))?;
+            out.line(&format!("\tdescription={}", slot.info.slot_description()))?;
+            out.line("\ttokenPresent=no")?;
+            continue;
+        };
+        out.line("TOKEN")?;
+        out.line(&format!("\taddress={}", token_uri(slot)))?;
+        out.line(&format!("\tslotID={}", slot.id))?;
+        out.line(&format!("\tlabel={}", padded(token.label(), 32)))?;
+        out.line(&format!(
+            "\tmanufacturerID={}",
+            padded(token.manufacturer_id(), 32)
+        ))?;
+        out.line(&format!("\tmodel={}", padded(token.model(), 16)))?;
+        out.line(&format!(
+            "\tserialNumber={}",
+            padded(token.serial_number(), 16)
+        ))?;
+        out.line(&format!(
+            "\tsupported operations=0x{:x} ({})",
+            capabilities.bind_operations,
+            capabilities.bind_names()
+        ))?;
+        out.line(&format!(
+            "\tinitialized={}",
+            yes_no(token.token_initialized())
+        ))?;
+        out.line(&format!(
+            "\tloginRequired={}",
+            yes_no(token.login_required())
+        ))?;
+        out.line(&format!(
+            "\tuserPinLocked={}",
+            yes_no(token.user_pin_locked())
+        ))?;
+        out.line(&format!("\tsessions={}", sessions(token)))?;
+        let names: Vec<&str> = capabilities
+            .algorithms
+            .iter()
+            .map(|a| a.mnemonic())
+            .collect();
+        out.line(&format!("\tdnssecAlgorithms={}", names.join(",")))?;
+    }
+    Ok(())
+}
+
+/// Open sessions and the token's limit: `0/unlimited`, `3/64`.
+fn sessions(token: &TokenInfo) -> String {
+    let count = token
+        .session_count()
+        .map_or_else(|| "?".to_string(), |c| c.to_string());
+    format!("{count}/{}", max_sessions(token))
+}
+
+fn max_sessions(token: &TokenInfo) -> String {
+    match token.max_session_count() {
+        Limit::Max(max) => max.to_string(),
+        Limit::Infinite => "unlimited".into(),
+        Limit::Unavailable => "?".into(),
+    }
+}
+
+fn print_json(out: &mut Stdout, slots: &[(SlotSummary, Option<Capabilities>)]) -> Result<()> {
+    let objects = slots
+        .iter()
+        .map(|(slot, capabilities)| {
+            let mut object = JsonObject::new()
+                .number("slot_id", slot.id)
+                .string("slot_description", slot.info.slot_description())
+                .string("slot_manufacturer", slot.info.manufacturer_id())
+                .boolean("token_present", Some(slot.token.is_some()));
+            if let (Some(token), Some(capabilities)) = (&slot.token, capabilities) {
+                let algorithms: Vec<&str> = capabilities
+                    .algorithms
+                    .iter()
+                    .map(|a| a.mnemonic())
+                    .collect();
+                object = object
+                    .string("uri", token_uri(slot))
+                    .string("label", token.label())
+                    .string("manufacturer", token.manufacturer_id())
+                    .string("model", token.model())
+                    .string("serial", token.serial_number())
+                    .boolean("initialized", Some(token.token_initialized()))
+                    .boolean("login_required", Some(token.login_required()))
+                    .boolean("user_pin_initialized", Some(token.user_pin_initialized()))
+                    .boolean("user_pin_locked", Some(token.user_pin_locked()))
+                    .boolean("write_protected", Some(token.write_protected()))
+                    .optional_number("session_count", token.session_count())
+                    .string("max_session_count", max_sessions(token))
+                    .number("bind_operations", u64::from(capabilities.bind_operations))
+                    .strings("dnssec_algorithms", &algorithms);
+            }
+            object
+        })
+        .collect();
+    out.line(&common::json::array(objects))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed<Args>> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn parses_bind_flags_and_json() {
+        let Ok(Parsed::Run(args)) = parse(&["-v", "-m", "/x.so", "--json"]) else {
+            panic!("should parse");
+        };
+        assert!(args.verbose && args.json);
+        assert_eq!(args.connection.module, Some("/x.so".into()));
+        assert!(matches!(parse(&["--help"]), Ok(Parsed::Help)));
+        assert!(matches!(parse(&["--version"]), Ok(Parsed::Version)));
+        assert_eq!(parse(&["-s", "1"]).err().map(|e| e.exit_code()), Some(2));
+        assert_eq!(parse(&["-m"]).err().map(|e| e.exit_code()), Some(2));
+    }
+}
