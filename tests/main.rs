@@ -1,1 +1,11 @@
-mod x {}
+//! Integration tests: every tool, built by cargo, against a real SoftHSM2
+//! token made for each test in its own temporary directory.
+
+mod guide;
+mod hsm;
+mod man;
+mod pins;
+mod pkcs11_destroy;
+mod pkcs11_keygen;
+mod pkcs11_list;
+mod pkcs11_tokens;

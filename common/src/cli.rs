@@ -132,6 +132,11 @@ impl Opt {
         }
     }
 
+    /// True if this is `-short` (an option with no long form).
+    pub fn is_short(&self, short: char) -> bool {
+        matches!(self, Opt::Short(c) if *c == short)
+    }
+
     /// True if this is `--long` (an option with no short form).
     pub fn is_long(&self, long: &str) -> bool {
         matches!(self, Opt::Long(l) if l == long)

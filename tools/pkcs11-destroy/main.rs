@@ -2,9 +2,7 @@
 //! but only objects the operator selected explicitly.
 
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
-use common::pkcs11::object::{
-    find_objects, parse_hex_id, parse_numeric_id, read_object_info, ObjectSelector,
-};
+use common::pkcs11::object::{list_objects, parse_hex_id, parse_numeric_id, ObjectSelector};
 use common::pkcs11::{Access, Token};
 use common::uri::Pkcs11Uri;
 use common::{output::Stdout, Error, Result};
@@ -26,7 +24,7 @@ Options:
   -l, --label LABEL objects with this CKA_LABEL (or a pkcs11: URI: object=, id=,
                     type=, and token attributes)
       --all         every object on the token
-  -w SECONDS        wait this long before destroying (default 5; 0: at once)
+  -w, --wait SEC    wait this long before destroying (default 5; 0: at once)
   -h, --help        print this help
       --version     print the version
 
@@ -63,7 +61,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         if parsed.connection.take(&opt, &mut parser)? {
             continue;
         }
-        if opt.is('i', "numeric-id") {
+        if opt.is_short('i') {
             let text = cli::value(&mut parser, &opt)?;
             let id = parse_numeric_id(&text, false).ok_or_else(|| {
                 Error::usage(format!(
@@ -136,19 +134,18 @@ fn main() -> ExitCode {
 fn run(args: &Args, environment: &Environment) -> Result<()> {
     let spec = args.connection.resolve(args.uri.as_ref(), environment)?;
     let token = Token::open(&spec, Access::ReadWrite, |_| Ok(()))?;
-    let handles = find_objects(&token.session, &args.selector)?;
+    let objects = list_objects(&token.session, &args.selector)?;
     let mut out = Stdout::new();
-    if handles.is_empty() {
+    if objects.is_empty() {
         out.line("No matching key objects found.")?;
         return out.flush();
     }
-    out.line(if handles.len() == 1 {
+    out.line(if objects.len() == 1 {
         "Key object found:"
     } else {
         "Key objects found:"
     })?;
-    for (index, handle) in handles.iter().enumerate() {
-        let object = read_object_info(&token.session, *handle)?;
+    for (index, (_, object)) in objects.iter().enumerate() {
         out.text(&format!(
             "  object[{index}]: class {}, label '",
             object.class
@@ -177,7 +174,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         out.line("")?;
     }
     let mut failures = Vec::new();
-    for (index, handle) in handles.into_iter().enumerate() {
+    for (index, (handle, _)) in objects.into_iter().enumerate() {
         if let Err(error) = token.session.destroy_object(handle) {
             let error = Error::pkcs11(format!("destroying object[{index}]"), error);
             eprintln!("pkcs11-destroy: {error}");

@@ -19,20 +19,23 @@ sensitive and never extractable unless -E or -P is given. Unless -i or --id
 is given, both keys get CKA_ID = SHA-1 of the public key (Knot DNS's rule).
 
 Options:
-  -a ALGORITHM      RSASHA256, RSASHA512, ECDSAP256SHA256, ECDSAP384SHA384,
-                    ED25519, ED448 (or a number), or BIND's classes RSA, ECC, ECX
-                    (default RSA)
-  -b BITS           RSA: 1024..4096 (default 2048); ECC: 256 or 384; ECX: 256 or 456
-                    (ignored names: the algorithm decides the curve)
-  -e                RSA: use the large exponent 4294967297 (default 65537)
-  -i ID             CKA_ID as a number, as BIND (<= 0xFFFF: 2 bytes, else 4)
-      --id HEX      CKA_ID as hex bytes, any length
-  -l, --label LABEL CKA_LABEL of both keys (or a pkcs11: URI with object=, id=, token=)
-  -E                extractable but sensitive: may leave the token only wrapped (backup)
-  -P                neither sensitive nor protected from export (BIND's -P; unsafe)
-  -q                do not print the success line
-  -h, --help        print this help
-      --version     print the version
+  -a, --algorithm ALG  RSASHA256, RSASHA512, ECDSAP256SHA256, ECDSAP384SHA384,
+                       ED25519, ED448 (or a number), or BIND's classes RSA, ECC,
+                       ECX (default RSA)
+  -b, --bits BITS      RSA: 1024..4096 (default 2048); ECC: 256 or 384; ECX: 256
+                       or 456; with a named algorithm it must match its curve
+  -e, --large-exponent RSA: public exponent 4294967297 (default 65537)
+  -i ID                CKA_ID as a number, as BIND (<= 0xFFFF: 2 bytes, else 4)
+      --id HEX         CKA_ID as hex bytes, any length
+  -l, --label LABEL    CKA_LABEL of both keys (or a pkcs11: URI with object=,
+                       id= and token attributes)
+  -E, --wrap-only      extractable but sensitive: the key can leave the token
+                       only wrapped under another key (for backup)
+  -P, --exportable     neither sensitive nor protected from export (BIND's -P;
+                       the private key can be read out in the clear)
+  -q, --quiet          do not print the success line
+  -h, --help           print this help
+      --version        print the version
 
 ";
 
@@ -72,7 +75,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             parsed.bits = Some(bits);
         } else if opt.is('e', "large-exponent") {
             parsed.large_exponent = true;
-        } else if opt.is('i', "numeric-id") {
+        } else if opt.is_short('i') {
             let id = cli::value_parsed(
                 &mut parser,
                 &opt,

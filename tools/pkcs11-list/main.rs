@@ -3,7 +3,7 @@
 
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
 use common::pkcs11::object::{
-    find_objects, parse_hex_id, parse_numeric_id, read_object_info, ObjectInfo, ObjectSelector,
+    list_objects, parse_hex_id, parse_numeric_id, ObjectInfo, ObjectSelector,
 };
 use common::pkcs11::{Access, SlotSummary, Token};
 use common::uri::{PathAttr, Pkcs11Uri};
@@ -17,7 +17,7 @@ Usage: pkcs11-list [-P] [-m module] [-s slot] [-i id | -l label] [-p PIN] [--jso
 List the objects on a PKCS#11 token, one line each in BIND 9.16's format.
 
 Options:
-  -P                do not log in: list public objects only, ask no PIN
+  -P, --public      do not log in: list public objects only, ask no PIN
   -i ID             objects with this CKA_ID: a decimal number as BIND (2 bytes
                     up to 65535, else 4), or 0x-prefixed hex of any length
       --id HEX      objects with this CKA_ID, as hex bytes
@@ -67,7 +67,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         }
         if opt.is('P', "public") {
             parsed.public_only = true;
-        } else if opt.is('i', "numeric-id") {
+        } else if opt.is_short('i') {
             let text = cli::value(&mut parser, &opt)?;
             let id = parse_numeric_id(&text, false).ok_or_else(|| {
                 Error::usage(format!(
@@ -150,11 +150,10 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         }
         Ok(())
     })?;
-    let handles = find_objects(&token.session, &args.selector)?;
-    let mut objects = Vec::with_capacity(handles.len());
-    for handle in handles {
-        objects.push(read_object_info(&token.session, handle)?);
-    }
+    let objects: Vec<ObjectInfo> = list_objects(&token.session, &args.selector)?
+        .into_iter()
+        .map(|(_, info)| info)
+        .collect();
     match args.format {
         Format::Bind => {
             for (index, object) in objects.iter().enumerate() {

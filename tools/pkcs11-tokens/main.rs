@@ -18,7 +18,7 @@ List the slots and tokens of a PKCS#11 module and what each token can do.
 Options:
   -m, --module PATH  PKCS#11 module (default: $PKCS11_PROVIDER, $PKCS11_MODULE,
                      $PKCS11_LIBRARY, else SoftHSM2)
-  -v                 trace slot discovery and missing mechanisms on stderr
+  -v, --verbose      trace slot discovery and missing mechanisms on stderr
       --json         print a JSON array of slots instead of BIND's format
   -h, --help         print this help
       --version      print the version

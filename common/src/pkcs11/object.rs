@@ -221,6 +221,24 @@ pub fn read_object_info(session: &Session, handle: ObjectHandle) -> Result<Objec
     Ok(info)
 }
 
+/// Every object the selector matches, with its attributes, in a stable
+/// order (label, ID, class, handle): tokens return objects in whatever
+/// order their storage keeps, and the tools' output must not vary.
+pub fn list_objects(
+    session: &Session,
+    selector: &ObjectSelector,
+) -> Result<Vec<(ObjectHandle, ObjectInfo)>> {
+    let handles = find_objects(session, selector)?;
+    let mut objects = Vec::with_capacity(handles.len());
+    for handle in handles {
+        objects.push((handle, read_object_info(session, handle)?));
+    }
+    objects.sort_by(|(_, a), (_, b)| {
+        (&a.label, &a.id, a.class, a.handle).cmp(&(&b.label, &b.id, b.class, b.handle))
+    });
+    Ok(objects)
+}
+
 /// Reads the public key of a key object: a public key, or a private key
 /// whose token keeps the public attributes on it (some tokens keep no
 /// separate public object).

@@ -1,0 +1,171 @@
+//! The test fixture: a fresh SoftHSM2 token in a temp dir, with its own
+//! `SOFTHSM2_CONF` set on child processes only, so tests run in parallel.
+//! A missing SoftHSM2 or OpenSC is a failure here, never a skip.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// The user PIN of every test token.
+pub const PIN: &str = "87654321";
+/// The security officer PIN of every test token.
+pub const SO_PIN: &str = "12345678";
+/// Where Debian's softhsm2 package puts the module.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A temp dir with a SoftHSM2 configuration and initialized tokens.
+pub struct Hsm {
+    dir: TempDir,
+    conf: PathBuf,
+}
+
+impl Hsm {
+    /// One initialized token labelled "test".
+    pub fn new() -> Hsm {
+        Hsm::with_tokens(&["test"])
+    }
+
+    /// Initialized tokens with these labels, in this order.
+    pub fn with_tokens(labels: &[&str]) -> Hsm {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).expect("token dir");
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .expect("conf");
+        let hsm = Hsm { dir, conf };
+        for label in labels {
+            let output = std::process::Command::new("softhsm2-util")
+                .env("SOFTHSM2_CONF", &hsm.conf)
+                .args([
+                    "--init-token",
+                    "--free",
+                    "--label",
+                    label,
+                    "--pin",
+                    PIN,
+                    "--so-pin",
+                    SO_PIN,
+                ])
+                .output()
+                .expect("softhsm2-util must be installed (scripts/test installs it)");
+            assert!(output.status.success(), "init-token: {output:?}");
+        }
+        hsm
+    }
+
+    /// The temp dir (for PIN files and such).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A command running one of our tools against this HSM, with a clean
+    /// environment for the variables the tools read.
+    pub fn tool(&self, name: &str) -> Command {
+        let mut command = Command::new(tool_path(name));
+        command
+            .env("SOFTHSM2_CONF", &self.conf)
+            .env_remove("PKCS11_PROVIDER")
+            .env_remove("PKCS11_MODULE")
+            .env_remove("PKCS11_LIBRARY")
+            .env_remove("PKCS11_PIN");
+        command
+    }
+
+    /// Runs one of our tools with the PIN and expects success; its stdout.
+    pub fn run_ok(&self, name: &str, args: &[&str]) -> String {
+        let output = self
+            .tool(name)
+            .args(args)
+            .args(["-p", PIN])
+            .output()
+            .expect("run");
+        assert!(
+            output.status.success(),
+            "{name} {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf8")
+    }
+
+    /// OpenSC's pkcs11-tool on this HSM's SoftHSM2.
+    pub fn pkcs11_tool(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args(["--module", SOFTHSM_MODULE])
+            .args(args)
+            .output()
+            .expect("pkcs11-tool must be installed (scripts/test installs opensc)");
+        assert!(output.status.success(), "pkcs11-tool {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// pkcs11-tool's object listing, logged in.
+    pub fn pkcs11_tool_objects(&self) -> String {
+        self.pkcs11_tool(&[
+            "--token-label",
+            "test",
+            "--login",
+            "--pin",
+            PIN,
+            "--list-objects",
+        ])
+    }
+
+    /// The slot ID SoftHSM2 gave the token with this label.
+    pub fn slot_of(&self, label: &str) -> u64 {
+        let output = std::process::Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .arg("--show-slots")
+            .output()
+            .expect("softhsm2-util");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut slot = None;
+        for line in text.lines() {
+            if let Some(id) = line.strip_prefix("Slot ") {
+                slot = id.trim().parse().ok();
+            }
+            if line.trim_start().starts_with("Label:")
+                && line.split_once(':').map(|x| x.1.trim()) == Some(label)
+            {
+                return slot.expect("slot line before label");
+            }
+        }
+        panic!("no token labelled {label}: {text}");
+    }
+
+    /// Writes a file in the temp dir with mode 0600; returns its path.
+    pub fn private_file(&self, name: &str, content: &[u8]) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        path
+    }
+}
+
+/// The path of one of our binaries, as cargo built it for this test run.
+pub fn tool_path(name: &str) -> PathBuf {
+    let path = match name {
+        "pkcs11-tokens" => env!("CARGO_BIN_EXE_pkcs11-tokens"),
+        "pkcs11-keygen" => env!("CARGO_BIN_EXE_pkcs11-keygen"),
+        "pkcs11-list" => env!("CARGO_BIN_EXE_pkcs11-list"),
+        "pkcs11-destroy" => env!("CARGO_BIN_EXE_pkcs11-destroy"),
+        other => panic!("unknown tool {other}"),
+    };
+    PathBuf::from(path)
+}
+
+/// Every tool of the project.
+pub const TOOLS: [&str; 4] = [
+    "pkcs11-tokens",
+    "pkcs11-keygen",
+    "pkcs11-list",
+    "pkcs11-destroy",
+];

@@ -1,0 +1,122 @@
+use crate::hsm::{Hsm, SOFTHSM_MODULE};
+
+#[test]
+fn tokens_prints_bind_blocks_with_padded_fields() {
+    let hsm = Hsm::new();
+    let slot = hsm.slot_of("test");
+    let output = hsm
+        .tool("pkcs11-tokens")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(output).expect("utf8");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("DEFAULTS"));
+    assert!(
+        text.contains("\tbest_rsa_token=pkcs11:token=test;"),
+        "{text}"
+    );
+    assert!(text.contains("\tbest_eddsa_token=pkcs11:"), "{text}");
+    let block = text
+        .split("\n\n")
+        .find(|b| b.contains(&format!("slotID={slot}")))
+        .expect("token block");
+    assert!(
+        block.starts_with("TOKEN\n\taddress=pkcs11:token=test;"),
+        "{block}"
+    );
+    assert!(
+        block.contains(&format!("\tlabel={:<32}\n", "test")),
+        "{block}"
+    );
+    assert!(block.contains(&format!("\tmanufacturerID={:<32}\n", "SoftHSM project")));
+    assert!(block.contains(&format!("\tmodel={:<16}\n", "SoftHSM v2")));
+    assert!(
+        block.contains("\tsupported operations=0x32 (RSA,EC)\n"),
+        "{block}"
+    );
+    assert!(block.contains("\tinitialized=yes\n"));
+    assert!(block.contains("\tloginRequired=yes\n"));
+    assert!(block.contains("\tdnssecAlgorithms=") && block.contains("ECDSAP256SHA256"));
+    assert!(block.contains("ED25519"), "{block}");
+    // SoftHSM2 keeps one free, uninitialized token: shown, not initialized.
+    assert!(text.contains("\tinitialized=no\n"), "{text}");
+}
+
+#[test]
+fn tokens_json_lists_every_slot() {
+    let hsm = Hsm::with_tokens(&["one", "two"]);
+    let text = String::from_utf8(
+        hsm.tool("pkcs11-tokens")
+            .arg("--json")
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .expect("utf8");
+    assert!(text.starts_with("[\n"), "{text}");
+    assert_eq!(text.matches("\"slot_id\":").count(), 3, "{text}");
+    assert!(text.contains("\"label\":\"one\"") && text.contains("\"label\":\"two\""));
+    assert!(
+        text.contains("\"dnssec_algorithms\":[\"RSASHA1\""),
+        "{text}"
+    );
+    assert!(text.contains(&format!("\"slot_id\":{}", hsm.slot_of("two"))));
+}
+
+#[test]
+fn tokens_missing_module_names_the_path_and_exits_1() {
+    let hsm = Hsm::new();
+    let assert = hsm
+        .tool("pkcs11-tokens")
+        .args(["-m", "/nonexistent/libnone.so"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "pkcs11-tokens: cannot load a PKCS#11 module; tried '/nonexistent/libnone.so'"
+        ),
+        "{stderr}"
+    );
+    assert!(assert.get_output().stdout.is_empty());
+}
+
+#[test]
+fn tokens_explicit_module_beats_the_environment() {
+    let hsm = Hsm::new();
+    // BIND let PKCS11_PROVIDER override -m; we let -m win.
+    hsm.tool("pkcs11-tokens")
+        .env("PKCS11_PROVIDER", "/nonexistent/provider.so")
+        .args(["-m", SOFTHSM_MODULE])
+        .assert()
+        .success();
+    let assert = hsm
+        .tool("pkcs11-tokens")
+        .env("PKCS11_LIBRARY", "/nonexistent/library.so")
+        .assert()
+        .code(1);
+    assert!(
+        String::from_utf8_lossy(&assert.get_output().stderr).contains("/nonexistent/library.so")
+    );
+    hsm.tool("pkcs11-tokens")
+        .env("PKCS11_MODULE", SOFTHSM_MODULE)
+        .assert()
+        .success();
+}
+
+#[test]
+fn tokens_usage_errors_exit_2() {
+    let hsm = Hsm::new();
+    for args in [&["-x"][..], &["-m"], &["--bogus"], &["extra"]] {
+        let assert = hsm.tool("pkcs11-tokens").args(args).assert().code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(stderr.starts_with("pkcs11-tokens: "), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
