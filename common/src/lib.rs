@@ -4,12 +4,17 @@
 
 pub mod algorithm;
 pub mod cli;
+pub mod dnskey;
+pub mod ds;
 pub mod error;
 pub mod json;
 pub mod keys;
+pub mod name;
 pub mod output;
 pub mod pin;
 pub mod pkcs11;
+pub mod record;
+pub mod time;
 pub mod uri;
 
 pub use error::{Error, Result};
