@@ -140,6 +140,25 @@ impl Hsm {
         panic!("no token labelled {label}: {text}");
     }
 
+    /// Imports a PKCS#8 PEM key pair into the "test" token (known keys,
+    /// so the DNSKEY and DS are known in advance).
+    pub fn import_pem(&self, pem: &Path, label: &str, id_hex: &str) {
+        let output = std::process::Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args(["--import"])
+            .arg(pem)
+            .args([
+                "--token", "test", "--label", label, "--id", id_hex, "--pin", PIN,
+            ])
+            .output()
+            .expect("softhsm2-util");
+        assert!(
+            output.status.success(),
+            "import {}: {output:?}",
+            pem.display()
+        );
+    }
+
     /// Writes a file in the temp dir with mode 0600; returns its path.
     pub fn private_file(&self, name: &str, content: &[u8]) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
@@ -157,15 +176,36 @@ pub fn tool_path(name: &str) -> PathBuf {
         "pkcs11-keygen" => env!("CARGO_BIN_EXE_pkcs11-keygen"),
         "pkcs11-list" => env!("CARGO_BIN_EXE_pkcs11-list"),
         "pkcs11-destroy" => env!("CARGO_BIN_EXE_pkcs11-destroy"),
+        "dnskey-from-label" => env!("CARGO_BIN_EXE_dnskey-from-label"),
+        "ds-from-key" => env!("CARGO_BIN_EXE_ds-from-key"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 4] = [
+pub const TOOLS: [&str; 6] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
     "pkcs11-destroy",
+    "dnskey-from-label",
+    "ds-from-key",
 ];
+
+/// The project's own test data (`tests/data`).
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("data")
+}
+
+/// Runs one of our tools that needs no token; returns the output.
+pub fn run_plain(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    let mut command = Command::new(tool_path(tool));
+    command.args(args);
+    if let Some(input) = stdin {
+        command.write_stdin(input.to_vec());
+    }
+    command.output().expect("run")
+}

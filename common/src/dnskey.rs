@@ -67,6 +67,14 @@ impl DnsKey {
 
     /// The key tag (RFC 4034 Appendix B); it depends on the flags.
     pub fn key_tag(&self) -> u16 {
+        if self.algorithm == 1 {
+            // RSA/MD5 (B.1): bits 8..24 from the end of the modulus.
+            let key = &self.public_key;
+            return match key.len() {
+                len if len >= 3 => u16::from_be_bytes([key[len - 3], key[len - 2]]),
+                _ => 0,
+            };
+        }
         key_tag(&self.rdata())
     }
 
@@ -280,8 +288,11 @@ mod tests {
     #[test]
     fn mismatched_keys_are_refused() {
         let key = PublicKey::rsa(&[0xC0; 64], &[1, 0, 1]).expect("rsa");
-        let error = DnsKey::from_public_key(&key, Algorithm::EcdsaP256Sha256, 256).expect_err("mismatch");
-        assert!(error.to_string().contains("RSA 512-bit key, which cannot sign with ECDSAP256SHA256"));
+        let error =
+            DnsKey::from_public_key(&key, Algorithm::EcdsaP256Sha256, 256).expect_err("mismatch");
+        assert!(error
+            .to_string()
+            .contains("RSA 512-bit key, which cannot sign with ECDSAP256SHA256"));
         assert!(parse("256 3 13 AAAA").to_public_key().is_err());
         assert!(DnsKey::parse_rdata(&["256", "3", "13", "!!"]).is_err());
         assert!(DnsKey::parse_rdata(&["256", "3", "13"]).is_err());

@@ -98,14 +98,88 @@ mod tests {
         );
         // The owner is hashed in lower case.
         let upper = Name::parse("EXAMPLE.NET.", None).expect("name");
-        assert_eq!(ds_rdata_text(&upper, &p384, DigestType::Sha384), ds_rdata_text(&net, &p384, DigestType::Sha384));
+        assert_eq!(
+            ds_rdata_text(&upper, &p384, DigestType::Sha384),
+            ds_rdata_text(&net, &p384, DigestType::Sha384)
+        );
+    }
+
+    /// Every block of the shared DNSKEY/key tag/DS vectors (copied from the
+    /// corpus into testdata/): key tag, DS line, and Knot's SPKI key ID.
+    #[test]
+    fn published_vectors() {
+        use crate::record::{format_record, Class, RType};
+        use crate::zone::ZoneReader;
+        let text = include_str!("../testdata/ds-keytag.txt");
+        let mut checked = (0, 0, 0);
+        for block in text.split("\n\n") {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                    .map(str::to_string)
+            };
+            let (Some(id), Some(line), Some(tag)) =
+                (field("id"), field("dnskey"), field("key_tag"))
+            else {
+                continue;
+            };
+            let mut reader = ZoneReader::new(
+                Box::new(std::io::Cursor::new(line.clone().into_bytes())),
+                &id,
+                None,
+                Name::root(),
+            );
+            let record = reader.next_record().expect(&id).expect(&id);
+            let texts = record.rdata_texts();
+            let tokens: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let key = DnsKey::parse_rdata(&tokens).expect(&id);
+            assert_eq!(key.key_tag().to_string(), tag, "{id}");
+            checked.0 += 1;
+            if let Some(expected) = field("ds") {
+                let digest = match expected.split_whitespace().nth(6) {
+                    Some("1") => DigestType::Sha1,
+                    Some("2") => DigestType::Sha256,
+                    _ => DigestType::Sha384,
+                };
+                let rdata = ds_rdata_text(&record.owner, &key, digest);
+                let line = format_record(
+                    &record.owner,
+                    Some(record.ttl),
+                    Class::IN,
+                    RType::DS,
+                    &rdata,
+                );
+                assert_eq!(line, expected, "{id}");
+                checked.1 += 1;
+            }
+            if let Some(expected) = field("knot_key_id") {
+                let public = key.to_public_key().expect(&id);
+                assert_eq!(
+                    data_encoding::HEXLOWER.encode(&public.key_id()),
+                    expected,
+                    "{id}"
+                );
+                checked.2 += 1;
+            }
+        }
+        assert_eq!(checked, (70, 65, 30), "vectors checked (tags, DS, key IDs)");
     }
 
     #[test]
     fn digest_names_follow_dsfromkey() {
-        assert_eq!(DigestType::parse("sha-256").expect("ok"), DigestType::Sha256);
+        assert_eq!(
+            DigestType::parse("sha-256").expect("ok"),
+            DigestType::Sha256
+        );
         assert_eq!(DigestType::parse("4").expect("ok"), DigestType::Sha384);
-        assert!(DigestType::parse("3").expect_err("3").to_string().contains("can't build record"));
-        assert!(DigestType::parse("MD5").expect_err("md5").to_string().contains("unknown DS algorithm MD5"));
+        assert!(DigestType::parse("3")
+            .expect_err("3")
+            .to_string()
+            .contains("can't build record"));
+        assert!(DigestType::parse("MD5")
+            .expect_err("md5")
+            .to_string()
+            .contains("unknown DS algorithm MD5"));
     }
 }

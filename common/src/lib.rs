@@ -8,6 +8,7 @@ pub mod dnskey;
 pub mod ds;
 pub mod error;
 pub mod json;
+pub mod keyfile;
 pub mod keys;
 pub mod name;
 pub mod output;
@@ -16,5 +17,6 @@ pub mod pkcs11;
 pub mod record;
 pub mod time;
 pub mod uri;
+pub mod zone;
 
 pub use error::{Error, Result};

@@ -211,7 +211,11 @@ impl Name {
         for label in self.labels() {
             for &byte in label {
                 let byte = byte.to_ascii_lowercase();
-                if byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-' {
+                if byte.is_ascii_lowercase()
+                    || byte.is_ascii_digit()
+                    || byte == b'_'
+                    || byte == b'-'
+                {
                     out.push(byte as char);
                 } else {
                     out.push_str(&format!("%{byte:02X}"));
@@ -240,8 +244,7 @@ fn push_label(wire: &mut Vec<u8>, label: &[u8]) -> Result<(), NameError> {
 pub fn parse_escape(rest: &[u8]) -> Result<(u8, usize), NameError> {
     match rest {
         [a, b, c, ..] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
-            let value =
-                u32::from(a - b'0') * 100 + u32::from(b - b'0') * 10 + u32::from(c - b'0');
+            let value = u32::from(a - b'0') * 100 + u32::from(b - b'0') * 10 + u32::from(c - b'0');
             u8::try_from(value)
                 .map(|v| (v, 3))
                 .map_err(|_| NameError::BadEscape)
@@ -308,7 +311,8 @@ impl Ord for Name {
     /// Canonical order, then exact bytes (so that case variants of one
     /// name are distinct but adjacent).
     fn cmp(&self, other: &Name) -> Ordering {
-        self.canonical_cmp(other).then_with(|| self.wire.cmp(&other.wire))
+        self.canonical_cmp(other)
+            .then_with(|| self.wire.cmp(&other.wire))
     }
 }
 
@@ -323,7 +327,10 @@ mod tests {
     #[test]
     fn parses_relative_absolute_and_escaped_names() {
         let origin = name("example.com.");
-        assert_eq!(Name::parse("www", Some(&origin)).expect("rel").to_string(), "www.example.com.");
+        assert_eq!(
+            Name::parse("www", Some(&origin)).expect("rel").to_string(),
+            "www.example.com."
+        );
         assert_eq!(Name::parse("@", Some(&origin)).expect("@"), origin);
         assert_eq!(name("a\\.b.c.").label_count(), 2);
         assert_eq!(name("\\065.c.").to_string(), "A.c.");
@@ -336,10 +343,22 @@ mod tests {
     #[test]
     fn rejects_bad_names() {
         assert_eq!(Name::parse("a..b.", None), Err(NameError::EmptyLabel));
-        assert_eq!(Name::parse(&"a".repeat(64), None), Err(NameError::LabelTooLong));
+        assert_eq!(
+            Name::parse(&"a".repeat(64), None),
+            Err(NameError::LabelTooLong)
+        );
         let long = format!("{}.", vec!["a".repeat(63); 4].join("."));
         assert_eq!(Name::parse(&long, None), Err(NameError::NameTooLong));
-        let fits = format!("{}.", ["a".repeat(61), "a".repeat(63), "a".repeat(63), "a".repeat(63)].join("."));
+        let fits = format!(
+            "{}.",
+            [
+                "a".repeat(61),
+                "a".repeat(63),
+                "a".repeat(63),
+                "a".repeat(63)
+            ]
+            .join(".")
+        );
         assert_eq!(Name::parse(&fits, None).expect("255").wire().len(), 255);
         assert_eq!(Name::parse("a\\256.", None), Err(NameError::BadEscape));
         assert_eq!(Name::parse("a\\25", None), Err(NameError::BadEscape));
@@ -350,14 +369,27 @@ mod tests {
     fn canonical_order_follows_rfc4034() {
         // RFC 4034 §6.1 example, in order.
         let ordered = [
-            "example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.",
-            "zABC.a.EXAMPLE.", "z.example.", "\\001.z.example.", "*.z.example.",
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "Z.a.example.",
+            "zABC.a.EXAMPLE.",
+            "z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
             "\\200.z.example.",
         ];
         for pair in ordered.windows(2) {
-            assert_eq!(name(pair[0]).canonical_cmp(&name(pair[1])), Ordering::Less, "{pair:?}");
+            assert_eq!(
+                name(pair[0]).canonical_cmp(&name(pair[1])),
+                Ordering::Less,
+                "{pair:?}"
+            );
         }
-        assert_eq!(name("A.example.").canonical_cmp(&name("a.EXAMPLE.")), Ordering::Equal);
+        assert_eq!(
+            name("A.example.").canonical_cmp(&name("a.EXAMPLE.")),
+            Ordering::Equal
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub fn now() -> i64 {
 /// `YYYYMMDDHHMMSS` in UTC, as in key files and RRSIG records.
 pub fn format_timestamp(seconds: i64) -> String {
     match Timestamp::from_second(seconds) {
-        Ok(ts) => TimeZone::UTC.to_datetime(ts).strftime("%Y%m%d%H%M%S").to_string(),
+        Ok(ts) => TimeZone::UTC
+            .to_datetime(ts)
+            .strftime("%Y%m%d%H%M%S")
+            .to_string(),
         Err(_) => "00000000000000".into(),
     }
 }
@@ -94,7 +97,10 @@ pub fn parse_bind_time(text: &str, now: i64, relative_base: i64) -> Result<KeyTi
     let (base, rest) = if lower.starts_with("now") {
         (now, &text[3..])
     } else if text.len() >= 24 && text.as_bytes()[0].is_ascii_uppercase() {
-        (parse_ctime_local(&text[..24]).ok_or_else(invalid)?, &text[24..])
+        (
+            parse_ctime_local(&text[..24]).ok_or_else(invalid)?,
+            &text[24..],
+        )
     } else {
         let digits = text.bytes().take_while(u8::is_ascii_digit).count();
         let (head, rest) = text.split_at(digits);
@@ -128,15 +134,22 @@ fn parse_offset(text: &str) -> Result<i64> {
 /// minutes, `h` hours, `d` days, `w` weeks, `mo` months (30 days), `y`
 /// years (365 days). The number may be `0x` hex, as C's strtol reads it.
 pub fn parse_duration(text: &str) -> std::result::Result<i64, DurationError> {
-    let (number, unit) = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        let end = hex.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(hex.len());
-        let value = i64::from_str_radix(&hex[..end], 16).map_err(|_| DurationError::Invalid)?;
-        (value, &hex[end..])
-    } else {
-        let end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-        let value = text[..end].parse::<i64>().map_err(|_| DurationError::Invalid)?;
-        (value, &text[end..])
-    };
+    let (number, unit) =
+        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            let end = hex
+                .find(|c: char| !c.is_ascii_hexdigit())
+                .unwrap_or(hex.len());
+            let value = i64::from_str_radix(&hex[..end], 16).map_err(|_| DurationError::Invalid)?;
+            (value, &hex[end..])
+        } else {
+            let end = text
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text.len());
+            let value = text[..end]
+                .parse::<i64>()
+                .map_err(|_| DurationError::Invalid)?;
+            (value, &text[end..])
+        };
     let multiplier = match unit.to_ascii_lowercase().as_str() {
         "" | "s" => 1,
         "mi" => 60,
@@ -172,7 +185,10 @@ impl DurationError {
 
 /// A TTL argument (`-L`, `-T`): a duration, or `none`/`never`/`unset` = 0.
 pub fn parse_ttl_argument(text: &str) -> Result<u32> {
-    if matches!(text.to_ascii_lowercase().as_str(), "none" | "never" | "unset") {
+    if matches!(
+        text.to_ascii_lowercase().as_str(),
+        "none" | "never" | "unset"
+    ) {
         return Ok(0);
     }
     let seconds = parse_duration(text).map_err(|e| e.with_value(text))?;
@@ -218,8 +234,14 @@ mod tests {
         assert_eq!(parse("0"), KeyTime::Set(0));
         assert_eq!(parse("-"), KeyTime::Set(0));
         assert_eq!(parse("never"), KeyTime::Unset);
-        assert_eq!(parse("20261129"), KeyTime::Set(parse_timestamp("20261129").expect("date")));
-        assert_eq!(parse("20261129181951+1d"), KeyTime::Set(1_795_976_391 + 86400));
+        assert_eq!(
+            parse("20261129"),
+            KeyTime::Set(parse_timestamp("20261129").expect("date"))
+        );
+        assert_eq!(
+            parse("20261129181951+1d"),
+            KeyTime::Set(1_795_976_391 + 86400)
+        );
         assert_eq!(parse("1795976391"), KeyTime::Set(1_795_976_391));
     }
 

@@ -176,6 +176,22 @@ impl Pkcs11Uri {
         Ok(uri)
     }
 
+    /// Reads a key label the way BIND's dnssec tools do: a `pkcs11:` URI
+    /// as it is; text without `:` gets `pkcs11:` put in front, so that a
+    /// plain label names the object (`ksk` is `pkcs11:object=ksk`) and
+    /// ISC's `token=bind9;object=ksk` form works too.
+    pub fn from_bind_label(text: &str) -> Result<Pkcs11Uri> {
+        if Pkcs11Uri::is_uri(text) {
+            return Pkcs11Uri::parse(text);
+        }
+        if text.contains(':') {
+            return Err(Error::usage(format!(
+                "key label '{text}' contains ':' but is not a pkcs11: URI"
+            )));
+        }
+        Pkcs11Uri::parse(&format!("pkcs11:{text}"))
+    }
+
     fn set_path_checked(&mut self, uri: &str, name: &str, raw: &str) -> Result<()> {
         if is_query_name(name) {
             // libp11 and BIND accept `;pin-source=…` in the path: so do we.
@@ -540,6 +556,16 @@ mod tests {
             .expect("query attribute in the path");
         assert_eq!(uri.pin_source.as_deref(), Some("/tmp/hsm/pin"));
         assert!(Pkcs11Uri::parse("PKCS11:object=x").is_ok());
+    }
+
+    #[test]
+    fn bind_labels_become_uris() {
+        let uri = Pkcs11Uri::from_bind_label("ksk-example-com").expect("plain");
+        assert_eq!(uri.get(PathAttr::Object), Some(&b"ksk-example-com"[..]));
+        let uri =
+            Pkcs11Uri::from_bind_label("token=bind9;object=example.net-ksk").expect("isc form");
+        assert_eq!(uri.get(PathAttr::Token), Some(&b"bind9"[..]));
+        assert!(Pkcs11Uri::from_bind_label("file:x").is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! default), else the only initialized token, else an error listing them.
 
 pub mod keygen;
+pub mod keypair;
 pub mod mechanisms;
 pub mod object;
 

@@ -1,0 +1,466 @@
+//! BIND key files (bind-tools.md §7.4–7.7): `K<name>+<alg>+<tag>.key`
+//! holds the DNSKEY record with comment lines, `.private` the key material
+//! or, for a key in a token, `Engine:` and `Label:` (base64 of a
+//! NUL-terminated string) and the timing metadata.
+
+use crate::algorithm::Algorithm;
+use crate::dnskey::DnsKey;
+use crate::error::{Error, Result};
+use crate::name::Name;
+use crate::record::{format_record, Class, RType};
+use crate::time::{format_ctime_local, format_timestamp, parse_timestamp};
+use crate::zone::reader::read_all;
+use crate::zone::ZoneReader;
+use base64::Engine as _;
+use std::path::{Path, PathBuf};
+
+/// The timing metadata of a key (seconds since the epoch), in BIND's order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyTiming {
+    pub created: Option<i64>,
+    pub publish: Option<i64>,
+    pub activate: Option<i64>,
+    pub revoke: Option<i64>,
+    pub inactive: Option<i64>,
+    pub delete: Option<i64>,
+    pub ds_publish: Option<i64>,
+    pub sync_publish: Option<i64>,
+    pub sync_delete: Option<i64>,
+}
+
+impl KeyTiming {
+    /// The times as (tag, value) in the `.private` order.
+    fn private_entries(&self) -> [(&'static str, Option<i64>); 9] {
+        [
+            ("Created", self.created),
+            ("Publish", self.publish),
+            ("Activate", self.activate),
+            ("Revoke", self.revoke),
+            ("Inactive", self.inactive),
+            ("Delete", self.delete),
+            ("DSPublish", self.ds_publish),
+            ("SyncPublish", self.sync_publish),
+            ("SyncDelete", self.sync_delete),
+        ]
+    }
+
+    /// The times as (tag, value) in the `.key` comment order.
+    fn key_comment_entries(&self) -> [(&'static str, Option<i64>); 8] {
+        [
+            ("Created", self.created),
+            ("Publish", self.publish),
+            ("Activate", self.activate),
+            ("Revoke", self.revoke),
+            ("Inactive", self.inactive),
+            ("Delete", self.delete),
+            ("SyncPublish", self.sync_publish),
+            ("SyncDelete", self.sync_delete),
+        ]
+    }
+
+    fn set(&mut self, tag: &str, value: i64) -> bool {
+        let slot = match tag {
+            "Created" => &mut self.created,
+            "Publish" => &mut self.publish,
+            "Activate" => &mut self.activate,
+            "Revoke" => &mut self.revoke,
+            "Inactive" => &mut self.inactive,
+            "Delete" => &mut self.delete,
+            "DSPublish" => &mut self.ds_publish,
+            "SyncPublish" => &mut self.sync_publish,
+            "SyncDelete" => &mut self.sync_delete,
+            _ => return false,
+        };
+        *slot = Some(value);
+        true
+    }
+}
+
+/// A key in a token, as its BIND key-file pair describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenKeyFiles {
+    pub owner: Name,
+    /// TTL written in the `.key` RR line (none when 0, as BIND).
+    pub ttl: Option<u32>,
+    pub class: Class,
+    pub dnskey: DnsKey,
+    pub timing: KeyTiming,
+    /// The PKCS#11 URI of the key object (never holding a PIN).
+    pub label: String,
+    /// `-C`: the old `v1.2` format, with no timing metadata.
+    pub legacy: bool,
+}
+
+/// `K<name>+<alg>+<tag>`: the base name of a key's files.
+pub fn base_name(owner: &Name, algorithm: u8, tag: u16) -> String {
+    format!("K{}+{algorithm:03}+{tag:05}", owner.key_file_text())
+}
+
+impl TokenKeyFiles {
+    /// The base name of the pair.
+    pub fn base_name(&self) -> String {
+        base_name(&self.owner, self.dnskey.algorithm, self.dnskey.key_tag())
+    }
+
+    /// The `.key` file's text.
+    pub fn key_text(&self) -> String {
+        let kind = if self.dnskey.is_ksk() { "key" } else { "zone" };
+        let revoked = if self.dnskey.is_revoked() {
+            "revoked "
+        } else {
+            ""
+        };
+        let mut text = format!(
+            "; This is a {revoked}{kind}-signing key, keyid {}, for {}\n",
+            self.dnskey.key_tag(),
+            self.owner
+        );
+        if !self.legacy {
+            for (tag, value) in self.timing.key_comment_entries() {
+                if let Some(value) = value {
+                    text.push_str(&format!(
+                        "; {tag}: {} ({})\n",
+                        format_timestamp(value),
+                        format_ctime_local(value)
+                    ));
+                }
+            }
+        }
+        text.push_str(&format_record(
+            &self.owner,
+            self.ttl.filter(|&t| t != 0),
+            self.class,
+            RType::DNSKEY,
+            &self.dnskey.rdata_text(),
+        ));
+        text.push('\n');
+        text
+    }
+
+    /// The `.private` file's text: no private key material, only where the
+    /// key lives.
+    pub fn private_text(&self) -> Result<String> {
+        let algorithm = Algorithm::from_number(self.dnskey.algorithm)
+            .map_or_else(|| "?".to_string(), |a| a.mnemonic().to_string());
+        let mut text = format!(
+            "Private-key-format: v1.{}\nAlgorithm: {} ({algorithm})\n",
+            if self.legacy { 2 } else { 3 },
+            self.dnskey.algorithm
+        );
+        if let crate::keys::PublicKey::Rsa { modulus, exponent } = self.dnskey.to_public_key()? {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            text.push_str(&format!("Modulus: {}\n", b64.encode(modulus)));
+            text.push_str(&format!("PublicExponent: {}\n", b64.encode(exponent)));
+        }
+        text.push_str(&format!("Engine: {}\n", c_string_base64("pkcs11")));
+        text.push_str(&format!("Label: {}\n", c_string_base64(&self.label)));
+        if !self.legacy {
+            for (tag, value) in self.timing.private_entries() {
+                if let Some(value) = value {
+                    text.push_str(&format!("{tag}: {}\n", format_timestamp(value)));
+                }
+            }
+        }
+        Ok(text)
+    }
+
+    /// Writes `<dir>/<base>.private` (mode 0600) and `<dir>/<base>.key`,
+    /// each atomically, refusing to replace either. If the second cannot be
+    /// written the first is removed again: nothing is left half-done.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf> {
+        let base = dir.join(self.base_name());
+        let key_path = base.with_extension_added("key");
+        let private_path = base.with_extension_added("private");
+        for path in [&key_path, &private_path] {
+            if path.exists() {
+                return Err(Error::Failed(format!(
+                    "'{}' already exists",
+                    path.display()
+                )));
+            }
+        }
+        let private = self.private_text()?;
+        crate::output::write_file_atomically(&private_path, private.as_bytes(), true, false)?;
+        if let Err(error) = crate::output::write_file_atomically(
+            &key_path,
+            self.key_text().as_bytes(),
+            false,
+            false,
+        ) {
+            let _ = std::fs::remove_file(&private_path);
+            return Err(error);
+        }
+        Ok(base)
+    }
+}
+
+/// Appends `.ext` to a path whose file name already has dots in it.
+trait WithExtensionAdded {
+    fn with_extension_added(&self, extension: &str) -> PathBuf;
+}
+
+impl WithExtensionAdded for PathBuf {
+    fn with_extension_added(&self, extension: &str) -> PathBuf {
+        let mut text = self.clone().into_os_string();
+        text.push(".");
+        text.push(extension);
+        PathBuf::from(text)
+    }
+}
+
+/// base64 of a string with its terminating NUL, as BIND stores
+/// `Engine:` and `Label:`.
+pub fn c_string_base64(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.push(0);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes an `Engine:`/`Label:` value: base64 of a NUL-terminated string;
+/// a plain value (as hand-written files hold, e.g. `Label: ksk-example-com`)
+/// is taken as it is.
+pub fn decode_c_string(value: &str) -> String {
+    match base64::engine::general_purpose::STANDARD.decode(value.trim()) {
+        Ok(bytes) if bytes.last() == Some(&0) => {
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            String::from_utf8_lossy(&bytes[..end]).into_owned()
+        }
+        _ => value.trim().to_string(),
+    }
+}
+
+/// What a `.private` file says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrivateKeyFile {
+    pub major: u32,
+    pub minor: u32,
+    pub algorithm: u8,
+    pub engine: Option<String>,
+    /// The token key's label or URI.
+    pub label: Option<String>,
+    pub timing: KeyTiming,
+    /// True if the file holds private key material (a software key).
+    pub has_key_material: bool,
+}
+
+/// Parses a `.private` file. Errors name the file and line.
+pub fn parse_private(text: &str, file: &str) -> Result<PrivateKeyFile> {
+    let error = |line: usize, message: String| Error::Input {
+        file: file.to_string(),
+        line: Some(line),
+        message,
+    };
+    let mut parsed = PrivateKeyFile::default();
+    let mut saw_format = false;
+    let mut saw_algorithm = false;
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((tag, value)) = line.split_once(':') else {
+            return Err(error(
+                number,
+                format!("not a key file line: '{}'", line.trim()),
+            ));
+        };
+        let value = value.trim();
+        match tag.trim() {
+            "Private-key-format" => {
+                let version = value.strip_prefix('v').and_then(|v| v.split_once('.'));
+                let Some((major, minor)) =
+                    version.and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                else {
+                    return Err(error(number, format!("bad Private-key-format '{value}'")));
+                };
+                (parsed.major, parsed.minor) = (major, minor);
+                saw_format = true;
+            }
+            _ if !saw_format => {
+                return Err(error(
+                    number,
+                    "not a BIND private key file (no Private-key-format line first)".into(),
+                ))
+            }
+            "Algorithm" => {
+                let number_text = value.split_whitespace().next().unwrap_or("");
+                parsed.algorithm = number_text
+                    .parse()
+                    .map_err(|_| error(number, format!("bad Algorithm '{value}'")))?;
+                saw_algorithm = true;
+            }
+            "Engine" => parsed.engine = Some(decode_c_string(value)),
+            "Label" => parsed.label = Some(decode_c_string(value)),
+            "PrivateKey" | "PrivateExponent" | "Prime1" | "Prime2" | "Exponent1" | "Exponent2"
+            | "Coefficient" => parsed.has_key_material = true,
+            tag => {
+                if let Some(time) = parse_timestamp(value) {
+                    if parsed.timing.set(tag, time) {
+                        continue;
+                    }
+                }
+                // Other tags (Modulus, PublicExponent, Predecessor, MaxTTL,
+                // newer BIND additions) carry nothing we need.
+            }
+        }
+    }
+    if !saw_format || !saw_algorithm {
+        return Err(Error::Input {
+            file: file.to_string(),
+            line: None,
+            message: "not a BIND private key file (no Private-key-format and Algorithm lines)"
+                .into(),
+        });
+    }
+    Ok(parsed)
+}
+
+/// A DNSKEY read from a `.key` file (or any file holding DNSKEY records).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub owner: Name,
+    pub ttl: Option<u32>,
+    pub class: Class,
+    pub dnskey: DnsKey,
+    pub file: String,
+    pub line: usize,
+}
+
+/// Reads the DNSKEY records of a zone or key file (all owners), in file
+/// order. Records of other types are skipped.
+pub fn read_dnskeys(reader: &mut ZoneReader) -> Result<Vec<KeyRecord>> {
+    let mut keys = Vec::new();
+    for record in read_all(reader)? {
+        if record.rtype != RType::DNSKEY {
+            continue;
+        }
+        let texts = record.rdata_texts();
+        let tokens: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let dnskey = DnsKey::parse_rdata(&tokens).map_err(|message| record.error(message))?;
+        keys.push(KeyRecord {
+            owner: record.owner.clone(),
+            ttl: record.ttl_known.then_some(record.ttl),
+            class: record.class,
+            dnskey,
+            file: record.file.to_string(),
+            line: record.line,
+        });
+    }
+    Ok(keys)
+}
+
+/// Splits a key file argument into the path of its `.key` file:
+/// `Kname+013+12345`, `….key` or `….private`, with or without a folder.
+pub fn key_file_path(argument: &str) -> PathBuf {
+    let base = argument
+        .strip_suffix(".key")
+        .or_else(|| argument.strip_suffix(".private"))
+        .unwrap_or(argument);
+    PathBuf::from(format!("{base}.key"))
+}
+
+/// Reads the one DNSKEY of a `.key` file.
+pub fn read_key_file(path: &Path) -> Result<KeyRecord> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
+    let mut reader = ZoneReader::new(
+        Box::new(std::io::BufReader::new(file)),
+        &shown,
+        Some(path.to_path_buf()),
+        Name::root(),
+    )
+    .lenient_ttl();
+    let mut keys = read_dnskeys(&mut reader)?;
+    match keys.len() {
+        1 => Ok(keys.remove(0)),
+        0 => Err(Error::Input {
+            file: shown,
+            line: None,
+            message: "not a key file: it holds no DNSKEY record".into(),
+        }),
+        _ => Err(Error::Input {
+            file: shown,
+            line: None,
+            message: "not a key file: it holds more than one DNSKEY record".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> TokenKeyFiles {
+        let tokens = ["257", "3", "13", "sn2NprnPfPzAUeMOY6fOhj9RNVQ9BX+jR0fQu+24HlzS3xqVCaxc7bIkbx2zRFMEJDcd0q9yTCV/FvFO1D2aIA=="];
+        TokenKeyFiles {
+            owner: Name::parse("example.com.", None).expect("name"),
+            ttl: None,
+            class: Class::IN,
+            dnskey: DnsKey::parse_rdata(&tokens).expect("key"),
+            timing: KeyTiming {
+                created: Some(1_795_976_391),
+                publish: Some(1_795_976_391),
+                activate: Some(1_795_976_391),
+                ..KeyTiming::default()
+            },
+            label: "pkcs11:object=ksk-example-com;pin-source=/tmp/hsm/pin".into(),
+            legacy: false,
+        }
+    }
+
+    #[test]
+    fn files_look_like_bind_916s() {
+        let files = sample();
+        assert_eq!(files.base_name(), "Kexample.com.+013+15858");
+        let key = files.key_text();
+        let lines: Vec<&str> = key.lines().collect();
+        assert_eq!(
+            lines[0],
+            "; This is a key-signing key, keyid 15858, for example.com."
+        );
+        assert!(lines[1].starts_with("; Created: 20261129181951 ("), "{key}");
+        assert_eq!(
+            lines[4],
+            "example.com. IN DNSKEY 257 3 13 sn2NprnPfPzAUeMOY6fOhj9RNVQ9BX+jR0fQu+24HlzS3xqVCaxc7bIk bx2zRFMEJDcd0q9yTCV/FvFO1D2aIA=="
+        );
+        assert_eq!(
+            files.private_text().expect("private"),
+            "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nEngine: cGtjczExAA==\n\
+             Label: cGtjczExOm9iamVjdD1rc2stZXhhbXBsZS1jb207cGluLXNvdXJjZT0vdG1wL2hzbS9waW4A\n\
+             Created: 20261129181951\nPublish: 20261129181951\nActivate: 20261129181951\n"
+        );
+    }
+
+    #[test]
+    fn private_files_parse_back() {
+        let files = sample();
+        let parsed =
+            parse_private(&files.private_text().expect("text"), "K.private").expect("parse");
+        assert_eq!(parsed.label.as_deref(), Some(files.label.as_str()));
+        assert_eq!(parsed.engine.as_deref(), Some("pkcs11"));
+        assert_eq!(parsed.timing, files.timing);
+        assert_eq!((parsed.major, parsed.minor, parsed.algorithm), (1, 3, 13));
+        // The HSM guide's hand-written file.
+        let guide = "Private-key-format: v1.3\nAlgorithm: 8 (RSASHA256)\nEngine: pkcs11\nLabel: ksk-example-com\n";
+        let parsed = parse_private(guide, "guide").expect("guide");
+        assert_eq!(parsed.label.as_deref(), Some("ksk-example-com"));
+        assert!(parse_private("hello\n", "x").is_err());
+        assert!(parse_private("Algorithm: 8\n", "x").is_err());
+    }
+
+    #[test]
+    fn key_file_arguments() {
+        assert_eq!(
+            key_file_path("Kx.+013+00001"),
+            PathBuf::from("Kx.+013+00001.key")
+        );
+        assert_eq!(
+            key_file_path("d/Kx.+013+00001.private"),
+            PathBuf::from("d/Kx.+013+00001.key")
+        );
+        assert_eq!(
+            key_file_path("Kx.+013+00001.key"),
+            PathBuf::from("Kx.+013+00001.key")
+        );
+    }
+}

@@ -1,0 +1,504 @@
+//! The zone reader: directives (`$ORIGIN`, `$TTL`, `$INCLUDE`), owner
+//! names, TTLs and classes, on top of the lexer.
+//!
+//! TTL rules (RFC 1035 §5.1, RFC 2308 §4, BIND): an explicit TTL wins; else
+//! `$TTL`; else the last explicit TTL; else, for the SOA, its MINIMUM field
+//! with a warning. Any other record with no TTL at all is an error unless
+//! the reader is lenient (key files carry no TTL).
+
+use super::lexer::{LexError, Lexer, LogicalLine, Token};
+use super::parse_zone_ttl;
+use crate::error::{Error, Result};
+use crate::name::Name;
+use crate::record::{Class, RType};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How deep `$INCLUDE` may nest.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// One record as read: its RDATA still as tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub owner: Name,
+    pub ttl: u32,
+    /// False if no TTL was given anywhere (lenient reading only).
+    pub ttl_known: bool,
+    pub class: Class,
+    pub rtype: RType,
+    pub rdata: Vec<Token>,
+    /// The origin in force, for relative names inside the RDATA.
+    pub origin: Name,
+    pub file: Arc<str>,
+    pub line: usize,
+}
+
+impl Record {
+    /// An input error at this record's file and line.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error::Input {
+            file: self.file.to_string(),
+            line: Some(self.line),
+            message: message.into(),
+        }
+    }
+
+    /// The RDATA tokens as text (for fields that are ASCII).
+    pub fn rdata_texts(&self) -> Vec<String> {
+        self.rdata.iter().map(|t| t.as_str().into_owned()).collect()
+    }
+}
+
+struct Source {
+    lexer: Lexer<Box<dyn BufRead>>,
+    file: Arc<str>,
+    path: Option<PathBuf>,
+    origin: Name,
+    last_owner: Option<Name>,
+}
+
+/// Reads records from a zone file and the files it includes.
+pub struct ZoneReader {
+    sources: Vec<Source>,
+    default_ttl: Option<u32>,
+    last_ttl: Option<u32>,
+    class: Option<Class>,
+    lenient_ttl: bool,
+}
+
+impl ZoneReader {
+    /// A reader over `input`, named `file` in messages (`-` is stdin, shown
+    /// as "stdin"), with the zone's origin.
+    pub fn new(
+        input: Box<dyn BufRead>,
+        file: &str,
+        path: Option<PathBuf>,
+        origin: Name,
+    ) -> ZoneReader {
+        let shown: Arc<str> = if file == "-" {
+            "stdin".into()
+        } else {
+            file.into()
+        };
+        ZoneReader {
+            sources: vec![Source {
+                lexer: Lexer::new(input),
+                file: shown,
+                path,
+                origin,
+                last_owner: None,
+            }],
+            default_ttl: None,
+            last_ttl: None,
+            class: None,
+            lenient_ttl: false,
+        }
+    }
+
+    /// Opens a file (or stdin for `-`).
+    pub fn open(path: &str, origin: Name) -> Result<ZoneReader> {
+        let input: Box<dyn BufRead> = if path == "-" {
+            Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin()))
+        } else {
+            let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+            Box::new(std::io::BufReader::with_capacity(1 << 16, file))
+        };
+        let real = (path != "-").then(|| PathBuf::from(path));
+        Ok(ZoneReader::new(input, path, real, origin))
+    }
+
+    /// Accept records with no TTL anywhere (ttl 0, `ttl_known` false), as
+    /// key files have none.
+    pub fn lenient_ttl(mut self) -> ZoneReader {
+        self.lenient_ttl = true;
+        self
+    }
+
+    /// Sets the zone class (records of another class are an error).
+    pub fn with_class(mut self, class: Class) -> ZoneReader {
+        self.class = Some(class);
+        self
+    }
+
+    /// The next record, or `None` at the end of the zone.
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        loop {
+            let Some(source) = self.sources.last_mut() else {
+                return Ok(None);
+            };
+            let line = match source.lexer.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => {
+                    self.sources.pop();
+                    continue;
+                }
+                Err(LexError { line, message }) => {
+                    return Err(Error::Input {
+                        file: source.file.to_string(),
+                        line: Some(line),
+                        message,
+                    })
+                }
+            };
+            let first = &line.tokens[0].text;
+            if !line.blank_owner && first.first() == Some(&b'$') {
+                self.directive(line)?;
+                continue;
+            }
+            return self.record(line).map(Some);
+        }
+    }
+
+    fn error(&self, line: usize, message: impl Into<String>) -> Error {
+        let file = self
+            .sources
+            .last()
+            .map_or_else(String::new, |s| s.file.to_string());
+        Error::Input {
+            file,
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+
+    fn directive(&mut self, line: LogicalLine) -> Result<()> {
+        let name = line.tokens[0].as_str().to_ascii_uppercase();
+        let args = &line.tokens[1..];
+        match name.as_str() {
+            "$ORIGIN" => {
+                let [origin] = args else {
+                    return Err(self.error(line.line, "$ORIGIN needs one name"));
+                };
+                let current = self.current_origin();
+                let origin = Name::parse_bytes(&origin.text, Some(&current)).map_err(|e| {
+                    self.error(line.line, format!("bad $ORIGIN '{}': {e}", origin.as_str()))
+                })?;
+                if let Some(source) = self.sources.last_mut() {
+                    source.origin = origin;
+                }
+                Ok(())
+            }
+            "$TTL" => {
+                let [ttl] = args else {
+                    return Err(self.error(line.line, "$TTL needs one TTL"));
+                };
+                let value = parse_zone_ttl(&ttl.as_str())
+                    .ok_or_else(|| self.error(line.line, format!("bad $TTL '{}'", ttl.as_str())))?;
+                self.default_ttl = Some(value);
+                Ok(())
+            }
+            "$INCLUDE" => self.include(line.line, args),
+            "$GENERATE" => Err(self.error(line.line, "$GENERATE is not supported yet")),
+            _ => Err(self.error(
+                line.line,
+                format!("unknown directive '{}'", line.tokens[0].as_str()),
+            )),
+        }
+    }
+
+    fn include(&mut self, line: usize, args: &[Token]) -> Result<()> {
+        let (file, origin) = match args {
+            [file] => (file, None),
+            [file, origin] => (file, Some(origin)),
+            _ => {
+                return Err(self.error(line, "$INCLUDE needs a file name and optionally an origin"))
+            }
+        };
+        if self.sources.len() >= MAX_INCLUDE_DEPTH {
+            return Err(self.error(
+                line,
+                format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}"),
+            ));
+        }
+        let current = self.current_origin();
+        let origin = match origin {
+            Some(origin) => Name::parse_bytes(&origin.text, Some(&current)).map_err(|e| {
+                self.error(
+                    line,
+                    format!("bad $INCLUDE origin '{}': {e}", origin.as_str()),
+                )
+            })?,
+            None => current,
+        };
+        let name = file.as_str().into_owned();
+        let path = self.resolve_include(&name);
+        let canonical = std::fs::canonicalize(&path).ok();
+        let looping = self.sources.iter().any(|s| {
+            s.path.as_ref().and_then(|p| std::fs::canonicalize(p).ok()) == canonical
+                && canonical.is_some()
+        });
+        if looping {
+            return Err(self.error(line, format!("$INCLUDE loop: '{name}' includes itself")));
+        }
+        let opened = std::fs::File::open(&path)
+            .map_err(|e| self.error(line, format!("$INCLUDE '{name}': {}", io_reason(&e))))?;
+        self.sources.push(Source {
+            lexer: Lexer::new(Box::new(std::io::BufReader::new(opened))),
+            file: path.display().to_string().into(),
+            path: Some(path),
+            origin,
+            last_owner: None,
+        });
+        Ok(())
+    }
+
+    /// `$INCLUDE` names are relative to the working directory (as BIND's
+    /// are); if no such file exists there, to the including file's folder.
+    fn resolve_include(&self, name: &str) -> PathBuf {
+        let direct = PathBuf::from(name);
+        if direct.is_absolute() || direct.exists() {
+            return direct;
+        }
+        let beside = self
+            .sources
+            .last()
+            .and_then(|s| s.path.as_ref())
+            .and_then(|p| p.parent())
+            .map(|dir| dir.join(name));
+        match beside {
+            Some(path) if path.exists() => path,
+            _ => direct,
+        }
+    }
+
+    fn current_origin(&self) -> Name {
+        self.sources
+            .last()
+            .map_or_else(Name::root, |s| s.origin.clone())
+    }
+
+    fn record(&mut self, line: LogicalLine) -> Result<Record> {
+        let origin = self.current_origin();
+        let mut tokens = line.tokens.into_iter().peekable();
+        let owner = if line.blank_owner {
+            let last = self.sources.last().and_then(|s| s.last_owner.clone());
+            last.ok_or_else(|| {
+                self.error(
+                    line.line,
+                    "no owner name: the first record starts with a blank",
+                )
+            })?
+        } else {
+            let token = tokens
+                .next()
+                .ok_or_else(|| self.error(line.line, "empty record"))?;
+            Name::parse_bytes(&token.text, Some(&origin)).map_err(|e| {
+                self.error(
+                    line.line,
+                    format!("bad owner name '{}': {e}", token.as_str()),
+                )
+            })?
+        };
+        // [TTL] [class] type, or [class] [TTL] type.
+        let mut ttl = None;
+        let mut class = None;
+        let rtype = loop {
+            let token = tokens
+                .next()
+                .ok_or_else(|| self.error(line.line, "no record type"))?;
+            let text = token.as_str();
+            if ttl.is_none() && text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                ttl = Some(
+                    parse_zone_ttl(&text)
+                        .ok_or_else(|| self.error(line.line, format!("bad TTL '{text}'")))?,
+                );
+                continue;
+            }
+            if class.is_none() {
+                if let Some(c) = Class::parse(&text) {
+                    class = Some(c);
+                    continue;
+                }
+            }
+            break RType::parse(&text)
+                .ok_or_else(|| self.error(line.line, format!("unknown record type '{text}'")))?;
+        };
+        let rdata: Vec<Token> = tokens.collect();
+        let class = match (class, self.class) {
+            (Some(c), Some(zone)) if c != zone => {
+                return Err(self.error(
+                    line.line,
+                    format!("class {c} differs from the zone's class {zone}"),
+                ))
+            }
+            (Some(c), _) | (None, Some(c)) => c,
+            (None, None) => Class::IN,
+        };
+        self.class = Some(class);
+        let (ttl, ttl_known) = match ttl {
+            Some(ttl) => {
+                self.last_ttl = Some(ttl);
+                (ttl, true)
+            }
+            None => match self.default_ttl.or(self.last_ttl) {
+                Some(ttl) => (ttl, true),
+                None if rtype == RType::SOA => {
+                    let minimum = rdata
+                        .get(6)
+                        .and_then(|t| parse_zone_ttl(&t.as_str()))
+                        .ok_or_else(|| self.error(line.line, "SOA without TTL or MINIMUM"))?;
+                    crate::cli::warn(&format!(
+                        "{}:{}: no TTL specified; using SOA MINTTL ({minimum}) instead",
+                        self.sources.last().map_or("", |s| &s.file),
+                        line.line
+                    ));
+                    self.last_ttl = Some(minimum);
+                    (minimum, true)
+                }
+                None if self.lenient_ttl => (0, false),
+                None => {
+                    return Err(
+                        self.error(line.line, "no TTL specified (no $TTL and no earlier TTL)")
+                    )
+                }
+            },
+        };
+        let source = self
+            .sources
+            .last_mut()
+            .ok_or_else(|| Error::Failed("zone reader has no source".into()))?;
+        source.last_owner = Some(owner.clone());
+        Ok(Record {
+            owner,
+            ttl,
+            ttl_known,
+            class,
+            rtype,
+            rdata,
+            origin,
+            file: source.file.clone(),
+            line: line.line,
+        })
+    }
+}
+
+fn io_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_lowercase(),
+        None => text,
+    }
+}
+
+/// Reads every record of a file (for small inputs: key files, keysets).
+pub fn read_all(reader: &mut ZoneReader) -> Result<Vec<Record>> {
+    let mut records = Vec::new();
+    while let Some(record) = reader.next_record()? {
+        records.push(record);
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, origin: &str) -> Result<Vec<Record>> {
+        let origin = Name::parse(origin, None).expect("origin");
+        let mut reader = ZoneReader::new(
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            "test.zone",
+            None,
+            origin,
+        );
+        read_all(&mut reader)
+    }
+
+    #[test]
+    fn owners_ttls_and_classes() {
+        let records = read(
+            "$TTL 1h\n@ IN SOA ns hm 1 2 3 4 5\n  NS ns\nwww 300 IN A 192.0.2.1\n IN 60 AAAA ::1\n$ORIGIN sub.example.com.\nx CH TXT a\n",
+            "example.com.",
+        );
+        let error = records.expect_err("class mismatch");
+        assert!(
+            error
+                .to_string()
+                .starts_with("test.zone:7: class CH differs"),
+            "{error}"
+        );
+        let records = read(
+            "$TTL 1h\n@ IN SOA ns hm 1 2 3 4 5\n  NS ns\nwww 300 IN A 192.0.2.1\n IN 60 AAAA ::1\n$ORIGIN sub.example.com.\nx TXT a\n",
+            "example.com.",
+        )
+        .expect("zone");
+        let summary: Vec<(String, u32, String)> = records
+            .iter()
+            .map(|r| (r.owner.to_string(), r.ttl, r.rtype.to_string()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("example.com.".into(), 3600, "SOA".into()),
+                ("example.com.".into(), 3600, "NS".into()),
+                ("www.example.com.".into(), 300, "A".into()),
+                ("www.example.com.".into(), 60, "AAAA".into()),
+                ("x.sub.example.com.".into(), 3600, "TXT".into()),
+            ]
+        );
+        assert_eq!(records[4].line, 7);
+        assert_eq!(records[4].origin.to_string(), "sub.example.com.");
+    }
+
+    #[test]
+    fn missing_ttl_rules() {
+        let records = read(
+            "@ SOA ns hm 1 2 3 4 300\nwww A 192.0.2.1\nx 60 A 1.2.3.4\ny A 1.2.3.5\n",
+            "e.",
+        )
+        .expect("zone");
+        let ttls: Vec<u32> = records.iter().map(|r| r.ttl).collect();
+        assert_eq!(ttls, [300, 300, 60, 60]);
+        let error = read("www A 192.0.2.1\n", "e.").expect_err("no ttl");
+        assert_eq!(
+            error.to_string(),
+            "test.zone:1: no TTL specified (no $TTL and no earlier TTL)"
+        );
+    }
+
+    #[test]
+    fn bad_records_name_file_and_line() {
+        for (text, message) in [
+            (
+                "$TTL 1\na BOGUS x\n",
+                "test.zone:2: unknown record type 'BOGUS'",
+            ),
+            ("$TTL x\n", "test.zone:1: bad $TTL 'x'"),
+            ("$TTL 1\n a A 1\n", "test.zone:2: no owner name"),
+            (
+                "$TTL 1\na..b A 1\n",
+                "test.zone:2: bad owner name 'a..b': empty label",
+            ),
+            ("$FOO\n", "test.zone:1: unknown directive '$FOO'"),
+            (
+                "$INCLUDE /nonexistent/file\n",
+                "test.zone:1: $INCLUDE '/nonexistent/file': no such file or directory",
+            ),
+            ("$TTL 1\na\n", "test.zone:2: no record type"),
+        ] {
+            let error = read(text, "e.").expect_err(text).to_string();
+            assert!(error.starts_with(message), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn includes_with_origin_and_loops() {
+        let dir = std::env::temp_dir().join(format!("p11dnssec-include-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let inner = dir.join("inner.db");
+        std::fs::write(&inner, "host A 192.0.2.9\n").expect("write");
+        let text = format!(
+            "$TTL 5\n$INCLUDE {} sub.e.\nafter A 192.0.2.1\n",
+            inner.display()
+        );
+        let records = read(&text, "e.").expect("include");
+        assert_eq!(records[0].owner.to_string(), "host.sub.e.");
+        assert_eq!(records[1].owner.to_string(), "after.e.");
+        let looping = dir.join("loop.db");
+        std::fs::write(&looping, format!("$INCLUDE {}\n", looping.display())).expect("write");
+        let error = read(&format!("$INCLUDE {}\n", looping.display()), "e.").expect_err("loop");
+        assert!(error.to_string().contains("$INCLUDE loop"), "{error}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
