@@ -35,6 +35,20 @@ impl<T> Parsed<T> {
     }
 }
 
+/// For parser unit tests: parses literal arguments and expects work to do
+/// (not a help or version request).
+pub fn parse_literal<T: std::fmt::Debug>(
+    parse: impl FnOnce(Vec<OsString>) -> Result<Parsed<T>>,
+    args: &[&str],
+) -> Result<T> {
+    match parse(args.iter().map(OsString::from).collect())? {
+        Parsed::Run(args) => Ok(args),
+        other => Err(Error::usage(format!(
+            "expected arguments to run, got {other:?}"
+        ))),
+    }
+}
+
 /// Runs a tool's body and turns its result into the process exit code.
 /// Only this wrapper prints errors: one line `tool: message` on stderr.
 pub fn main_with(

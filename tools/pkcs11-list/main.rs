@@ -279,10 +279,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Args> {
-        match parse_args(args.iter().map(OsString::from))? {
-            Parsed::Run(args) => Ok(args),
-            other => panic!("unexpected {other:?}"),
-        }
+        cli::parse_literal(parse_args, args)
     }
 
     #[test]
