@@ -14,6 +14,7 @@ pub mod name;
 pub mod output;
 pub mod pin;
 pub mod pkcs11;
+pub mod rdata;
 pub mod record;
 pub mod time;
 pub mod uri;

@@ -51,6 +51,25 @@ impl Name {
         Name { wire }
     }
 
+    /// Reads an uncompressed wire-form name at the start of `data`;
+    /// returns it and its length.
+    pub fn from_wire(data: &[u8]) -> Result<(Name, usize), NameError> {
+        let mut at = 0;
+        loop {
+            let len = *data.get(at).ok_or(NameError::NameTooLong)? as usize;
+            if len > MAX_LABEL_LEN {
+                return Err(NameError::LabelTooLong);
+            }
+            at += 1 + len;
+            if at > MAX_NAME_LEN || at > data.len() {
+                return Err(NameError::NameTooLong);
+            }
+            if len == 0 {
+                return Ok((Name::from_wire_unchecked(data[..at].to_vec()), at));
+            }
+        }
+    }
+
     /// Parses a presentation-format name. A name without a final dot is
     /// relative and gets `origin` appended; `@` is the origin itself.
     pub fn parse(text: &str, origin: Option<&Name>) -> Result<Name, NameError> {

@@ -1,0 +1,362 @@
+use super::*;
+use crate::zone::lexer::Lexer;
+
+fn tokens(text: &str) -> Vec<Token> {
+    let mut lexer = Lexer::new(text.as_bytes());
+    lexer
+        .next_line()
+        .expect("lex")
+        .map(|l| l.tokens)
+        .unwrap_or_default()
+}
+
+fn origin() -> Name {
+    Name::parse("example.com.", None).expect("origin")
+}
+
+fn wire(rtype: &str, text: &str) -> Result<Vec<u8>, String> {
+    parse(RType::parse(rtype).expect(rtype), &tokens(text), &origin())
+}
+
+/// Parse, print, parse again: the same wire, and the printed text stable.
+fn round_trip(rtype: &str, text: &str) -> String {
+    let t = RType::parse(rtype).expect(rtype);
+    let first = wire(rtype, text).unwrap_or_else(|e| panic!("{rtype} {text}: {e}"));
+    let printed = format(t, &first);
+    let second = wire(rtype, &printed).unwrap_or_else(|e| panic!("{rtype} {printed}: {e}"));
+    assert_eq!(first, second, "{rtype} {text} -> {printed}");
+    assert_eq!(format(t, &second), printed);
+    printed
+}
+
+#[test]
+fn every_type_of_the_corpus_round_trips() {
+    let cases = [
+        ("A", "192.0.2.1", "192.0.2.1"),
+        ("AAAA", "2001:db8::1", "2001:db8::1"),
+        ("NS", "ns1", "ns1.example.com."),
+        (
+            "SOA",
+            "ns hm 1 1h 2 3 1w",
+            "ns.example.com. hm.example.com. 1 3600 2 3 604800",
+        ),
+        ("MX", "10 mail", "10 mail.example.com."),
+        (
+            "TXT",
+            "\"foo\\010bar\" \"\\\"x\\\"\" plain",
+            "\"foo\\010bar\" \"\\\"x\\\"\" \"plain\"",
+        ),
+        ("HINFO", "\"PC\" \"NetBSD\"", "\"PC\" \"NetBSD\""),
+        (
+            "GPOS",
+            "\"-22.6882\" \"116.8652\" \"250.0\"",
+            "\"-22.6882\" \"116.8652\" \"250.0\"",
+        ),
+        (
+            "ISDN",
+            "\"isdn-address\" \"subaddress\"",
+            "\"isdn-address\" \"subaddress\"",
+        ),
+        ("X25", "\"123456789\"", "\"123456789\""),
+        (
+            "NAPTR",
+            "65535 65535 \"blurgh\" \"blorf\" \"blllbb\" foo.",
+            "65535 65535 \"blurgh\" \"blorf\" \"blllbb\" foo.",
+        ),
+        ("SRV", "0 0 0 .", "0 0 0 ."),
+        ("PX", "65535 . .", "65535 . ."),
+        (
+            "RP",
+            "mbox-dname txt-dname",
+            "mbox-dname.example.com. txt-dname.example.com.",
+        ),
+        ("MINFO", ". .", ". ."),
+        ("AFSDB", "0 hostname", "0 hostname.example.com."),
+        ("RT", "65535 .", "65535 ."),
+        ("KX", "10 kdc", "10 kdc.example.com."),
+        (
+            "NSAP",
+            "0x47.0005.80.005a00.0000.0001.e133.ffffff000161.00",
+            "0x47000580005a0000000001e133ffffff00016100",
+        ),
+        ("NSAP-PTR", "foo.", "foo."),
+        (
+            "LOC",
+            "60 9 0.000 N 24 39 0.000 E 10.00m 20m 2000m 20m",
+            "60 9 0.000 N 24 39 0.000 E 10.00m 20m 2000m 20m",
+        ),
+        (
+            "LOC",
+            "37 52 56.788 N 121 54 55.02 W 1120m 10m 100m 10m",
+            "37 52 56.788 N 121 54 55.020 W 1120.00m 10m 100m 10m",
+        ),
+        (
+            "LOC",
+            "43 02 20.000 N 77 43 12.000 W 170.00m 1.00m 30.00m 10.00m",
+            "43 2 20.000 N 77 43 12.000 W 170.00m 1m 30m 10m",
+        ),
+        (
+            "WKS",
+            "10.0.0.1 6 ( 0 1 2 21 23 )",
+            "10.0.0.1 6 0 1 2 21 23",
+        ),
+        ("WKS", "1.2.3.4 udp domain", "1.2.3.4 17 53"),
+        (
+            "NXT",
+            "a.secure ( NS SOA MX SIG KEY LOC NXT )",
+            "a.secure.example.com. NS SOA MX SIG KEY LOC NXT",
+        ),
+        ("NXT", ". ( 127 )", ". TYPE127"),
+        (
+            "CERT",
+            "65534 65535 PRIVATEOID MxFcby9k/yvedMfQgKzhH5er0Mu/",
+            "65534 65535 254 MxFcby9k/yvedMfQgKzhH5er0Mu/",
+        ),
+        ("CERT", "PKIX 1 8 AAAA", "PKIX 1 8 AAAA"),
+        ("KEY", "512 255 1 AQMFD5raczCJ", "512 255 1 AQMFD5raczCJ"),
+        (
+            "SIG",
+            "NXT 1 3 3600 20000102030405 19961211100908 2143 foo MxFcby9k",
+            "NXT 1 3 3600 20000102030405 19961211100908 2143 foo.example.com. MxFcby9k",
+        ),
+        (
+            "DS",
+            "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118",
+            "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118",
+        ),
+        (
+            "SSHFP",
+            "1 1 dd465c09cfa51fb45020cc83316fff21b9ec74ac",
+            "1 1 DD465C09CFA51FB45020CC83316FFF21B9EC74AC",
+        ),
+        (
+            "NSEC",
+            "host.example.com. A MX RRSIG NSEC TYPE1234",
+            "host.example.com. A MX RRSIG NSEC TYPE1234",
+        ),
+        (
+            "NSEC3",
+            "1 1 12 aabbccdd 2t7b4g4vsa5smi47k61mv5bv1a22bojr A RRSIG",
+            "1 1 12 AABBCCDD 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR A RRSIG",
+        ),
+        ("NSEC3PARAM", "1 0 0 -", "1 0 0 -"),
+        (
+            "ZONEMD",
+            "2018031900 1 1 31cefb03814f5062ad12",
+            "2018031900 1 1 31CEFB03814F5062AD12",
+        ),
+        ("L32", "2 0.0.0.0", "2 0.0.0.0"),
+        ("L64", "2 0:0:0:0", "2 0000:0000:0000:0000"),
+        ("NID", "2 0:0:0:1", "2 0000:0000:0000:0001"),
+        ("LP", "2 ns1", "2 ns1.example.com."),
+        ("EUI48", "00-00-5e-00-53-2a", "00-00-5e-00-53-2a"),
+        (
+            "EUI64",
+            "00-00-5e-ef-10-00-00-2a",
+            "00-00-5e-ef-10-00-00-2a",
+        ),
+        ("A6", "0 2001:db8::1", "0 2001:db8::1"),
+        (
+            "A6",
+            "64 ::1:2:3:4 prefix.example.",
+            "64 ::1:2:3:4 prefix.example.",
+        ),
+        (
+            "APL",
+            "1:192.168.32.0/21 !1:192.168.38.0/28 2:2001:db8::/32",
+            "1:192.168.32.0/21 !1:192.168.38.0/28 2:2001:db8::/32",
+        ),
+        (
+            "IPSECKEY",
+            "10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==",
+            "10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==",
+        ),
+        ("IPSECKEY", "10 0 2 . AQNRU3mG", "10 0 2 . AQNRU3mG"),
+        (
+            "IPSECKEY",
+            "10 3 2 gw.example.net. AQNRU3mG",
+            "10 3 2 gw.example.net. AQNRU3mG",
+        ),
+        (
+            "HIP",
+            "2 200100107B1A74DF365639CC39F1D578 AwEAAbdxyhNuSutc rvs.example.com.",
+            "2 200100107B1A74DF365639CC39F1D578 AwEAAbdxyhNuSutc rvs.example.com.",
+        ),
+        (
+            "URI",
+            "10 1 \"ftp://ftp1.example.com/public\"",
+            "10 1 \"ftp://ftp1.example.com/public\"",
+        ),
+        (
+            "CAA",
+            "0 issue \"ca.example.net\"",
+            "0 \"issue\" \"ca.example.net\"",
+        ),
+        ("TLSA", "3 1 1 0123456789abcdef", "3 1 1 0123456789ABCDEF"),
+        (
+            "DHCID",
+            "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=",
+            "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=",
+        ),
+        ("CSYNC", "66 3 A NS AAAA", "66 3 A NS AAAA"),
+        ("AMTRELAY", "10 0 1 203.0.113.15", "10 0 1 203.0.113.15"),
+        (
+            "SVCB",
+            "1 . port=60 alpn=h3 ech=\"ZWFzdGVyIGVnZyE=\"",
+            "1 . alpn=\"h3\" port=60 ech=\"ZWFzdGVyIGVnZyE=\"",
+        ),
+        (
+            "SVCB",
+            "2 . no-default-alpn alpn=alpn",
+            "2 . alpn=\"alpn\" no-default-alpn",
+        ),
+        (
+            "SVCB",
+            "4 . ipv6hint=\"feed:a::bee\"",
+            "4 . ipv6hint=feed:a::bee",
+        ),
+        (
+            "SVCB",
+            "5 . key9999=\"something\"",
+            "5 . key9999=\"something\"",
+        ),
+        (
+            "SVCB",
+            "8 . mandatory=port,alpn port=60 alpn=\"h1\\\\,h2,h3\"",
+            "8 . mandatory=alpn,port alpn=\"h1\\\\,h2,h3\" port=60",
+        ),
+        (
+            "SVCB",
+            "7 . alpn=\"h2,h3\" dohpath=/{?dns}",
+            "7 . alpn=\"h2,h3\" dohpath=\"/{?dns}\"",
+        ),
+        ("SVCB", "0 44._svbc.example.net.", "0 44._svbc.example.net."),
+        (
+            "HTTPS",
+            "1 . ipv4hint=\"10.10.10.10\"",
+            "1 . ipv4hint=10.10.10.10",
+        ),
+    ];
+    for (rtype, input, expected) in cases {
+        assert_eq!(round_trip(rtype, input), expected, "{rtype} {input}");
+    }
+}
+
+#[test]
+fn generic_rdata_of_rfc3597() {
+    assert_eq!(wire("A", "\\# 4 0A000001").expect("a"), vec![10, 0, 0, 1]);
+    assert_eq!(
+        wire("A", "\\# 4 0A 00 00 01").expect("a"),
+        vec![10, 0, 0, 1]
+    );
+    assert_eq!(wire("TYPE1", "10.0.0.1").expect("type1"), vec![10, 0, 0, 1]);
+    assert_eq!(wire("NULL", "\\# 0").expect("empty"), Vec::<u8>::new());
+    assert_eq!(wire("TYPE124", "\\# 0").expect("empty"), Vec::<u8>::new());
+    assert_eq!(
+        wire("TXT", "\\# 6 0568656C6C6F").expect("txt"),
+        b"\x05hello".to_vec()
+    );
+    assert_eq!(
+        wire("TXT", "\"\\#\" 2 0145").expect("quoted"),
+        b"\x01#\x012\x040145".to_vec()
+    );
+    assert_eq!(
+        wire("TXT", "\\# text").expect("not generic"),
+        b"\x01#\x04text".to_vec()
+    );
+    assert_eq!(format(RType(123), &[0]), "\\# 1 00");
+    assert_eq!(format(RType(124), &[]), "\\# 0");
+    for (rtype, text, message) in [
+        ("A", "\\# 3 0A0000", "bad A RDATA"),
+        ("A", "\\# 4 0A0000", "does not match"),
+        ("TYPE123", "\\# 2 0", "bad hex"),
+        ("TYPE123", "00", "no known presentation"),
+    ] {
+        let error = wire(rtype, text).expect_err(text);
+        assert!(error.contains(message), "{rtype} {text}: {error}");
+    }
+}
+
+#[test]
+fn bad_rdata_is_named() {
+    for (rtype, text, message) in [
+        ("A", "192.0.2", "bad IPv4 address"),
+        ("A", "192.0.2.1 extra", "too many fields"),
+        ("MX", "mail", "bad 16-bit number"),
+        ("MX", "10", "missing domain name"),
+        (
+            "TXT",
+            &format!("\"{}\"", "x".repeat(256)),
+            "longer than 255",
+        ),
+        ("DNSKEY", "256 3 13 !!!", "bad base64"),
+        ("DS", "1 13 2 XYZ", "bad hex"),
+        ("NSEC", "a. BOGUS", "unknown type 'BOGUS'"),
+        ("LOC", "91 0 0 N 0 0 0 E 0m", "out of range"),
+        ("SVCB", "1 . bogus=1", "unknown SvcParam key"),
+    ] {
+        let error = wire(rtype, text).expect_err(text);
+        assert!(error.contains(message), "{rtype} {text}: {error}");
+    }
+}
+
+#[test]
+fn type_bitmaps_match_the_vectors() {
+    let text = include_str!("../../testdata/type-bitmap.txt");
+    let mut checked = 0;
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let mut columns = line.split('\t');
+        let (Some(types), Some(hex)) = (columns.next(), columns.next()) else {
+            continue;
+        };
+        let types: Vec<RType> = types
+            .split_whitespace()
+            .map(|t| RType::parse(t).expect(t))
+            .collect();
+        let bitmap = type_bitmap(&types);
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&bitmap),
+            hex.trim(),
+            "{line}"
+        );
+        assert_eq!(bitmap_types(&bitmap).expect("decode"), {
+            let mut sorted = types.clone();
+            sorted.sort();
+            sorted
+        });
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} bitmap vectors");
+}
+
+#[test]
+fn canonical_form_lowercases_the_listed_types_only() {
+    let mx = wire("MX", "10 MAIL.Example.COM.").expect("mx");
+    assert_eq!(
+        &*canonical(RType(15), &mx),
+        &wire("MX", "10 mail.example.com.").expect("mx")[..]
+    );
+    let nsec = wire("NSEC", "Host.Example.COM. A").expect("nsec");
+    assert_eq!(
+        &*canonical(RType::NSEC, &nsec),
+        &nsec[..],
+        "RFC 6840 §5.1: NSEC keeps its case"
+    );
+    let rrsig = wire(
+        "RRSIG",
+        "A 13 2 300 20270101000000 20260101000000 1 Example.COM. AAAA",
+    )
+    .expect("rrsig");
+    assert!(canonical(RType::RRSIG, &rrsig)
+        .windows(7)
+        .any(|w| w == b"example"));
+    let txt = wire("TXT", "\"ABC\"").expect("txt");
+    assert_eq!(&*canonical(RType(16), &txt), &txt[..]);
+    let soa = wire("SOA", "NS.A. HM.A. 1 2 3 4 5").expect("soa");
+    assert!(!canonical(RType::SOA, &soa)
+        .iter()
+        .any(u8::is_ascii_uppercase));
+}
