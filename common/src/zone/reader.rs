@@ -6,6 +6,7 @@
 //! with a warning. Any other record with no TTL at all is an error unless
 //! the reader is lenient (key files carry no TTL).
 
+use super::generate::{substitute, Range};
 use super::lexer::{LexError, Lexer, LogicalLine, Token};
 use super::parse_zone_ttl;
 use crate::error::{Error, Result};
@@ -58,9 +59,23 @@ struct Source {
     last_owner: Option<Name>,
 }
 
+/// A `$GENERATE` being expanded, one record per call.
+struct Generating {
+    next: u64,
+    stop: u64,
+    step: u64,
+    lhs: Vec<u8>,
+    ttl: Option<u32>,
+    class: Option<Class>,
+    rtype: RType,
+    rhs: Vec<u8>,
+    line: usize,
+}
+
 /// Reads records from a zone file and the files it includes.
 pub struct ZoneReader {
     sources: Vec<Source>,
+    generating: Option<Generating>,
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
     class: Option<Class>,
@@ -89,6 +104,7 @@ impl ZoneReader {
                 origin,
                 last_owner: None,
             }],
+            generating: None,
             default_ttl: None,
             last_ttl: None,
             class: None,
@@ -124,6 +140,9 @@ impl ZoneReader {
     /// The next record, or `None` at the end of the zone.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
         loop {
+            if let Some(record) = self.next_generated()? {
+                return Ok(Some(record));
+            }
             let Some(source) = self.sources.last_mut() else {
                 return Ok(None);
             };
@@ -189,7 +208,7 @@ impl ZoneReader {
                 Ok(())
             }
             "$INCLUDE" => self.include(line.line, args),
-            "$GENERATE" => Err(self.error(line.line, "$GENERATE is not supported yet")),
+            "$GENERATE" => self.generate(line.line, args),
             _ => Err(self.error(
                 line.line,
                 format!("unknown directive '{}'", line.tokens[0].as_str()),
@@ -315,10 +334,25 @@ impl ZoneReader {
                 .ok_or_else(|| self.error(line.line, format!("unknown record type '{text}'")))?;
         };
         let rdata: Vec<Token> = tokens.collect();
+        self.finish_record(owner, ttl, class, rtype, rdata, origin, line.line)
+    }
+
+    /// Applies the class and TTL rules and records the owner.
+    #[allow(clippy::too_many_arguments)] // the parts of one record, as read
+    fn finish_record(
+        &mut self,
+        owner: Name,
+        ttl: Option<u32>,
+        class: Option<Class>,
+        rtype: RType,
+        rdata: Vec<Token>,
+        origin: Name,
+        line: usize,
+    ) -> Result<Record> {
         let class = match (class, self.class) {
             (Some(c), Some(zone)) if c != zone => {
                 return Err(self.error(
-                    line.line,
+                    line,
                     format!("class {c} differs from the zone's class {zone}"),
                 ))
             }
@@ -337,20 +371,18 @@ impl ZoneReader {
                     let minimum = rdata
                         .get(6)
                         .and_then(|t| parse_zone_ttl(&t.as_str()))
-                        .ok_or_else(|| self.error(line.line, "SOA without TTL or MINIMUM"))?;
+                        .ok_or_else(|| self.error(line, "SOA without TTL or MINIMUM"))?;
                     crate::cli::warn(&format!(
                         "{}:{}: no TTL specified; using SOA MINTTL ({minimum}) instead",
                         self.sources.last().map_or("", |s| &s.file),
-                        line.line
+                        line
                     ));
                     self.last_ttl = Some(minimum);
                     (minimum, true)
                 }
                 None if self.lenient_ttl => (0, false),
                 None => {
-                    return Err(
-                        self.error(line.line, "no TTL specified (no $TTL and no earlier TTL)")
-                    )
+                    return Err(self.error(line, "no TTL specified (no $TTL and no earlier TTL)"))
                 }
             },
         };
@@ -368,8 +400,102 @@ impl ZoneReader {
             rdata,
             origin,
             file: source.file.clone(),
-            line: line.line,
+            line,
         })
+    }
+
+    /// Starts a `$GENERATE range lhs [ttl] [class] type rhs`.
+    fn generate(&mut self, line: usize, args: &[Token]) -> Result<()> {
+        let usage = "$GENERATE needs: range lhs [ttl] [class] type rhs";
+        if args.len() < 4 {
+            return Err(self.error(line, usage));
+        }
+        let range = Range::parse(&args[0].as_str()).map_err(|e| self.error(line, e))?;
+        let lhs = args[1].text.clone();
+        let mut at = 2;
+        let (mut ttl, mut class) = (None, None);
+        let rtype = loop {
+            let text = args
+                .get(at)
+                .ok_or_else(|| self.error(line, usage))?
+                .as_str();
+            at += 1;
+            if ttl.is_none() && text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                ttl = Some(
+                    parse_zone_ttl(&text)
+                        .ok_or_else(|| self.error(line, format!("bad TTL '{text}'")))?,
+                );
+            } else if class.is_none() && Class::parse(&text).is_some() {
+                class = Class::parse(&text);
+            } else {
+                break RType::parse(&text)
+                    .ok_or_else(|| self.error(line, format!("unknown record type '{text}'")))?;
+            }
+        };
+        if at >= args.len() {
+            return Err(self.error(line, usage));
+        }
+        // The right-hand side is the rest of the line, re-read after each
+        // substitution (quoted parts keep their quotes).
+        let mut rhs = Vec::new();
+        for token in &args[at..] {
+            if !rhs.is_empty() {
+                rhs.push(b' ');
+            }
+            if token.quoted {
+                rhs.push(b'"');
+                rhs.extend_from_slice(&token.text);
+                rhs.push(b'"');
+            } else {
+                rhs.extend_from_slice(&token.text);
+            }
+        }
+        self.generating = Some(Generating {
+            next: u64::from(range.start),
+            stop: u64::from(range.stop),
+            step: u64::from(range.step),
+            lhs,
+            ttl,
+            class,
+            rtype,
+            rhs,
+            line,
+        });
+        Ok(())
+    }
+
+    fn next_generated(&mut self) -> Result<Option<Record>> {
+        let Some(state) = self.generating.as_mut() else {
+            return Ok(None);
+        };
+        if state.next > state.stop {
+            self.generating = None;
+            return Ok(None);
+        }
+        let value = state.next as u32;
+        state.next += state.step;
+        let (line, ttl, class, rtype) = (state.line, state.ttl, state.class, state.rtype);
+        let substituted =
+            substitute(&state.lhs, value).and_then(|lhs| Ok((lhs, substitute(&state.rhs, value)?)));
+        let (lhs, rhs) = substituted.map_err(|e| self.error(line, e))?;
+        let origin = self.current_origin();
+        let owner = Name::parse_bytes(&lhs, Some(&origin)).map_err(|e| {
+            self.error(
+                line,
+                format!(
+                    "bad $GENERATE owner '{}': {e}",
+                    String::from_utf8_lossy(&lhs)
+                ),
+            )
+        })?;
+        let mut lexer = Lexer::new(&rhs[..]);
+        let rdata = match lexer.next_line() {
+            Ok(Some(parsed)) => parsed.tokens,
+            Ok(None) => Vec::new(),
+            Err(e) => return Err(self.error(line, e.message)),
+        };
+        self.finish_record(owner, ttl, class, rtype, rdata, origin, line)
+            .map(Some)
     }
 }
 
@@ -439,6 +565,41 @@ mod tests {
         );
         assert_eq!(records[4].line, 7);
         assert_eq!(records[4].origin.to_string(), "sub.example.com.");
+    }
+
+    #[test]
+    fn generate_expands_like_named_checkzone() {
+        let records = read(
+            "$TTL 600\n$GENERATE 0-1 host$ A 1.2.3.${1,0,d}\n$GENERATE 1024-1025 ${-2000,0,n} AAAA 2001:db8::${0,4,x}\n$GENERATE 1-2/1 x$ 30 IN TXT \"v=$\" \\$\nafter A 1.1.1.1\n",
+            "g.",
+        )
+        .expect("generate");
+        let text: Vec<String> = records
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {}",
+                    r.owner,
+                    r.ttl,
+                    r.rtype,
+                    r.rdata_texts().join(" ")
+                )
+            })
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "host0.g. 600 A 1.2.3.1",
+                "host1.g. 600 A 1.2.3.2",
+                "0.3.c.f.f.f.f.f.g. 600 AAAA 2001:db8::0400",
+                "1.3.c.f.f.f.f.f.g. 600 AAAA 2001:db8::0401",
+                "x1.g. 30 TXT v=1 \\$",
+                "x2.g. 30 TXT v=2 \\$",
+                "after.g. 600 A 1.1.1.1",
+            ]
+        );
+        assert!(read("$GENERATE 5-1 a A 1.2.3.4\n", "g.").is_err());
+        assert!(read("$GENERATE 1-2 a\n", "g.").is_err());
     }
 
     #[test]
