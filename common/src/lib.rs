@@ -16,6 +16,7 @@ pub mod pin;
 pub mod pkcs11;
 pub mod rdata;
 pub mod record;
+pub mod sign;
 pub mod time;
 pub mod uri;
 pub mod zone;

@@ -200,10 +200,13 @@ impl Name {
 
     /// Canonical DNSSEC order (RFC 4034 §6.1): labels compared from the
     /// root, each as lower-cased octets; a parent sorts before children.
+    /// Allocation-free: it runs once per comparison when sorting a zone.
     pub fn canonical_cmp(&self, other: &Name) -> Ordering {
-        let mine: Vec<&[u8]> = self.labels().collect();
-        let theirs: Vec<&[u8]> = other.labels().collect();
-        for (a, b) in mine.iter().rev().zip(theirs.iter().rev()) {
+        let (mine, my_count) = label_offsets(&self.wire);
+        let (theirs, their_count) = label_offsets(&other.wire);
+        for i in 1..=my_count.min(their_count) {
+            let a = label_at(&self.wire, mine[my_count - i]);
+            let b = label_at(&other.wire, theirs[their_count - i]);
             let ordering = a
                 .iter()
                 .map(u8::to_ascii_lowercase)
@@ -212,7 +215,12 @@ impl Name {
                 return ordering;
             }
         }
-        mine.len().cmp(&theirs.len())
+        my_count.cmp(&their_count)
+    }
+
+    /// The name with ASCII letters in lower case.
+    pub fn to_lowercase(&self) -> Name {
+        Name::from_wire_unchecked(self.canonical_wire())
     }
 
     /// The presentation form, absolute, with BIND's escapes.
@@ -244,6 +252,25 @@ impl Name {
         }
         out
     }
+}
+
+/// The start offsets of a wire name's labels (at most 127 of them).
+fn label_offsets(wire: &[u8]) -> ([u8; 128], usize) {
+    let mut offsets = [0u8; 128];
+    let mut count = 0;
+    let mut at = 0usize;
+    while at < wire.len() && wire[at] != 0 && count < 128 {
+        offsets[count] = at as u8;
+        count += 1;
+        at += 1 + wire[at] as usize;
+    }
+    (offsets, count)
+}
+
+fn label_at(wire: &[u8], offset: u8) -> &[u8] {
+    let start = offset as usize;
+    let len = wire[start] as usize;
+    &wire[start + 1..start + 1 + len]
 }
 
 fn push_label(wire: &mut Vec<u8>, label: &[u8]) -> Result<(), NameError> {

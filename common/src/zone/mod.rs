@@ -6,6 +6,7 @@
 
 pub mod generate;
 pub mod lexer;
+pub mod model;
 pub mod reader;
 
 pub use lexer::Token;

@@ -1,0 +1,453 @@
+//! Signing a zone (RFC 4033–4035, 5155, 6840, 9276): zone cuts and
+//! occluded names, key roles, RRSIGs, and the NSEC or NSEC3 chain.
+//!
+//! The signer does not know PKCS#11: it asks a [`KeyStore`] for
+//! signatures by key index, and verifies each one in software
+//! ([`verify::Verifier`]) before it is kept. A signature that fails is
+//! asked for once more; a second failure stops the run.
+
+pub mod denial;
+pub mod rrsig;
+pub mod verify;
+
+use crate::algorithm::Algorithm;
+use crate::dnskey::DnsKey;
+use crate::error::{Error, Result};
+use crate::keys::PublicKey;
+use crate::name::Name;
+use crate::record::RType;
+use crate::zone::model::{Node, RrSet, Zone};
+use rrsig::{labels, signed_data, RrsigFields};
+use std::time::{Duration, Instant};
+use verify::Verifier;
+
+/// Something that can make signatures with the zone's keys.
+pub trait KeyStore {
+    /// Signs `data` with key number `key` (an index into the key list).
+    fn sign(&mut self, key: usize, data: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// A key the zone is signed with (or that is only published).
+#[derive(Clone, Debug)]
+pub struct SigningKey {
+    pub dnskey: DnsKey,
+    pub algorithm: Algorithm,
+    pub public_key: PublicKey,
+    /// Treated as a KSK (SEP flag, or `-k`).
+    pub ksk: bool,
+    /// Makes signatures (active); otherwise only published.
+    pub active: bool,
+    /// Publish its DNSKEY at the apex if it is not there.
+    pub publish: bool,
+    /// For messages: `example.com/ECDSAP256SHA256/12345`.
+    pub description: String,
+}
+
+/// NSEC or NSEC3 with its parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denial {
+    Nsec,
+    Nsec3 {
+        salt: Vec<u8>,
+        iterations: u16,
+        opt_out: bool,
+    },
+}
+
+/// How to sign.
+#[derive(Clone, Debug)]
+pub struct SignOptions {
+    pub inception: u32,
+    pub expiration: u32,
+    /// Expiration of the DNSKEY RRset's signatures (`-X`).
+    pub dnskey_expiration: Option<u32>,
+    /// Shorten each expiration by a random 0..jitter seconds (`-j`).
+    pub jitter: u32,
+    pub denial: Denial,
+    /// ZSKs also sign DNSKEY, CDS and CDNSKEY (not `-x`).
+    pub zsk_signs_keys: bool,
+    /// KSKs sign everything too (`-z`).
+    pub ksk_signs_all: bool,
+    /// TTL for DNSKEYs added to the apex when there is no DNSKEY RRset (`-T`).
+    pub dnskey_ttl: Option<u32>,
+    /// Seed of the jitter sequence.
+    pub seed: u64,
+}
+
+/// Counters for `-t` and the report.
+#[derive(Clone, Debug, Default)]
+pub struct SignStats {
+    pub generated: u64,
+    pub verified: u64,
+    pub retried: u64,
+    pub signing_time: Duration,
+}
+
+/// One output record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutRecord {
+    pub owner: Name,
+    pub ttl: u32,
+    pub rtype: RType,
+    pub rdata: Vec<u8>,
+}
+
+/// A signed zone: its records in output order (apex first, canonical order,
+/// each RRset followed by its signatures, NSEC3 records last by hash).
+#[derive(Clone, Debug)]
+pub struct SignedZone {
+    pub origin: Name,
+    pub class: crate::record::Class,
+    pub records: Vec<OutRecord>,
+    pub stats: SignStats,
+}
+
+/// What a node is, for signing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    Apex,
+    Authoritative,
+    /// A zone cut; `secure` if it has a DS RRset.
+    Delegation {
+        secure: bool,
+    },
+    /// Below a zone cut or a DNAME: glue or occluded data, never signed.
+    Occluded,
+}
+
+/// Classifies every node (the nodes are in canonical order, so a cut's
+/// descendants follow it).
+pub fn classify(zone: &Zone) -> Vec<NodeKind> {
+    let mut kinds = Vec::with_capacity(zone.nodes.len());
+    let mut cut: Option<&Name> = None;
+    for (index, node) in zone.nodes.iter().enumerate() {
+        if let Some(above) = cut {
+            if node.owner.is_subdomain_of(above) && !node.owner.eq_ignore_case(above) {
+                kinds.push(NodeKind::Occluded);
+                continue;
+            }
+            cut = None;
+        }
+        let kind = if index == 0 {
+            NodeKind::Apex
+        } else if node.has(RType::NS) {
+            NodeKind::Delegation {
+                secure: node.has(RType::DS),
+            }
+        } else {
+            NodeKind::Authoritative
+        };
+        // Names below a delegation or below a DNAME are occluded.
+        if matches!(kind, NodeKind::Delegation { .. }) || node.has(RType::DNAME) {
+            cut = Some(&node.owner);
+        }
+        kinds.push(kind);
+    }
+    kinds
+}
+
+/// The serial-number arithmetic of RFC 1982: true if `new` is after `old`.
+pub fn serial_gt(new: u32, old: u32) -> bool {
+    new != old && new.wrapping_sub(old) < 0x8000_0000
+}
+
+/// Signs `zone` with `keys`. The zone gains the DNSKEYs of the keys to be
+/// published and the NSEC3PARAM; its SOA serial is the caller's business.
+pub fn sign_zone(
+    mut zone: Zone,
+    keys: &[SigningKey],
+    store: &mut dyn KeyStore,
+    options: &SignOptions,
+) -> Result<SignedZone> {
+    let signing: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].active).collect();
+    if signing.is_empty() {
+        return Err(Error::Failed("No signing keys specified or found.".into()));
+    }
+    let verifiers: Vec<Verifier> = keys
+        .iter()
+        .map(|k| Verifier::new(&k.public_key, k.algorithm))
+        .collect::<Result<_>>()?;
+    publish_keys(&mut zone, keys, options)?;
+    let (soa_ttl, minimum, _) = zone.soa()?;
+    let denial_ttl = soa_ttl.min(minimum);
+    if let Denial::Nsec3 {
+        salt, iterations, ..
+    } = &options.denial
+    {
+        let mut rdata = vec![1, 0];
+        rdata.extend_from_slice(&iterations.to_be_bytes());
+        rdata.push(salt.len() as u8);
+        rdata.extend_from_slice(salt);
+        let apex = &mut zone.nodes[0];
+        apex.rrsets.retain(|s| s.rtype != RType::NSEC3PARAM);
+        apex.rrsets.push(RrSet {
+            rtype: RType::NSEC3PARAM,
+            ttl: 0,
+            rdatas: vec![rdata],
+        });
+        apex.rrsets.sort_by_key(|s| s.rtype);
+    }
+    let kinds = classify(&zone);
+    let chain = denial::build(&zone, &kinds, &options.denial, denial_ttl)?;
+
+    let mut signer = RrsetSigner {
+        keys,
+        verifiers: &verifiers,
+        store,
+        options,
+        origin: zone.origin.clone(),
+        class: zone.class,
+        stats: SignStats::default(),
+        jitter_state: options.seed | 1,
+    };
+    let started = Instant::now();
+    let mut records = Vec::new();
+    for (index, node) in zone.nodes.iter().enumerate() {
+        let kind = kinds[index];
+        let mut rrsets: Vec<&RrSet> = node.rrsets.iter().collect();
+        let nsec = chain.nsec_for(index);
+        if let Some(nsec) = nsec {
+            rrsets.push(nsec);
+        }
+        order_rrsets(&mut rrsets);
+        for rrset in rrsets {
+            push_rrset(&mut records, &node.owner, rrset);
+            if needs_signature(kind, rrset.rtype) {
+                signer.sign_rrset(&mut records, node, rrset)?;
+            }
+        }
+    }
+    for (owner, rrset) in chain.nsec3_records() {
+        push_rrset(&mut records, owner, rrset);
+        let node = Node {
+            owner: owner.clone(),
+            rrsets: Vec::new(),
+        };
+        signer.sign_rrset(&mut records, &node, rrset)?;
+    }
+    signer.stats.signing_time = started.elapsed();
+    Ok(SignedZone {
+        origin: zone.origin.clone(),
+        class: zone.class,
+        records,
+        stats: signer.stats,
+    })
+}
+
+/// SOA first, NS second, then by type code (BIND's order within a node).
+fn order_rrsets(rrsets: &mut [&RrSet]) {
+    rrsets.sort_by_key(|s| match s.rtype {
+        RType::SOA => (0, 0),
+        RType::NS => (1, 0),
+        other => (2, other.0),
+    });
+}
+
+fn push_rrset(records: &mut Vec<OutRecord>, owner: &Name, rrset: &RrSet) {
+    for rdata in &rrset.rdatas {
+        records.push(OutRecord {
+            owner: owner.clone(),
+            ttl: rrset.ttl,
+            rtype: rrset.rtype,
+            rdata: rdata.clone(),
+        });
+    }
+}
+
+/// Which RRsets get signatures: all authoritative data; at a delegation
+/// only DS and NSEC (RFC 4035 §2.2); nothing that is occluded.
+fn needs_signature(kind: NodeKind, rtype: RType) -> bool {
+    match kind {
+        NodeKind::Apex | NodeKind::Authoritative => true,
+        NodeKind::Delegation { .. } => matches!(rtype, RType::DS | RType::NSEC),
+        NodeKind::Occluded => false,
+    }
+}
+
+/// Adds the DNSKEY of every key to publish to the apex DNSKEY RRset. TTL:
+/// the existing RRset's, else `-T`, else the SOA's (BIND §9.5).
+fn publish_keys(zone: &mut Zone, keys: &[SigningKey], options: &SignOptions) -> Result<()> {
+    let (soa_ttl, _, _) = zone.soa()?;
+    let apex = &mut zone.nodes[0];
+    let ttl = apex
+        .rrset(RType::DNSKEY)
+        .map(|s| s.ttl)
+        .or(options.dnskey_ttl)
+        .unwrap_or(soa_ttl);
+    let mut added = Vec::new();
+    for key in keys.iter().filter(|k| k.publish) {
+        let rdata = key.dnskey.rdata();
+        let present = apex
+            .rrset(RType::DNSKEY)
+            .is_some_and(|s| s.rdatas.contains(&rdata));
+        if !present {
+            added.push(rdata);
+        }
+    }
+    if added.is_empty() {
+        return Ok(());
+    }
+    match apex.rrsets.iter_mut().find(|s| s.rtype == RType::DNSKEY) {
+        Some(set) => set.rdatas.extend(added),
+        None => {
+            apex.rrsets.push(RrSet {
+                rtype: RType::DNSKEY,
+                ttl,
+                rdatas: added,
+            });
+            apex.rrsets.sort_by_key(|s| s.rtype);
+        }
+    }
+    if let Some(set) = apex.rrsets.iter_mut().find(|s| s.rtype == RType::DNSKEY) {
+        set.rdatas.sort();
+        set.rdatas.dedup();
+    }
+    Ok(())
+}
+
+struct RrsetSigner<'a> {
+    keys: &'a [SigningKey],
+    verifiers: &'a [Verifier],
+    store: &'a mut dyn KeyStore,
+    options: &'a SignOptions,
+    origin: Name,
+    class: crate::record::Class,
+    stats: SignStats,
+    jitter_state: u64,
+}
+
+impl RrsetSigner<'_> {
+    /// The keys that sign an RRset of this type at this node (see the
+    /// module documentation of the roles).
+    fn signers_for(&self, rtype: RType, apex: bool) -> Vec<usize> {
+        let key_set = apex && matches!(rtype, RType::DNSKEY | RType::CDS | RType::CDNSKEY);
+        let mut chosen = Vec::new();
+        let mut algorithms: Vec<Algorithm> = self
+            .keys
+            .iter()
+            .filter(|k| k.active)
+            .map(|k| k.algorithm)
+            .collect();
+        algorithms.sort();
+        algorithms.dedup();
+        for algorithm in algorithms {
+            let of_algorithm = |ksk: bool| -> Vec<usize> {
+                (0..self.keys.len())
+                    .filter(|&i| {
+                        let k = &self.keys[i];
+                        k.active
+                            && k.algorithm == algorithm
+                            && k.ksk == ksk
+                            && !k.dnskey.is_revoked()
+                    })
+                    .collect()
+            };
+            let (ksks, zsks) = (of_algorithm(true), of_algorithm(false));
+            if key_set {
+                chosen.extend(&ksks);
+                if self.options.zsk_signs_keys || ksks.is_empty() {
+                    chosen.extend(&zsks);
+                }
+                if rtype == RType::DNSKEY {
+                    // A revoked key signs the DNSKEY RRset (RFC 5011).
+                    chosen.extend((0..self.keys.len()).filter(|&i| {
+                        let k = &self.keys[i];
+                        k.active && k.algorithm == algorithm && k.dnskey.is_revoked()
+                    }));
+                }
+            } else {
+                chosen.extend(&zsks);
+                if self.options.ksk_signs_all || zsks.is_empty() {
+                    chosen.extend(&ksks);
+                }
+            }
+        }
+        chosen
+    }
+
+    fn next_jitter(&mut self) -> u32 {
+        if self.options.jitter == 0 {
+            return 0;
+        }
+        // xorshift64: spread, not secrecy, is what jitter needs.
+        self.jitter_state ^= self.jitter_state << 13;
+        self.jitter_state ^= self.jitter_state >> 7;
+        self.jitter_state ^= self.jitter_state << 17;
+        (self.jitter_state % u64::from(self.options.jitter)) as u32
+    }
+
+    fn sign_rrset(
+        &mut self,
+        records: &mut Vec<OutRecord>,
+        node: &Node,
+        rrset: &RrSet,
+    ) -> Result<()> {
+        let apex = node.owner.eq_ignore_case(&self.origin);
+        let mut signatures = Vec::new();
+        for key_index in self.signers_for(rrset.rtype, apex) {
+            let key = &self.keys[key_index];
+            let expiration = if rrset.rtype == RType::DNSKEY {
+                self.options
+                    .dnskey_expiration
+                    .unwrap_or(self.options.expiration)
+            } else {
+                self.options.expiration
+            };
+            let expiration = expiration.wrapping_sub(self.next_jitter());
+            let fields = RrsigFields {
+                type_covered: rrset.rtype,
+                algorithm: key.algorithm.number(),
+                labels: labels(&node.owner),
+                original_ttl: rrset.ttl,
+                expiration,
+                inception: self.options.inception,
+                key_tag: key.dnskey.key_tag(),
+                signer: self.origin.clone(),
+            };
+            let data = signed_data(&fields, &node.owner, self.class, rrset);
+            let signature = self.make_verified(key_index, &data, &node.owner, rrset.rtype)?;
+            let validity = expiration.wrapping_sub(self.options.inception);
+            signatures.push(OutRecord {
+                owner: node.owner.clone(),
+                ttl: rrset.ttl.min(validity),
+                rtype: RType::RRSIG,
+                rdata: fields.rdata(&signature),
+            });
+        }
+        signatures.sort_by(|a, b| a.rdata.cmp(&b.rdata));
+        records.extend(signatures);
+        Ok(())
+    }
+
+    /// A signature from the store that verifies; one retry, then an error.
+    fn make_verified(
+        &mut self,
+        key: usize,
+        data: &[u8],
+        owner: &Name,
+        rtype: RType,
+    ) -> Result<Vec<u8>> {
+        for attempt in 0..2 {
+            let signature = self.store.sign(key, data)?;
+            self.stats.generated += 1;
+            if self.verifiers[key].verify(data, &signature) {
+                self.stats.verified += 1;
+                return Ok(signature);
+            }
+            if attempt == 0 {
+                self.stats.retried += 1;
+                crate::cli::warn(&format!(
+                    "the signature by {} over {owner}/{rtype} failed verification; signing again",
+                    self.keys[key].description
+                ));
+            }
+        }
+        Err(Error::Failed(format!(
+            "the token made a signature by {} over {owner}/{rtype} that does not verify, twice; nothing was written",
+            self.keys[key].description
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! A zone in memory: RRsets grouped by owner, in DNSSEC canonical order,
+//! RDATA in wire form. Loading applies the checks `named-checkzone` makes
+//! that matter for signing (one SOA at the apex, CNAME alone, data inside
+//! the zone, DS only at delegations, DNSKEY only at the apex).
+
+use super::reader::ZoneReader;
+use crate::error::{Error, Result};
+use crate::name::Name;
+use crate::rdata;
+use crate::record::{Class, RType};
+use std::collections::BTreeMap;
+
+/// The records of one owner and type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RrSet {
+    pub rtype: RType,
+    pub ttl: u32,
+    /// Wire RDATA, in canonical order, without duplicates.
+    pub rdatas: Vec<Vec<u8>>,
+}
+
+/// Every RRset of one owner name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub owner: Name,
+    pub rrsets: Vec<RrSet>,
+}
+
+impl Node {
+    /// The RRset of this type, if any.
+    pub fn rrset(&self, rtype: RType) -> Option<&RrSet> {
+        self.rrsets.iter().find(|s| s.rtype == rtype)
+    }
+
+    /// True if the node has an RRset of this type.
+    pub fn has(&self, rtype: RType) -> bool {
+        self.rrset(rtype).is_some()
+    }
+}
+
+/// A zone: origin, class, and nodes in canonical order (apex first).
+#[derive(Clone, Debug)]
+pub struct Zone {
+    pub origin: Name,
+    pub class: Class,
+    pub nodes: Vec<Node>,
+}
+
+/// The DNSSEC records a signer makes itself; in input they are dropped
+/// (and counted) so that the zone is signed afresh.
+pub fn is_signer_made(rtype: RType) -> bool {
+    matches!(
+        rtype,
+        RType::RRSIG | RType::NSEC | RType::NSEC3 | RType::NSEC3PARAM
+    )
+}
+
+/// What loading found besides the zone.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    /// Records outside the zone, dropped (as BIND does, with a warning).
+    pub out_of_zone: usize,
+    /// RRSIG/NSEC/NSEC3/NSEC3PARAM records of the input, dropped.
+    pub dropped_dnssec: usize,
+}
+
+impl Zone {
+    /// Reads and checks a zone. Errors name the file and line.
+    pub fn load(mut reader: ZoneReader, origin: &Name) -> Result<(Zone, LoadReport)> {
+        let mut report = LoadReport::default();
+        // lower-cased owner -> (first spelling, type -> (ttl, rdatas))
+        type ByType = BTreeMap<RType, (u32, Vec<Vec<u8>>)>;
+        let mut grouped: BTreeMap<Name, (Name, ByType)> = BTreeMap::new();
+        let mut class = None;
+        let mut soa_seen = false;
+        while let Some(record) = reader.next_record()? {
+            if !record.owner.is_subdomain_of(origin) {
+                if report.out_of_zone == 0 {
+                    crate::cli::warn(&format!(
+                        "{}:{}: ignoring out-of-zone data ({})",
+                        record.file, record.line, record.owner
+                    ));
+                }
+                report.out_of_zone += 1;
+                continue;
+            }
+            class.get_or_insert(record.class);
+            let wire = rdata::parse(record.rtype, &record.rdata, &record.origin)
+                .map_err(|message| record.error(message))?;
+            if is_signer_made(record.rtype) {
+                report.dropped_dnssec += 1;
+                continue;
+            }
+            let apex = record.owner.eq_ignore_case(origin);
+            if record.rtype == RType::SOA {
+                if !apex {
+                    return Err(record.error(format!(
+                        "SOA record at '{}', not at the zone apex",
+                        record.owner
+                    )));
+                }
+                if soa_seen {
+                    return Err(record.error("a second SOA record"));
+                }
+                soa_seen = true;
+            }
+            if record.rtype == RType::DNSKEY && !apex {
+                return Err(record.error(format!(
+                    "'{}': DNSKEY RRset below the zone apex",
+                    record.owner
+                )));
+            }
+            // Case variants of one name are one node; the first spelling wins.
+            let (_, by_type) = grouped
+                .entry(record.owner.to_lowercase())
+                .or_insert_with(|| (record.owner.clone(), BTreeMap::new()));
+            let (ttl, rdatas) = by_type
+                .entry(record.rtype)
+                .or_insert((record.ttl, Vec::new()));
+            if *ttl != record.ttl {
+                crate::cli::warn(&format!(
+                    "{}:{}: TTL set to prior TTL ({ttl})",
+                    record.file, record.line
+                ));
+            }
+            rdatas.push(wire);
+        }
+        if !soa_seen {
+            return Err(Error::Failed(format!(
+                "zone '{origin}' has no SOA record at its apex"
+            )));
+        }
+        let mut nodes = Vec::with_capacity(grouped.len());
+        for (_, (owner, by_type)) in grouped {
+            let mut rrsets = Vec::with_capacity(by_type.len());
+            for (rtype, (ttl, mut rdatas)) in by_type {
+                rdatas.sort_by(|a, b| rdata::canonical(rtype, a).cmp(&rdata::canonical(rtype, b)));
+                rdatas.dedup_by(|a, b| rdata::canonical(rtype, a) == rdata::canonical(rtype, b));
+                rrsets.push(RrSet { rtype, ttl, rdatas });
+            }
+            nodes.push(Node { owner, rrsets });
+        }
+        let zone = Zone {
+            origin: nodes
+                .first()
+                .filter(|n| n.owner.eq_ignore_case(origin))
+                .map_or_else(|| origin.clone(), |n| n.owner.clone()),
+            class: class.unwrap_or(Class::IN),
+            nodes,
+        };
+        zone.check()?;
+        Ok((zone, report))
+    }
+
+    /// The apex node.
+    pub fn apex(&self) -> &Node {
+        &self.nodes[0]
+    }
+
+    /// The SOA RDATA fields that signing needs: (TTL, MINIMUM, serial).
+    pub fn soa(&self) -> Result<(u32, u32, u32)> {
+        let soa = self
+            .apex()
+            .rrset(RType::SOA)
+            .ok_or_else(|| Error::Failed("no SOA at the apex".into()))?;
+        let rdata = &soa.rdatas[0];
+        let n1 = rdata::name_len(rdata).map_err(Error::Failed)?;
+        let n2 = rdata::name_len(&rdata[n1..]).map_err(Error::Failed)?;
+        let fields = &rdata[n1 + n2..];
+        let word = |i: usize| {
+            u32::from_be_bytes([
+                fields[i * 4],
+                fields[i * 4 + 1],
+                fields[i * 4 + 2],
+                fields[i * 4 + 3],
+            ])
+        };
+        Ok((soa.ttl, word(4), word(0)))
+    }
+
+    /// Replaces the SOA serial.
+    pub fn set_serial(&mut self, serial: u32) -> Result<()> {
+        let soa = self.nodes[0]
+            .rrsets
+            .iter_mut()
+            .find(|s| s.rtype == RType::SOA)
+            .ok_or_else(|| Error::Failed("no SOA at the apex".into()))?;
+        let rdata = &mut soa.rdatas[0];
+        let n1 = rdata::name_len(rdata).map_err(Error::Failed)?;
+        let n2 = rdata::name_len(&rdata[n1..]).map_err(Error::Failed)?;
+        rdata[n1 + n2..n1 + n2 + 4].copy_from_slice(&serial.to_be_bytes());
+        Ok(())
+    }
+
+    /// The structural checks of a zone that is to be signed.
+    fn check(&self) -> Result<()> {
+        for node in &self.nodes {
+            let apex = node.owner.eq_ignore_case(&self.origin);
+            if let Some(cname) = node.rrset(RType::CNAME) {
+                if cname.rdatas.len() > 1 {
+                    return Err(Error::Failed(format!(
+                        "'{}': more than one CNAME record",
+                        node.owner
+                    )));
+                }
+                let other = node.rrsets.iter().any(|s| s.rtype != RType::CNAME);
+                if other || apex {
+                    return Err(Error::Failed(format!(
+                        "'{}': CNAME and other data",
+                        node.owner
+                    )));
+                }
+            }
+            if node.has(RType::DS) && !apex && !node.has(RType::NS) {
+                return Err(Error::Failed(format!(
+                    "'{}': found DS RRset without NS RRset",
+                    node.owner
+                )));
+            }
+            if apex && node.has(RType::DS) {
+                return Err(Error::Failed(format!(
+                    "'{}': DS RRset at the zone apex",
+                    node.owner
+                )));
+            }
+        }
+        Ok(())
+    }
+}
