@@ -266,6 +266,16 @@ impl ConnectionArgs {
         Ok(true)
     }
 
+    /// Like [`ConnectionArgs::take`], for tools whose short letters mean
+    /// something else (zone-sign: BIND's `-s`, `-p`, `-m`): long forms only.
+    pub fn take_long(&mut self, opt: &Opt, parser: &mut lexopt::Parser) -> Result<bool> {
+        if matches!(opt, Opt::Long(_)) {
+            self.take(opt, parser)
+        } else {
+            Ok(false)
+        }
+    }
+
     fn set_pin(&mut self, source: PinSource) -> Result<()> {
         if self.pin.is_some() {
             return Err(Error::usage(
@@ -370,6 +380,20 @@ pub fn os_str_bytes(value: &OsStr) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
     value.as_bytes()
 }
+
+/// The help text of the connection options in their long forms only.
+pub const CONNECTION_HELP_LONG: &str = "\
+PKCS#11 connection (long forms only: -s, -p and -m are BIND's here):
+      --module PATH     PKCS#11 module (default: $PKCS11_PROVIDER, $PKCS11_MODULE,
+                        $PKCS11_LIBRARY, else SoftHSM2)
+      --slot SLOT       slot ID (default: slot 0 if it holds an initialized
+                        token, else the only initialized token)
+      --token LABEL     the token with this label
+      --serial SERIAL   the token with this serial number
+      --pin-file FILE   read the user PIN from FILE (one trailing newline ignored)
+      --pin PIN         the user PIN (visible in ps: prefer --pin-file,
+                        PKCS11_PIN or pin-source= in the key's URI)
+";
 
 /// The help text of the connection options, for every tool's `--help`.
 pub const CONNECTION_HELP: &str = "\

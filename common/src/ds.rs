@@ -69,6 +69,32 @@ pub fn ds_rdata_text(owner: &Name, key: &DnsKey, digest_type: DigestType) -> Str
     )
 }
 
+/// BIND's `dsset-<zone>.` file: SHA-256 DS lines, owner padded with tabs
+/// to column 24, the digest split after 56 hex digits (bind-tools.md §9.4).
+pub fn dsset_text(owner: &Name, keys: &[DnsKey]) -> String {
+    let owner_text = owner.to_string();
+    let mut padded = owner_text.clone();
+    let mut column = owner_text.len();
+    loop {
+        padded.push('\t');
+        column = (column / 8 + 1) * 8;
+        if column >= 24 {
+            break;
+        }
+    }
+    let mut out = String::new();
+    for key in keys {
+        let digest = data_encoding::HEXUPPER.encode(&DigestType::Sha256.digest(owner, key));
+        out.push_str(&format!(
+            "{padded}IN DS {} {} 2 {}\n",
+            key.key_tag(),
+            key.algorithm,
+            crate::record::chunked(&digest, 56)
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +190,16 @@ mod tests {
             }
         }
         assert_eq!(checked, (70, 65, 30), "vectors checked (tags, DS, key IDs)");
+    }
+
+    #[test]
+    fn dsset_lines_look_like_binds() {
+        let owner = Name::parse("example.com.", None).expect("name");
+        let key = key("257 3 13 U5c+cuMBc6ihuRN3cOAIUuLkU6mMSfwdFX3r3e+rbMWcUeHNssyA6qmj EtJ5u5PkA/NN/nzjWpuxDQmmSh1j5Q==");
+        assert_eq!(
+            dsset_text(&owner, &[key]),
+            "example.com.\t\tIN DS 17914 13 2 9D2C98B8ADE7B972716C0F5445825B5F1E42A49EB7452571C5A55748 199C8DF0\n"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod json;
 pub mod keyfile;
 pub mod keys;
+pub mod keysource;
 pub mod name;
 pub mod output;
 pub mod pin;

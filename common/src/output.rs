@@ -106,3 +106,93 @@ pub fn write_file_atomically(
     }
     Ok(())
 }
+
+/// A file written in place of `path` only when complete: the content goes
+/// to a temporary file in the same directory, which [`AtomicFile::commit`]
+/// syncs and renames over `path`. Dropped without a commit (an error, a
+/// panic), the temporary file is removed and `path` is untouched.
+pub struct AtomicFile {
+    path: PathBuf,
+    temp: PathBuf,
+    writer: Option<BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing the new content of `path`.
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        let shown = path.display().to_string();
+        let directory = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| Error::Failed(format!("'{shown}' is not a file name")))?;
+        let temp = directory.join(format!(
+            ".{}.tmp-{}",
+            file_name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)
+            .map_err(|e| Error::io(temp.display().to_string(), e))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            temp,
+            writer: Some(BufWriter::with_capacity(1 << 16, file)),
+        })
+    }
+
+    /// Flushes, syncs and renames the temporary file over the target.
+    pub fn commit(mut self) -> Result<()> {
+        let shown = self.path.display().to_string();
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| Error::Failed(format!("'{shown}' was already written")))?;
+        let result = (|| {
+            let file = writer.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&self.temp, &self.path)?;
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(dir) = std::fs::File::open(dir) {
+                    let _ = dir.sync_all();
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        })();
+        result.map_err(|e| Error::io(shown, e))
+    }
+
+    /// The file being replaced (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.writer.as_mut() {
+            Some(writer) => writer.write(buf),
+            None => Err(std::io::Error::other("file already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.writer.as_mut() {
+            Some(writer) => writer.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub mod keygen;
 pub mod keypair;
 pub mod mechanisms;
 pub mod object;
+pub mod signer;
 
 use crate::error::{Error, Result};
 use crate::pin::PinSource;

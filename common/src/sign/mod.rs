@@ -6,6 +6,7 @@
 //! ([`verify::Verifier`]) before it is kept. A signature that fails is
 //! asked for once more; a second failure stops the run.
 
+pub mod check;
 pub mod denial;
 pub mod rrsig;
 pub mod verify;

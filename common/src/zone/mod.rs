@@ -8,6 +8,7 @@ pub mod generate;
 pub mod lexer;
 pub mod model;
 pub mod reader;
+pub mod write;
 
 pub use lexer::Token;
 pub use reader::{Record, ZoneReader};

@@ -1,0 +1,339 @@
+//! Which keys sign a zone, and where they are: BIND key files named on the
+//! command line, the key directory under smart signing (`-S`, with the
+//! timing metadata rules of BIND 9.18, bind-tools.md §9.5), or PKCS#11
+//! URIs given directly. Every key's private half is in a token: a key file
+//! with private key material is refused.
+
+use crate::algorithm::Algorithm;
+use crate::cli::{ConnectionArgs, Environment};
+use crate::dnskey::{self, DnsKey, FLAG_REVOKE, FLAG_SEP, FLAG_ZONE};
+use crate::error::{Error, Result};
+use crate::keyfile::{key_file_path, parse_private, read_key_file};
+use crate::name::Name;
+use crate::pkcs11::keypair::find_key_pair;
+use crate::pkcs11::object::ObjectSelector;
+use crate::pkcs11::signer::{Pkcs11KeyStore, TokenKey};
+use crate::pkcs11::{Module, ModuleChoice};
+use crate::sign::SigningKey;
+use crate::uri::Pkcs11Uri;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A key to use, before the token is opened.
+#[derive(Clone, Debug)]
+pub struct KeyRequest {
+    /// The token object (from a key file's `Label:` or the command line).
+    pub uri: Pkcs11Uri,
+    /// The DNSKEY a key file gives; `None` for a URI.
+    pub dnskey: Option<DnsKey>,
+    /// `-k`: treat as a KSK.
+    pub force_ksk: bool,
+    pub publish: bool,
+    pub active: bool,
+    /// The key file's base name or the URI, for messages.
+    pub name: String,
+    /// Found in the key directory by `-S` (for the report line).
+    pub from_repository: bool,
+}
+
+/// A key named on the command line: a PKCS#11 URI, or a BIND key file
+/// (relative names are looked for in the key directory, as BIND does).
+pub fn from_argument(
+    argument: &str,
+    key_dir: Option<&Path>,
+    origin: &Name,
+    force_ksk: bool,
+) -> Result<KeyRequest> {
+    if Pkcs11Uri::is_uri(argument) {
+        return Ok(KeyRequest {
+            uri: Pkcs11Uri::parse(argument)?,
+            dnskey: None,
+            force_ksk,
+            publish: true,
+            active: true,
+            name: argument.to_string(),
+            from_repository: false,
+        });
+    }
+    let mut path = key_file_path(argument);
+    if let Some(dir) = key_dir {
+        if path.is_relative() {
+            path = dir.join(path);
+        }
+    }
+    let (request, _) = from_key_files(&path, origin, force_ksk)?;
+    Ok(KeyRequest {
+        publish: true,
+        active: true,
+        ..request
+    })
+}
+
+/// Reads a `.key`/`.private` pair; returns the request and the private
+/// file's timing and format version.
+fn from_key_files(
+    key_path: &Path,
+    origin: &Name,
+    force_ksk: bool,
+) -> Result<(KeyRequest, crate::keyfile::PrivateKeyFile)> {
+    let key = read_key_file(key_path)?;
+    let shown = key_path.display().to_string();
+    if !key.owner.eq_ignore_case(origin) {
+        return Err(Error::Failed(format!(
+            "key {shown} not at origin ({} is not {origin})",
+            key.owner
+        )));
+    }
+    let private_path = PathBuf::from(shown.trim_end_matches(".key").to_string() + ".private");
+    let private_shown = private_path.display().to_string();
+    let text = std::fs::read_to_string(&private_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Failed(format!(
+                "cannot sign zone with non-private dnskey {shown} (no {private_shown})"
+            ))
+        } else {
+            Error::io(&private_shown, e)
+        }
+    })?;
+    let private = parse_private(&text, &private_shown)?;
+    if private.has_key_material {
+        return Err(Error::Failed(format!(
+            "{private_shown} holds a private key: zone-sign signs only with keys in a token"
+        )));
+    }
+    let label = private.label.clone().ok_or_else(|| Error::Input {
+        file: private_shown.clone(),
+        line: None,
+        message: "no Label: naming the key in a token".into(),
+    })?;
+    let uri = Pkcs11Uri::from_bind_label(&label).map_err(|e| Error::Input {
+        file: private_shown.clone(),
+        line: None,
+        message: format!("bad Label: {e}"),
+    })?;
+    let name = key_path
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".key").to_string())
+        .unwrap_or(shown);
+    Ok((
+        KeyRequest {
+            uri,
+            dnskey: Some(key.dnskey),
+            force_ksk,
+            publish: false,
+            active: false,
+            name,
+            from_repository: false,
+        },
+        private,
+    ))
+}
+
+/// The zone's keys in the key directory, with their state at `now`
+/// (BIND 9.18 smart signing): published once Publish has passed (or when
+/// signing without a Publish time), signing between Activate and
+/// Inactive, revoked after Revoke, gone after Delete. Keys in the old v1.2
+/// format or with no timing metadata are ignored, as BIND ignores them.
+pub fn smart(key_dir: &Path, origin: &Name, now: i64) -> Result<Vec<KeyRequest>> {
+    let prefix = format!("K{}+", origin.key_file_text());
+    let entries =
+        std::fs::read_dir(key_dir).map_err(|e| Error::io(key_dir.display().to_string(), e))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| {
+            name.len() == prefix.len() + 3 + 1 + 5 + ".private".len()
+                && name[..prefix.len()].eq_ignore_ascii_case(&prefix)
+                && name.ends_with(".private")
+                && name[prefix.len()..prefix.len() + 3]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                && name.as_bytes()[prefix.len() + 3] == b'+'
+                && name[prefix.len() + 4..prefix.len() + 9]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+        })
+        .collect();
+    names.sort();
+    let mut requests = Vec::new();
+    for private_name in names {
+        let key_path = key_dir.join(private_name.trim_end_matches(".private").to_string() + ".key");
+        let (mut request, private) = from_key_files(&key_path, origin, false)?;
+        if (private.major, private.minor) < (1, 3) {
+            continue;
+        }
+        let t = &private.timing;
+        let passed = |time: Option<i64>| time.is_some_and(|t| t <= now);
+        if passed(t.delete) {
+            continue;
+        }
+        let active = passed(t.activate) && !passed(t.inactive);
+        let published = passed(t.publish) || (active && t.publish.is_none());
+        if !published && !active {
+            continue;
+        }
+        if published && passed(t.revoke) {
+            if let Some(key) = request.dnskey.as_mut() {
+                key.flags |= FLAG_REVOKE;
+            }
+        }
+        request.publish = published;
+        request.active = active;
+        request.from_repository = true;
+        requests.push(request);
+    }
+    Ok(requests)
+}
+
+/// Opens the tokens of the requested keys (one session per token, logged
+/// in), finds each key, and checks it against its key file. Returns the
+/// signer's view of the keys and the store that signs with them.
+pub fn open_keys(
+    requests: &[KeyRequest],
+    connection: &ConnectionArgs,
+    environment: &Environment,
+    origin: &Name,
+    zone_dnskeys: &[DnsKey],
+) -> Result<(Vec<SigningKey>, Pkcs11KeyStore)> {
+    let mut module: Option<(ModuleChoice, Module)> = None;
+    let mut sessions = Vec::new();
+    let mut session_of_slot: HashMap<u64, usize> = HashMap::new();
+    let mut keys: Vec<SigningKey> = Vec::new();
+    let mut generated = Vec::new();
+    let mut token_keys = Vec::new();
+    for request in requests {
+        let spec = connection.resolve(Some(&request.uri), environment)?;
+        if module
+            .as_ref()
+            .is_some_and(|(choice, _)| *choice != spec.module)
+        {
+            return Err(Error::Failed(format!(
+                "key {} is in another PKCS#11 module than the others: use one module",
+                request.name
+            )));
+        }
+        if module.is_none() {
+            module = Some((spec.module.clone(), Module::load(&spec.module)?));
+        }
+        let Some((_, loaded)) = module.as_ref() else {
+            return Err(Error::Failed("no PKCS#11 module".into()));
+        };
+        let slot = loaded.select_token(&spec.token)?;
+        let session_index = match session_of_slot.get(&slot.id) {
+            Some(&index) => index,
+            None => {
+                let session = loaded.open_session(&slot, false)?;
+                loaded.login(&session, &slot, &spec.pin)?;
+                sessions.push(session);
+                session_of_slot.insert(slot.id, sessions.len() - 1);
+                sessions.len() - 1
+            }
+        };
+        let selector = ObjectSelector::from_uri(&request.uri);
+        if selector.label.is_none() && selector.id.is_none() {
+            return Err(Error::Failed(format!(
+                "key {}: its label names no object (object= or id=)",
+                request.name
+            )));
+        }
+        let pair = find_key_pair(&sessions[session_index], &selector).map_err(|e| match e {
+            Error::NotFound(message) => Error::NotFound(format!("key {}: {message}", request.name)),
+            other => other,
+        })?;
+        let private = pair.private.ok_or_else(|| {
+            Error::NotFound(format!(
+                "key {}: the token shows no private key for it",
+                request.name
+            ))
+        })?;
+        let mut made_here = false;
+        let dnskey = match &request.dnskey {
+            Some(dnskey) => {
+                let from_file = dnskey.to_public_key()?;
+                if from_file != pair.public_key {
+                    return Err(Error::Failed(format!(
+                        "key file {} does not match the token object it names ({})",
+                        request.name,
+                        request.uri.without_secrets()
+                    )));
+                }
+                dnskey.clone()
+            }
+            None => {
+                let existing = zone_dnskeys
+                    .iter()
+                    .find(|k| k.to_public_key().is_ok_and(|p| p == pair.public_key));
+                match existing {
+                    Some(key) => key.clone(),
+                    None => {
+                        made_here = true;
+                        let algorithm = dnskey::default_algorithm(&pair.public_key);
+                        let flags = FLAG_ZONE | if request.force_ksk { FLAG_SEP } else { 0 };
+                        DnsKey::from_public_key(&pair.public_key, algorithm, flags)?
+                    }
+                }
+            }
+        };
+        let algorithm = dnskey.algorithm().ok_or_else(|| {
+            Error::Failed(format!(
+                "key {}: unsupported algorithm {}",
+                request.name, dnskey.algorithm
+            ))
+        })?;
+        dnskey::check_key_fits(&pair.public_key, algorithm)?;
+        let description = format!(
+            "{}/{}/{}",
+            origin.to_string().trim_end_matches('.'),
+            algorithm,
+            dnskey.key_tag()
+        );
+        generated.push(made_here);
+        token_keys.push(TokenKey::new(
+            session_index,
+            private,
+            algorithm,
+            description.clone(),
+        ));
+        keys.push(SigningKey {
+            ksk: dnskey.is_ksk() || request.force_ksk,
+            algorithm,
+            public_key: pair.public_key,
+            active: request.active,
+            publish: request.publish,
+            description,
+            dnskey,
+        });
+    }
+    // A key named by URI alone, the only kind of its algorithm, is a CSK:
+    // give its new DNSKEY the SEP flag so that the zone has a KSK.
+    for index in 0..keys.len() {
+        let algorithm = keys[index].algorithm;
+        let has_ksk = keys.iter().any(|k| k.algorithm == algorithm && k.ksk);
+        if generated[index] && !has_ksk {
+            let key = &mut keys[index];
+            key.dnskey.flags |= FLAG_SEP;
+            key.ksk = true;
+            key.description = format!(
+                "{}/{}/{}",
+                origin.to_string().trim_end_matches('.'),
+                algorithm,
+                key.dnskey.key_tag()
+            );
+            token_keys[index].description = key.description.clone();
+        }
+    }
+    Ok((
+        keys,
+        Pkcs11KeyStore {
+            sessions,
+            keys: token_keys,
+        },
+    ))
+}
+
+/// The algorithms of a key list, for the report.
+pub fn algorithms(keys: &[SigningKey]) -> Vec<Algorithm> {
+    let mut out: Vec<Algorithm> = keys.iter().map(|k| k.algorithm).collect();
+    out.sort();
+    out.dedup();
+    out
+}

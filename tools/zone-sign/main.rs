@@ -1,0 +1,757 @@
+//! zone-sign: sign a zone with keys that stay in a PKCS#11 token, as
+//! BIND's dnssec-signzone does with keys in files.
+
+use common::cli::{self, ConnectionArgs, Environment, Opt, Parsed};
+use common::keysource::{self, KeyRequest};
+use common::name::Name;
+use common::record::{Class, RType};
+use common::sign::{self, check::check_signed, Denial, SignOptions, SigningKey};
+use common::time::{self, parse_bind_time, KeyTime};
+use common::zone::model::Zone;
+use common::zone::write::{write_zone, Style};
+use common::zone::ZoneReader;
+use common::{output::AtomicFile, Error, Result};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const HELP: &str = "\
+Usage: zone-sign [options] zonefile [key...]
+
+Sign a zone with DNSSEC keys that live in a PKCS#11 token. Keys are BIND key
+files (K<zone>+<alg>+<tag>, whose .private names the token object), PKCS#11
+URIs, or with -S the zone's keys in the key directory. Every signature is
+verified in software before it is written; the output is written to a
+temporary file and renamed, so a failure leaves the old file as it was.
+
+Options (BIND's dnssec-signzone letters):
+  -o ORIGIN        zone origin (default: the zone file name)
+  -f FILE          output file (default: zonefile.signed; - for stdout)
+  -K DIR           key directory (default .)
+  -k KEY           a key file or URI to use as a KSK (repeatable)
+  -S               smart signing: the zone's keys in -K, by their timing metadata
+  -s TIME          signature inception (default now-3600)
+  -e TIME          signature expiration (default inception+30d; +N counts from
+                   the inception)
+  -X TIME          expiration of the DNSKEY RRset's signatures
+  -j SECONDS       jitter: shorten each expiration by up to SECONDS
+  -i SECONDS       re-sign interval (accepted; existing signatures are not reused yet)
+  -N MODE          SOA serial: keep (default), increment, unixtime, date
+  -3 SALT          NSEC3 with this hex salt (- for none)
+  -H ITERATIONS    NSEC3 extra iterations (default 0, RFC 9276)
+  -A               NSEC3 opt-out (toggles)
+  -u               accepted (the chain is always built afresh)
+  -x               only KSKs sign the DNSKEY, CDS and CDNSKEY RRsets
+  -z               KSKs sign all RRsets too
+  -T TTL           TTL of DNSKEYs added when the zone has none
+  -O FORMAT        full (one record per line) or text (default; full with -f -)
+  -D               output only DNSSEC records
+  -P               do not check the signed zone before writing it
+  -d DIR           where to write dsset-<zone>. (default .)
+  -c CLASS         zone class (default IN)
+  -n N             worker count (accepted; one session signs for now)
+  -a               accepted (every signature is always verified)
+  -t               print statistics
+  -q               quiet: only the output file name
+  -v LEVEL         verbosity (accepted)
+  -E ENGINE        a module path is used as --module; an engine name is ignored
+  -h, --help       print this help
+  -V, --version    print the version
+
+";
+
+fn help_text() -> String {
+    format!(
+        "{HELP}{}\nExit status: 0 success, 1 failure (nothing written), 2 usage error,\n3 a key could not be found.\n",
+        cli::CONNECTION_HELP_LONG
+    )
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum SerialMode {
+    #[default]
+    Keep,
+    Increment,
+    UnixTime,
+    Date,
+}
+
+#[derive(Debug, Default)]
+struct Args {
+    connection: ConnectionArgs,
+    zone_file: Option<String>,
+    keys: Vec<String>,
+    ksks: Vec<String>,
+    origin: Option<String>,
+    output: Option<String>,
+    key_dir: Option<PathBuf>,
+    smart: bool,
+    inception: Option<String>,
+    expiration: Option<String>,
+    dnskey_expiration: Option<String>,
+    jitter: u32,
+    serial: SerialMode,
+    salt: Option<Vec<u8>>,
+    iterations: u16,
+    opt_out: bool,
+    zsk_not_on_keys: bool,
+    ksk_signs_all: bool,
+    dnskey_ttl: Option<u32>,
+    style: Option<Style>,
+    dnssec_only: bool,
+    skip_check: bool,
+    ds_dir: Option<PathBuf>,
+    class: Option<Class>,
+    stats: bool,
+    quiet: bool,
+}
+
+fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &str) -> Result<T> {
+    cli::value_parsed(parser, opt, what, |s| s.parse().ok())
+}
+
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut a = Args::default();
+    while let Some(opt) = cli::next_opt(&mut parser)? {
+        if a.connection.take_long(&opt, &mut parser)? {
+            continue;
+        }
+        match &opt {
+            Opt::Short('o') => a.origin = Some(cli::value(&mut parser, &opt)?),
+            Opt::Short('f') => a.output = Some(cli::value(&mut parser, &opt)?),
+            Opt::Short('K') => a.key_dir = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?)),
+            Opt::Short('k') => a.ksks.push(cli::value(&mut parser, &opt)?),
+            Opt::Short('S') => a.smart = true,
+            Opt::Short('s') => a.inception = Some(cli::value(&mut parser, &opt)?),
+            Opt::Short('e') => a.expiration = Some(cli::value(&mut parser, &opt)?),
+            Opt::Short('X') => a.dnskey_expiration = Some(cli::value(&mut parser, &opt)?),
+            Opt::Short('j') => a.jitter = number(&mut parser, &opt, "a number of seconds")?,
+            Opt::Short('i') => {
+                let _: u64 = number(&mut parser, &opt, "a number of seconds")?;
+            }
+            Opt::Short('N') => {
+                let text = cli::value(&mut parser, &opt)?;
+                a.serial = match text.as_str() {
+                    "keep" => SerialMode::Keep,
+                    "increment" | "incr" => SerialMode::Increment,
+                    "unixtime" => SerialMode::UnixTime,
+                    "date" => SerialMode::Date,
+                    _ => return Err(Error::usage(format!("unknown soa serial format: {text}"))),
+                };
+            }
+            Opt::Short('3') => {
+                let text = cli::value(&mut parser, &opt)?;
+                a.salt = Some(if text == "-" {
+                    Vec::new()
+                } else {
+                    data_encoding::HEXLOWER_PERMISSIVE
+                        .decode(text.as_bytes())
+                        .ok()
+                        .filter(|s| s.len() <= 255)
+                        .ok_or_else(|| {
+                            Error::usage(format!("bad hex salt '{text}' (- for none)"))
+                        })?
+                });
+            }
+            Opt::Short('H') => {
+                let text = cli::value(&mut parser, &opt)?;
+                let value: u32 = text
+                    .parse()
+                    .map_err(|_| Error::usage("iterations must be numeric"))?;
+                if value > 150 {
+                    return Err(Error::usage(
+                        "NSEC3 iterations too big. Maximum iterations allowed 150.",
+                    ));
+                }
+                a.iterations = value as u16;
+            }
+            Opt::Short('A') => a.opt_out = !a.opt_out,
+            Opt::Short('u') | Opt::Short('a') | Opt::Short('Q') | Opt::Short('R') => {}
+            Opt::Short('x') => a.zsk_not_on_keys = true,
+            Opt::Short('z') => a.ksk_signs_all = true,
+            Opt::Short('T') => {
+                a.dnskey_ttl = Some(time::parse_ttl_argument(&cli::value(&mut parser, &opt)?)?)
+            }
+            Opt::Short('O') => {
+                let text = cli::value(&mut parser, &opt)?;
+                a.style = Some(match text.as_str() {
+                    "full" => Style::Full,
+                    "text" => Style::Text,
+                    _ => {
+                        return Err(Error::usage(format!(
+                            "output format '{text}' is not supported: use text or full"
+                        )))
+                    }
+                });
+            }
+            Opt::Short('D') => a.dnssec_only = true,
+            Opt::Short('P') => a.skip_check = true,
+            Opt::Short('d') => a.ds_dir = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?)),
+            Opt::Short('c') => {
+                let text = cli::value(&mut parser, &opt)?;
+                a.class = Some(
+                    Class::parse(&text)
+                        .ok_or_else(|| Error::usage(format!("unknown class {text}")))?,
+                );
+            }
+            Opt::Short('n') => {
+                let _: u32 = number(&mut parser, &opt, "a worker count")?;
+            }
+            Opt::Short('t') => a.stats = true,
+            Opt::Short('q') => a.quiet = true,
+            Opt::Short('v') => {
+                let _: u32 = number(&mut parser, &opt, "a verbosity level")?;
+            }
+            Opt::Short('E') => {
+                let engine = cli::value(&mut parser, &opt)?;
+                if engine.contains('/') && a.connection.module.is_none() {
+                    a.connection.module = Some(PathBuf::from(engine));
+                }
+            }
+            Opt::Short('p') => return Err(Error::usage("The -p option has been deprecated.")),
+            Opt::Short('l') => return Err(Error::usage("-l option (DLV lookaside) is obsolete")),
+            Opt::Short('g')
+            | Opt::Short('C')
+            | Opt::Short('M')
+            | Opt::Short('L')
+            | Opt::Short('I') => {
+                return Err(Error::usage(format!(
+                    "option '{}' is not supported by zone-sign",
+                    short_name(&opt)
+                )))
+            }
+            _ if opt.is('h', "help") => return Ok(Parsed::Help),
+            _ if opt.is('V', "version") => return Ok(Parsed::Version),
+            Opt::Value(value) => {
+                let text = value.to_string_lossy().into_owned();
+                if a.zone_file.is_none() {
+                    a.zone_file = Some(text);
+                } else {
+                    a.keys.push(text);
+                }
+            }
+            _ => return Err(opt.unexpected()),
+        }
+    }
+    if a.zone_file.is_none() {
+        return Err(Error::usage("no zone file given"));
+    }
+    if a.dnssec_only && a.serial != SerialMode::Keep {
+        return Err(Error::usage("option -D can only be used with \"-N keep\""));
+    }
+    Ok(Parsed::Run(a))
+}
+
+fn short_name(opt: &Opt) -> String {
+    match opt {
+        Opt::Short(c) => format!("-{c}"),
+        Opt::Long(l) => format!("--{l}"),
+        Opt::Value(v) => v.to_string_lossy().into_owned(),
+    }
+}
+
+fn main() -> ExitCode {
+    cli::main_with("zone-sign", &help_text(), |environment| {
+        parse_args(std::env::args_os().skip(1))?.run(|args| run(&args, environment))
+    })
+}
+
+/// Report lines go to stdout, or to stderr when the zone goes to stdout.
+struct Report {
+    to_stderr: bool,
+    quiet: bool,
+}
+
+impl Report {
+    fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        self.always(text);
+    }
+
+    fn always(&self, text: &str) {
+        if self.to_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+}
+
+fn timestamp(text: &Option<String>, now: i64, base: i64, default: i64) -> Result<u32> {
+    let value = match text {
+        None => default,
+        Some(text) => match parse_bind_time(text, now, base)? {
+            KeyTime::Set(t) => t,
+            KeyTime::Unset => {
+                return Err(Error::usage(format!("time value '{text}' is invalid here")))
+            }
+        },
+    };
+    u32::try_from(value).map_err(|_| Error::usage(format!("time {value} does not fit an RRSIG")))
+}
+
+fn run(args: &Args, environment: &Environment) -> Result<()> {
+    let now = time::now();
+    let zone_file = args.zone_file.clone().unwrap_or_default();
+    let origin_text = match (&args.origin, zone_file.as_str()) {
+        (Some(origin), _) => origin.clone(),
+        (None, "-") => return Err(Error::usage("reading the zone from stdin needs -o ORIGIN")),
+        (None, file) => file.to_string(),
+    };
+    let origin = Name::parse(&origin_text, Some(&Name::root()))
+        .map_err(|e| Error::usage(format!("bad origin '{origin_text}': {e}")))?;
+    let output = args.output.clone().unwrap_or_else(|| {
+        if zone_file == "-" {
+            "-".to_string()
+        } else {
+            format!("{zone_file}.signed")
+        }
+    });
+    let to_stdout = output == "-";
+    let report = Report {
+        to_stderr: to_stdout,
+        quiet: args.quiet,
+    };
+    let inception = timestamp(&args.inception, now, now, now - 3600)?;
+    let expiration = timestamp(
+        &args.expiration,
+        now,
+        i64::from(inception),
+        i64::from(inception) + 30 * 86400,
+    )?;
+    let dnskey_expiration = match &args.dnskey_expiration {
+        Some(_) => Some(timestamp(
+            &args.dnskey_expiration,
+            now,
+            i64::from(inception),
+            0,
+        )?),
+        None => None,
+    };
+    if !sign::serial_gt(expiration, inception) {
+        return Err(Error::Failed(
+            "the signature expiration is not after the inception: invalid time".into(),
+        ));
+    }
+    if let Some(salt) = &args.salt {
+        if !salt.is_empty() || args.iterations > 0 {
+            cli::warn("RFC 9276 recommends no salt and 0 extra iterations for NSEC3 (-3 - -H 0)");
+        }
+    } else if args.iterations > 0 || args.opt_out {
+        return Err(Error::usage(
+            "-H and -A need NSEC3: give -3 SALT (or -3 - for none)",
+        ));
+    }
+
+    let mut reader = ZoneReader::open(&zone_file, origin.clone())?;
+    if let Some(class) = args.class {
+        reader = reader.with_class(class);
+    }
+    let (mut zone, load_report) = Zone::load(reader, &origin)?;
+    if load_report.out_of_zone > 0 {
+        cli::warn(&format!(
+            "{} out-of-zone records ignored",
+            load_report.out_of_zone
+        ));
+    }
+
+    let key_dir = args.key_dir.clone();
+    let requests = key_requests(args, &zone, key_dir.as_deref(), now)?;
+    if requests.is_empty() {
+        return Err(Error::Failed("No signing keys specified or found.".into()));
+    }
+    for request in requests.iter().filter(|r| r.from_repository && r.publish) {
+        if let Some(dnskey) = &request.dnskey {
+            let present = zone
+                .apex()
+                .rrset(RType::DNSKEY)
+                .is_some_and(|s| s.rdatas.contains(&dnskey.rdata()));
+            if !present {
+                let algorithm = dnskey
+                    .algorithm()
+                    .map_or_else(|| dnskey.algorithm.to_string(), |a| a.to_string());
+                let role = if dnskey.is_ksk() { "KSK" } else { "ZSK" };
+                report.line(&format!(
+                    "Fetching {}/{algorithm}/{} ({role}) from key repository.",
+                    origin.to_string().trim_end_matches('.'),
+                    dnskey.key_tag()
+                ));
+            }
+        }
+    }
+    let zone_dnskeys = apex_dnskeys(&zone);
+    let (keys, mut store) = keysource::open_keys(
+        &requests,
+        &args.connection,
+        environment,
+        &origin,
+        &zone_dnskeys,
+    )?;
+    check_key_set(&keys)?;
+
+    let (_, _, old_serial) = zone.soa()?;
+    let serial = new_serial(args.serial, old_serial, now)?;
+    zone.set_serial(serial)?;
+
+    let options = SignOptions {
+        inception,
+        expiration,
+        dnskey_expiration,
+        jitter: args.jitter,
+        denial: match &args.salt {
+            Some(salt) => Denial::Nsec3 {
+                salt: salt.clone(),
+                iterations: args.iterations,
+                opt_out: args.opt_out,
+            },
+            None => Denial::Nsec,
+        },
+        zsk_signs_keys: !args.zsk_not_on_keys,
+        ksk_signs_all: args.ksk_signs_all,
+        dnskey_ttl: args.dnskey_ttl,
+        seed: now as u64 ^ u64::from(std::process::id()) << 32,
+    };
+    let started = std::time::Instant::now();
+    let signed = sign::sign_zone(zone, &keys, &mut store, &options)?;
+    if !args.skip_check {
+        report.line("Verifying the zone using the following algorithms:");
+        for algorithm in keysource::algorithms(&keys) {
+            report.line(&format!("- {algorithm}"));
+        }
+        if let Err(error) = check_signed(&signed.records, &signed.origin, &keys) {
+            eprintln!("zone-sign: {error}");
+            return Err(Error::Failed("Zone verification failed (failure)".into()));
+        }
+        report.line("Zone fully signed:");
+        for line in summary(&keys) {
+            report.line(&line);
+        }
+    }
+
+    let style = args
+        .style
+        .unwrap_or(if to_stdout { Style::Full } else { Style::Text });
+    let header = vec![
+        format!("File written on {}", time::format_ctime_local(now)),
+        format!(
+            "zone-sign (p11dnssec) version {}",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ];
+    if to_stdout {
+        let mut out = common::output::Stdout::new();
+        let mut buffer = Vec::with_capacity(1 << 20);
+        write_zone(
+            &mut buffer,
+            &signed.records,
+            signed.class,
+            style,
+            args.dnssec_only,
+            &header,
+        )
+        .map_err(|e| Error::io("stdout", e))?;
+        out.bytes(&buffer)?;
+        out.flush()?;
+    } else {
+        let mut file = AtomicFile::create(std::path::Path::new(&output))?;
+        write_zone(
+            &mut file,
+            &signed.records,
+            signed.class,
+            style,
+            args.dnssec_only,
+            &header,
+        )
+        .and_then(|()| file.flush())
+        .map_err(|e| Error::io(&output, e))?;
+        file.commit()?;
+    }
+    write_dsset(args, &signed.origin, &keys)?;
+    if !to_stdout {
+        report.always(&output);
+    }
+    if args.stats {
+        let stats = &signed.stats;
+        let signing = stats.signing_time.as_secs_f64();
+        let runtime = started.elapsed().as_secs_f64();
+        let lines = [
+            format!("{:<36}{:>10}", "Signatures generated:", stats.generated),
+            format!("{:<36}{:>10}", "Signatures retained:", 0),
+            format!(
+                "{:<36}{:>10}",
+                "Signatures dropped:", load_report.dropped_dnssec
+            ),
+            format!(
+                "{:<36}{:>10}",
+                "Signatures successfully verified:", stats.verified
+            ),
+            format!(
+                "{:<36}{:>10}",
+                "Signatures unsuccessfully verified:", stats.retried
+            ),
+            format!("{:<36}{:>14.3}", "Signing time in seconds:", signing),
+            format!(
+                "{:<36}{:>14.3}",
+                "Signatures per second:",
+                if signing > 0.0 {
+                    stats.generated as f64 / signing
+                } else {
+                    0.0
+                }
+            ),
+            format!("{:<36}{:>14.3}", "Runtime in seconds:", runtime),
+        ];
+        for line in lines {
+            report.always(&line);
+        }
+    }
+    Ok(())
+}
+
+/// The keys to sign with: named ones (files or URIs), `-k` ones, and with
+/// `-S` (or when none are named) the zone's keys from the key directory.
+fn key_requests(
+    args: &Args,
+    zone: &Zone,
+    key_dir: Option<&std::path::Path>,
+    now: i64,
+) -> Result<Vec<KeyRequest>> {
+    let origin = &zone.origin;
+    let mut requests = Vec::new();
+    for key in &args.keys {
+        requests.push(keysource::from_argument(key, key_dir, origin, false)?);
+    }
+    for key in &args.ksks {
+        requests.push(keysource::from_argument(key, key_dir, origin, true)?);
+    }
+    let dir = key_dir.map_or_else(|| PathBuf::from("."), |d| d.to_path_buf());
+    if args.smart {
+        for request in keysource::smart(&dir, origin, now)? {
+            let duplicate = requests.iter().any(|r| {
+                r.dnskey.is_some()
+                    && r.dnskey.as_ref().map(|k| k.public_key.clone())
+                        == request.dnskey.as_ref().map(|k| k.public_key.clone())
+            });
+            if !duplicate {
+                requests.push(request);
+            }
+        }
+    } else if requests.is_empty() {
+        // BIND: every apex DNSKEY whose key files are in the key directory.
+        let apex = apex_dnskeys(zone);
+        for mut request in keysource::smart(&dir, origin, i64::MAX)? {
+            if request
+                .dnskey
+                .as_ref()
+                .is_some_and(|k| apex.iter().any(|a| a.public_key == k.public_key))
+            {
+                request.active = true;
+                request.publish = true;
+                requests.push(request);
+            }
+        }
+    }
+    Ok(requests)
+}
+
+fn apex_dnskeys(zone: &Zone) -> Vec<common::dnskey::DnsKey> {
+    zone.apex()
+        .rrset(RType::DNSKEY)
+        .map(|set| {
+            set.rdatas
+                .iter()
+                .filter_map(|r| {
+                    let texts: Vec<String> = common::rdata::format(RType::DNSKEY, r)
+                        .split(' ')
+                        .map(str::to_string)
+                        .collect();
+                    let tokens: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    common::dnskey::DnsKey::parse_rdata(&tokens).ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn check_key_set(keys: &[SigningKey]) -> Result<()> {
+    if !keys.iter().any(|k| k.active) {
+        return Err(Error::Failed(
+            "No signing keys specified or found (none is active).".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `-N`: the new SOA serial (RFC 1982 arithmetic, BIND's fallbacks).
+fn new_serial(mode: SerialMode, old: u32, now: i64) -> Result<u32> {
+    let increment = || {
+        if old == u32::MAX {
+            1
+        } else {
+            old.wrapping_add(1).max(1)
+        }
+    };
+    let advance_or_increment = |candidate: u32| {
+        if sign::serial_gt(candidate, old) {
+            candidate
+        } else {
+            cli::warn("Serial number would not advance, using increment method instead");
+            increment()
+        }
+    };
+    let serial = match mode {
+        SerialMode::Keep => old,
+        SerialMode::Increment => increment(),
+        SerialMode::UnixTime => advance_or_increment(now as u32),
+        SerialMode::Date => {
+            let date: u32 = time::format_timestamp(now)[..8].parse().unwrap_or(0);
+            advance_or_increment(date.saturating_mul(100))
+        }
+    };
+    Ok(serial)
+}
+
+/// BIND's "Algorithm: …: KSKs: n active, n stand-by, n revoked" lines.
+fn summary(keys: &[SigningKey]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for algorithm in keysource::algorithms(keys) {
+        let count = |ksk: bool, what: &dyn Fn(&SigningKey) -> bool| {
+            keys.iter()
+                .filter(|k| k.algorithm == algorithm && k.ksk == ksk && what(k))
+                .count()
+        };
+        let line = |ksk: bool| {
+            format!(
+                "{} active, {} stand-by, {} revoked",
+                count(ksk, &|k| k.active && !k.dnskey.is_revoked()),
+                count(ksk, &|k| !k.active && !k.dnskey.is_revoked()),
+                count(ksk, &|k| k.dnskey.is_revoked())
+            )
+        };
+        let head = format!("Algorithm: {algorithm}: ");
+        lines.push(format!("{head}KSKs: {}", line(true)));
+        lines.push(format!("{}ZSKs: {}", " ".repeat(head.len()), line(false)));
+    }
+    lines
+}
+
+/// `dsset-<zone>.` in `-d` (default the working directory): SHA-256 DS of
+/// the KSKs (of all keys of an algorithm that has no KSK), as BIND writes.
+fn write_dsset(args: &Args, origin: &Name, keys: &[SigningKey]) -> Result<()> {
+    let mut chosen = Vec::new();
+    for algorithm in keysource::algorithms(keys) {
+        let of: Vec<&SigningKey> = keys
+            .iter()
+            .filter(|k| {
+                k.algorithm == algorithm && !k.dnskey.is_revoked() && (k.active || k.publish)
+            })
+            .collect();
+        let has_both = of.iter().any(|k| k.ksk) && of.iter().any(|k| !k.ksk);
+        chosen.extend(
+            of.into_iter()
+                .filter(|k| !has_both || k.ksk)
+                .map(|k| k.dnskey.clone()),
+        );
+    }
+    let dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let path = dir.join(format!("dsset-{}", origin.key_file_text()));
+    let text = common::ds::dsset_text(origin, &chosen);
+    common::output::write_file_atomically(&path, text.as_bytes(), false, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args> {
+        cli::parse_literal(parse_args, args)
+    }
+
+    #[test]
+    fn parses_the_guides_command() {
+        let args = parse(&[
+            "-S",
+            "-K",
+            "/var/named/keys",
+            "-o",
+            "example.com",
+            "-e",
+            "+31536000",
+            "/var/named/example.com.zone",
+        ])
+        .expect("guide");
+        assert!(args.smart);
+        assert_eq!(args.origin.as_deref(), Some("example.com"));
+        assert_eq!(args.expiration.as_deref(), Some("+31536000"));
+        assert_eq!(
+            args.zone_file.as_deref(),
+            Some("/var/named/example.com.zone")
+        );
+    }
+
+    #[test]
+    fn nsec3_serial_and_connection_options() {
+        let args = parse(&[
+            "-3",
+            "-",
+            "-H",
+            "0",
+            "-A",
+            "-N",
+            "increment",
+            "--token",
+            "t",
+            "--pin-file",
+            "/p",
+            "z",
+            "Kz.+013+00001",
+        ])
+        .expect("parse");
+        assert_eq!(args.salt, Some(Vec::new()));
+        assert!(args.opt_out);
+        assert_eq!(args.serial, SerialMode::Increment);
+        assert_eq!(args.keys, ["Kz.+013+00001"]);
+        assert_eq!(args.connection.token_label, Some(b"t".to_vec()));
+    }
+
+    #[test]
+    fn usage_errors() {
+        for args in [
+            &[][..],
+            &["-H", "151", "z"],
+            &["-N", "bogus", "z"],
+            &["-3", "xyz", "z"],
+            &["-O", "raw", "z"],
+            &["-D", "-N", "date", "z"],
+            &["-p", "z"],
+            &["-g", "z"],
+        ] {
+            assert_eq!(parse(args).expect_err("fail").exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn serials() {
+        assert_eq!(new_serial(SerialMode::Keep, 5, 0).expect("s"), 5);
+        assert_eq!(
+            new_serial(SerialMode::Increment, u32::MAX, 0).expect("s"),
+            1
+        );
+        assert_eq!(
+            new_serial(SerialMode::UnixTime, 5, 1_795_976_391).expect("s"),
+            1_795_976_391
+        );
+        assert_eq!(
+            new_serial(SerialMode::Date, 2024010101, 1_795_976_391).expect("s"),
+            2026112900
+        );
+        assert_eq!(
+            new_serial(SerialMode::Date, 2026112999, 1_795_976_391).expect("s"),
+            2026113000
+        );
+    }
+}
