@@ -178,19 +178,21 @@ pub fn tool_path(name: &str) -> PathBuf {
         "pkcs11-destroy" => env!("CARGO_BIN_EXE_pkcs11-destroy"),
         "dnskey-from-label" => env!("CARGO_BIN_EXE_dnskey-from-label"),
         "ds-from-key" => env!("CARGO_BIN_EXE_ds-from-key"),
+        "zone-sign" => env!("CARGO_BIN_EXE_zone-sign"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 6] = [
+pub const TOOLS: [&str; 7] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
     "pkcs11-destroy",
     "dnskey-from-label",
     "ds-from-key",
+    "zone-sign",
 ];
 
 /// The project's own test data (`tests/data`).

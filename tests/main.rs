@@ -7,6 +7,7 @@ mod guide;
 mod hsm;
 mod man;
 mod pins;
+mod zone_sign;
 mod pkcs11_destroy;
 mod pkcs11_keygen;
 mod pkcs11_list;

@@ -58,6 +58,8 @@ pub enum Field {
     CertType,
     /// A string to the end without a length octet (CAA value, URI target).
     RestString,
+    /// CAA's tag: a length octet and letters and digits, printed unquoted.
+    CaaTag,
     /// Four groups of 16 bits in hex, `xxxx:xxxx:xxxx:xxxx` (L64, NID).
     Locator64,
     /// EUI-48 or EUI-64: octets in hex joined by `-`.
@@ -142,7 +144,7 @@ pub fn layout(rtype: RType) -> Option<&'static [Field]> {
         108 => &[Eui(6)],                               // EUI48
         109 => &[Eui(8)],                               // EUI64
         256 => &[U16, U16, RestString],                 // URI
-        257 => &[U8, CharString, RestString],           // CAA
+        257 => &[U8, CaaTag, RestString],           // CAA
         260 => &[AmtRelay],                             // AMTRELAY
         _ => return None,
     })
@@ -300,6 +302,14 @@ impl<'a> Cursor<'a> {
             CharString => {
                 let token = self.next("character string")?;
                 push_char_string(wire, &unescape(&token.text)?)?;
+            }
+            CaaTag => {
+                let token = self.next("CAA tag")?;
+                let tag = unescape(&token.text)?;
+                if tag.is_empty() || !tag.iter().all(u8::is_ascii_alphanumeric) {
+                    return Err(format!("bad CAA tag '{}'", token.as_str()));
+                }
+                push_char_string(wire, &tag)?;
             }
             CharStrings => {
                 let rest = self.rest();
@@ -633,7 +643,7 @@ fn field_len(field: Field, wire: &[u8], last: bool) -> Result<usize, String> {
         Locator64 => need(8),
         Eui(n) => need(n),
         DomainName { .. } => name_len(wire),
-        CharString | SaltHex | Base32Hex => {
+        CharString | CaaTag | SaltHex | Base32Hex => {
             let len = *wire.first().ok_or("truncated RDATA")? as usize;
             need(1 + len)
         }
@@ -765,6 +775,12 @@ fn format_field(field: Field, wire: &[u8], last: bool) -> Result<(String, usize)
             std::net::Ipv6Addr::from(octets).to_string()
         }
         CharString => quote_string(&data[1..]),
+        CaaTag => {
+            if !data[1..].iter().all(u8::is_ascii_alphanumeric) || data.len() < 2 {
+                return Err("bad CAA tag".into());
+            }
+            String::from_utf8_lossy(&data[1..]).into_owned()
+        }
         CharStrings => {
             let mut parts = Vec::new();
             let mut at = 0;
