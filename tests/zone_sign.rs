@@ -19,12 +19,22 @@ fn setup(algorithm: &str) -> Signing {
     let pin_file = hsm.private_file("pin", PIN.as_bytes());
     let keys = hsm.dir().join("keys");
     std::fs::create_dir(&keys).expect("keys dir");
-    let bits: &[&str] = if algorithm.starts_with("RSA") { &["-b", "1024"] } else { &[] };
+    let bits: &[&str] = if algorithm.starts_with("RSA") {
+        &["-b", "1024"]
+    } else {
+        &[]
+    };
     for (label, flag) in [("ksk", Some("KSK")), ("zsk", None)] {
         let mut args = vec!["-a", algorithm, "-l", label];
         args.extend_from_slice(bits);
         hsm.run_ok("pkcs11-keygen", &args);
-        let mut args = vec!["-l", label, "-K", keys.to_str().expect("path"), "example.com"];
+        let mut args = vec![
+            "-l",
+            label,
+            "-K",
+            keys.to_str().expect("path"),
+            "example.com",
+        ];
         if let Some(flag) = flag {
             args.extend(["-f", flag]);
         }
@@ -32,7 +42,12 @@ fn setup(algorithm: &str) -> Signing {
     }
     let zone = hsm.dir().join("example.com.zone");
     std::fs::copy(data_dir().join("zones/example.com.zone"), &zone).expect("copy zone");
-    Signing { hsm, keys, pin_file, zone }
+    Signing {
+        hsm,
+        keys,
+        pin_file,
+        zone,
+    }
 }
 
 impl Signing {
@@ -40,7 +55,13 @@ impl Signing {
         self.hsm
             .tool("zone-sign")
             .current_dir(self.hsm.dir())
-            .args(["-S", "-K", self.keys.to_str().expect("path"), "-o", "example.com"])
+            .args([
+                "-S",
+                "-K",
+                self.keys.to_str().expect("path"),
+                "-o",
+                "example.com",
+            ])
             .args(["--pin-file", self.pin_file.to_str().expect("path")])
             .args(extra)
             .arg(&self.zone)
@@ -95,16 +116,27 @@ fn signed_text(signing: &Signing) -> String {
 fn every_algorithm_and_denial_mode_validates() {
     for algorithm in ["ECDSAP256SHA256", "RSASHA256", "ED25519"] {
         let signing = setup(algorithm);
-        for mode in [&[][..], &["-3", "-"], &["-3", "-", "-A"], &["-3", "aabbccdd", "-H", "3", "-O", "full"]] {
+        for mode in [
+            &[][..],
+            &["-3", "-"],
+            &["-3", "-", "-A"],
+            &["-3", "aabbccdd", "-H", "3", "-O", "full"],
+        ] {
             let report = ok(&signing.sign(mode));
             assert!(report.contains("Zone fully signed:"), "{report}");
-            assert!(report.ends_with(&format!("{}\n", signing.signed_path().display())), "{report}");
+            assert!(
+                report.ends_with(&format!("{}\n", signing.signed_path().display())),
+                "{report}"
+            );
             assert_validates(&signing.signed_path(), "example.com", &[]);
             let text = signed_text(&signing);
             if mode.is_empty() {
                 assert!(text.contains("NSEC\t"), "{algorithm}: no NSEC");
             } else {
-                assert!(text.contains("NSEC3PARAM"), "{algorithm} {mode:?}: no NSEC3PARAM");
+                assert!(
+                    text.contains("NSEC3PARAM"),
+                    "{algorithm} {mode:?}: no NSEC3PARAM"
+                );
             }
         }
     }
@@ -115,23 +147,47 @@ fn glue_and_occluded_data_are_not_signed_and_not_in_the_chain() {
     let signing = setup("ECDSAP256SHA256");
     ok(&signing.sign(&["-O", "full"]));
     let text = signed_text(&signing);
-    let lines_of = |owner: &str| -> Vec<&str> { text.lines().filter(|l| l.starts_with(&format!("{owner} "))).collect() };
+    let lines_of = |owner: &str| -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{owner} ")))
+            .collect()
+    };
     for occluded in ["ns.insecure.example.com.", "x.dname.example.com."] {
         let lines = lines_of(occluded);
         assert_eq!(lines.len(), 1, "{occluded}: {lines:?}");
         assert!(lines[0].contains(" A "), "{lines:?}");
-        assert!(!text.contains(&format!(" NSEC {occluded}")), "{occluded} is in the NSEC chain");
+        assert!(
+            !text.contains(&format!(" NSEC {occluded}")),
+            "{occluded} is in the NSEC chain"
+        );
     }
     // The insecure delegation: NS unsigned, NSEC signed, bitmap NS RRSIG NSEC.
     let insecure = lines_of("insecure.example.com.");
-    assert!(insecure.iter().any(|l| l.contains(" NSEC ") && l.ends_with("NS RRSIG NSEC")), "{insecure:?}");
-    assert!(!insecure.iter().any(|l| l.contains("RRSIG NS ")), "{insecure:?}");
+    assert!(
+        insecure
+            .iter()
+            .any(|l| l.contains(" NSEC ") && l.ends_with("NS RRSIG NSEC")),
+        "{insecure:?}"
+    );
+    assert!(
+        !insecure.iter().any(|l| l.contains("RRSIG NS ")),
+        "{insecure:?}"
+    );
     let secure = lines_of("secure.example.com.");
     assert!(secure.iter().any(|l| l.contains("RRSIG DS ")), "{secure:?}");
     // Case and escapes survive; out-of-zone NS targets stay as they are.
-    assert!(text.contains("Mail.example.com. 3600 IN A 192.0.2.2"), "case lost");
-    assert!(text.contains("odd\\.name.example.com. 3600 IN A 192.0.2.7"), "escape lost");
-    assert!(text.contains("unknown.example.com. 3600 IN TYPE65280 \\# 4 0A000001"));
+    assert!(
+        text.contains("Mail.example.com. 3600 IN A 192.0.2.2"),
+        "case lost"
+    );
+    assert!(
+        text.contains("odd\\.name.example.com. 3600 IN A 192.0.2.7"),
+        "escape lost"
+    );
+    assert!(
+        text.contains("unknown.example.com. 3600 IN TYPE65280 \\# 4 0A000001"),
+        "unknown type"
+    );
 }
 
 #[test]
@@ -143,7 +199,15 @@ fn the_guides_sign_command_works_with_our_keys() {
         .tool("zone-sign")
         .current_dir(signing.hsm.dir())
         .env("PKCS11_PIN", PIN)
-        .args(["-S", "-K", signing.keys.to_str().expect("p"), "-o", "example.com", "-e", "+31536000"])
+        .args([
+            "-S",
+            "-K",
+            signing.keys.to_str().expect("p"),
+            "-o",
+            "example.com",
+            "-e",
+            "+31536000",
+        ])
         .arg(&signing.zone)
         .output()
         .expect("run");
@@ -151,7 +215,10 @@ fn the_guides_sign_command_works_with_our_keys() {
     assert_validates(&signing.signed_path(), "example.com", &[]);
     // -e +N counts from the inception (now - 3600).
     let text = signed_text(&signing);
-    let rrsig = text.lines().find(|l| l.contains("RRSIG\tSOA")).expect("SOA RRSIG");
+    let rrsig = text
+        .lines()
+        .find(|l| l.contains("RRSIG\tSOA"))
+        .expect("SOA RRSIG");
     let tokens: Vec<&str> = rrsig.split_whitespace().collect();
     let at = tokens.iter().position(|t| *t == "RRSIG").expect("RRSIG");
     let expiration = tokens[at + 5];
@@ -159,7 +226,8 @@ fn the_guides_sign_command_works_with_our_keys() {
     let expected_prefix = format_utc(year_ahead);
     assert_eq!(&expiration[..8], &expected_prefix[..8], "{rrsig}");
     // The DS set BIND writes, for the KSK only.
-    let dsset = std::fs::read_to_string(signing.hsm.dir().join("dsset-example.com.")).expect("dsset");
+    let dsset =
+        std::fs::read_to_string(signing.hsm.dir().join("dsset-example.com.")).expect("dsset");
     assert_eq!(dsset.lines().count(), 1, "{dsset}");
     assert!(dsset.starts_with("example.com.\t\tIN DS "), "{dsset}");
 }
@@ -172,7 +240,10 @@ fn common_now() -> i64 {
 }
 
 fn format_utc(seconds: u64) -> String {
-    let output = Command::new("date").args(["-u", "-d", &format!("@{seconds}"), "+%Y%m%d%H%M%S"]).output().expect("date");
+    let output = Command::new("date")
+        .args(["-u", "-d", &format!("@{seconds}"), "+%Y%m%d%H%M%S"])
+        .output()
+        .expect("date");
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
@@ -180,20 +251,41 @@ fn format_utc(seconds: u64) -> String {
 fn rfc8080_rrsigs_are_reproduced_through_the_token() {
     let hsm = Hsm::new();
     let pin_file = hsm.private_file("pin", PIN.as_bytes());
-    let vectors = std::fs::read_to_string(data_dir().join("keys/rfc8080-vectors.txt")).expect("vectors");
+    let vectors =
+        std::fs::read_to_string(data_dir().join("keys/rfc8080-vectors.txt")).expect("vectors");
     for block in vectors.split("\n\n").filter(|b| b.contains("rrsig:")) {
         let field = |name: &str| {
-            block.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap_or_else(|| panic!("{name}"))
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("{name}"))
         };
         let pem = data_dir().join("keys").join(field("pem"));
         let label = field("id");
         hsm.import_pem(&pem, label, "01");
         let zone = hsm.dir().join(format!("{label}.zone"));
-        std::fs::write(&zone, format!("example.com. 3600 IN SOA ns hm 1 2 3 4 5\n{}\n", field("rrset"))).expect("zone");
+        std::fs::write(
+            &zone,
+            format!(
+                "example.com. 3600 IN SOA ns hm 1 2 3 4 5\n{}\n",
+                field("rrset")
+            ),
+        )
+        .expect("zone");
         let output = hsm
             .tool("zone-sign")
             .current_dir(hsm.dir())
-            .args(["-o", "example.com", "-s", field("inception_epoch"), "-e", field("expiration_epoch"), "-f", "-", "-P"])
+            .args([
+                "-o",
+                "example.com",
+                "-s",
+                field("inception_epoch"),
+                "-e",
+                field("expiration_epoch"),
+                "-f",
+                "-",
+                "-P",
+            ])
             .args(["--pin-file", pin_file.to_str().expect("p")])
             .arg(&zone)
             .arg(format!("pkcs11:object={label}"))
@@ -222,14 +314,29 @@ fn streaming_from_stdin_to_stdout_and_dnssec_only_output() {
         .hsm
         .tool("zone-sign")
         .current_dir(signing.hsm.dir())
-        .args(["-S", "-K", signing.keys.to_str().expect("p"), "-o", "example.com", "-q"])
+        .args([
+            "-S",
+            "-K",
+            signing.keys.to_str().expect("p"),
+            "-o",
+            "example.com",
+            "-q",
+        ])
         .args(["--pin-file", signing.pin_file.to_str().expect("p"), "-"])
         .write_stdin(zone_text)
         .output()
         .expect("run");
     let text = ok(&output);
-    assert!(text.lines().any(|l| l.starts_with("example.com. 3600 IN SOA ")), "full style on stdout");
-    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("example.com. 3600 IN SOA ")),
+        "full style on stdout"
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let path = signing.hsm.dir().join("piped.signed");
     std::fs::write(&path, &text).expect("write");
     assert_validates(&path, "example.com", &[]);
@@ -244,13 +351,40 @@ fn streaming_from_stdin_to_stdout_and_dnssec_only_output() {
 #[test]
 fn serial_and_validity_options() {
     let signing = setup("ECDSAP256SHA256");
-    ok(&signing.sign(&["-N", "increment", "-s", "20300101000000", "-e", "20300201000000", "-X", "20300301000000", "-P", "-O", "full"]));
+    ok(&signing.sign(&[
+        "-N",
+        "increment",
+        "-s",
+        "20300101000000",
+        "-e",
+        "20300201000000",
+        "-X",
+        "20300301000000",
+        "-P",
+        "-O",
+        "full",
+    ]));
     let text = signed_text(&signing);
-    assert!(text.contains(" SOA ns1.example.com. hostmaster.example.com. 2024010102 "), "serial");
-    let soa_sig = text.lines().find(|l| l.contains(" RRSIG SOA ")).expect("soa sig");
-    assert!(soa_sig.contains(" 20300201000000 20300101000000 "), "{soa_sig}");
-    let key_sig = text.lines().find(|l| l.contains(" RRSIG DNSKEY ")).expect("dnskey sig");
-    assert!(key_sig.contains(" 20300301000000 20300101000000 "), "{key_sig}");
+    assert!(
+        text.contains(" SOA ns1.example.com. hostmaster.example.com. 2024010102 "),
+        "serial"
+    );
+    let soa_sig = text
+        .lines()
+        .find(|l| l.contains(" RRSIG SOA "))
+        .expect("soa sig");
+    assert!(
+        soa_sig.contains(" 20300201000000 20300101000000 "),
+        "{soa_sig}"
+    );
+    let key_sig = text
+        .lines()
+        .find(|l| l.contains(" RRSIG DNSKEY "))
+        .expect("dnskey sig");
+    assert!(
+        key_sig.contains(" 20300301000000 20300101000000 "),
+        "{key_sig}"
+    );
     let output = signing.sign(&["-N", "unixtime", "-j", "3600", "-O", "full"]);
     ok(&output);
     let text = signed_text(&signing);
@@ -259,7 +393,10 @@ fn serial_and_validity_options() {
         .filter(|l| l.split_whitespace().nth(3) == Some("RRSIG"))
         .map(|l| l.split_whitespace().nth(8).expect("expiration"))
         .collect();
-    assert!(expirations.len() > 3, "jitter spreads expirations: {expirations:?}");
+    assert!(
+        expirations.len() > 3,
+        "jitter spreads expirations: {expirations:?}"
+    );
     assert_validates(&signing.signed_path(), "example.com", &[]);
 }
 
@@ -271,7 +408,11 @@ fn bad_zones_fail_with_file_line_and_leave_the_old_output() {
     let cases = std::fs::read_to_string(data_dir().join("zones/bad-zones.txt")).expect("bad zones");
     let mut checked = 0;
     for block in cases.split("-----\n") {
-        let block: String = block.lines().filter(|l| !l.starts_with("# ")).map(|l| format!("{l}\n")).collect();
+        let block: String = block
+            .lines()
+            .filter(|l| !l.starts_with("# "))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let (message, zone) = block.split_once('\n').expect("block");
         let message = message.trim_start_matches("## ");
         std::fs::write(&signing.zone, zone).expect("zone");
@@ -280,8 +421,15 @@ fn bad_zones_fail_with_file_line_and_leave_the_old_output() {
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         let errors: Vec<&str> = stderr.lines().filter(|l| !l.contains("warning:")).collect();
         assert_eq!(errors.len(), 1, "{message}: {stderr}");
-        assert!(errors[0].starts_with("zone-sign: ") && errors[0].contains(message), "{message}: {stderr}");
-        assert_eq!(std::fs::read_to_string(signing.signed_path()).expect("output"), old, "{message}");
+        assert!(
+            errors[0].starts_with("zone-sign: ") && errors[0].contains(message),
+            "{message}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(signing.signed_path()).expect("output"),
+            old,
+            "{message}"
+        );
         checked += 1;
     }
     assert!(checked >= 11, "{checked}");
@@ -306,25 +454,42 @@ fn key_and_pin_problems_are_named() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-key"), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no-such-key"),
+        "{output:?}"
+    );
     let wrong = signing.hsm.private_file("wrong", b"000000");
     let output = signing
         .hsm
         .tool("zone-sign")
         .current_dir(signing.hsm.dir())
-        .args(["-S", "-K", signing.keys.to_str().expect("p"), "-o", "example.com", "--pin-file"])
+        .args([
+            "-S",
+            "-K",
+            signing.keys.to_str().expect("p"),
+            "-o",
+            "example.com",
+            "--pin-file",
+        ])
         .arg(&wrong)
         .arg(&signing.zone)
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("CKR_PIN_INCORRECT") && !stderr.contains("000000"), "{stderr}");
+    assert!(
+        stderr.contains("CKR_PIN_INCORRECT") && !stderr.contains("000000"),
+        "{stderr}"
+    );
     assert!(!signing.signed_path().exists());
     // A key file whose .private holds a software key is refused.
     let software = signing.keys.join("Kexample.com.+013+00001");
     std::fs::write(format!("{}.key", software.display()), "example.com. IN DNSKEY 256 3 13 8uD7C4THTM/w7uhryRSToeE/jKT78/p853RX0L5EwrZrSLBubLPiBw7gbvUP6SsIga5ZQ4CSAxNmYA/gZsuXzA==\n").expect("key");
-    std::fs::write(format!("{}.private", software.display()), "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: AAAA\n").expect("private");
+    std::fs::write(
+        format!("{}.private", software.display()),
+        "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: AAAA\n",
+    )
+    .expect("private");
     let output = signing.sign(&[]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("signs only with keys in a token"));
@@ -346,5 +511,9 @@ fn a_single_key_signs_everything() {
         .expect("run");
     ok(&output);
     // dnssec-verify wants a KSK and a ZSK per algorithm unless -z.
-    assert_validates(&PathBuf::from(format!("{}.signed", zone.display())), "example.com", &["-z"]);
+    assert_validates(
+        &PathBuf::from(format!("{}.signed", zone.display())),
+        "example.com",
+        &["-z"],
+    );
 }

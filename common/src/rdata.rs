@@ -144,7 +144,7 @@ pub fn layout(rtype: RType) -> Option<&'static [Field]> {
         108 => &[Eui(6)],                               // EUI48
         109 => &[Eui(8)],                               // EUI64
         256 => &[U16, U16, RestString],                 // URI
-        257 => &[U8, CaaTag, RestString],           // CAA
+        257 => &[U8, CaaTag, RestString],               // CAA
         260 => &[AmtRelay],                             // AMTRELAY
         _ => return None,
     })

@@ -189,6 +189,16 @@ pub fn sign_zone(
         apex.rrsets.sort_by_key(|s| s.rtype);
     }
     let kinds = classify(&zone);
+    // A DNSKEY at a delegation or below one is occluded (BIND GL #4517);
+    // at an authoritative name below the apex it is an error.
+    for (node, kind) in zone.nodes.iter().zip(&kinds) {
+        if *kind == NodeKind::Authoritative && node.has(RType::DNSKEY) {
+            return Err(Error::Failed(format!(
+                "'{}': DNSKEY RRset below the zone apex",
+                node.owner
+            )));
+        }
+    }
     let chain = denial::build(&zone, &kinds, &options.denial, denial_ttl)?;
 
     let mut signer = RrsetSigner {

@@ -72,7 +72,7 @@ impl Zone {
         type ByType = BTreeMap<RType, (u32, Vec<Vec<u8>>)>;
         let mut grouped: BTreeMap<Name, (Name, ByType)> = BTreeMap::new();
         let mut class = None;
-        let mut soa_seen = false;
+        let mut soa_seen: Option<(u32, Vec<u8>)> = None;
         while let Some(record) = reader.next_record()? {
             if !record.owner.is_subdomain_of(origin) {
                 if report.out_of_zone == 0 {
@@ -99,10 +99,15 @@ impl Zone {
                         record.owner
                     )));
                 }
-                if soa_seen {
+                if let Some((first_ttl, first_rdata)) = &soa_seen {
+                    // Zones dumped from a transfer repeat the SOA at the end:
+                    // an identical SOA is the same record; another is an error.
+                    if *first_ttl == record.ttl && *first_rdata == wire {
+                        continue;
+                    }
                     return Err(record.error("a second SOA record"));
                 }
-                soa_seen = true;
+                soa_seen = Some((record.ttl, wire.clone()));
             }
             if record.rtype == RType::DNSKEY && !apex {
                 return Err(record.error(format!(
@@ -125,7 +130,7 @@ impl Zone {
             }
             rdatas.push(wire);
         }
-        if !soa_seen {
+        if soa_seen.is_none() {
             return Err(Error::Failed(format!(
                 "zone '{origin}' has no SOA record at its apex"
             )));

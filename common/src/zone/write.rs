@@ -33,20 +33,27 @@ pub fn write_zone(
             continue;
         }
         let text = rdata::format(record.rtype, &record.rdata);
+        // A type we print generically goes out as TYPEnnn (RFC 3597 §5), so
+        // that readers that do not know its mnemonic can still load it.
+        let rtype = if rdata::layout(record.rtype).is_some() {
+            record.rtype.to_string()
+        } else {
+            format!("TYPE{}", record.rtype.0)
+        };
         match style {
             Style::Full => writeln!(
                 out,
-                "{} {} {class} {} {text}",
-                record.owner, record.ttl, record.rtype
+                "{} {} {class} {rtype} {text}",
+                record.owner, record.ttl
             )?,
             Style::Text => {
                 if previous.is_some_and(|p| p == &record.owner) {
-                    writeln!(out, "\t\t\t{}\t{}\t{text}", record.ttl, record.rtype)?;
+                    writeln!(out, "\t\t\t{}\t{rtype}\t{text}", record.ttl)?;
                 } else {
                     writeln!(
                         out,
-                        "{}\t{}\t{class}\t{}\t{text}",
-                        record.owner, record.ttl, record.rtype
+                        "{}\t{}\t{class}\t{rtype}\t{text}",
+                        record.owner, record.ttl
                     )?;
                 }
             }
