@@ -6,6 +6,7 @@ mod ds_from_key;
 mod guide;
 mod hsm;
 mod man;
+mod named_e2e;
 mod pins;
 mod pkcs11_destroy;
 mod pkcs11_keygen;
