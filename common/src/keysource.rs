@@ -337,3 +337,97 @@ pub fn algorithms(keys: &[SigningKey]) -> Vec<Algorithm> {
     out.dedup();
     out
 }
+
+/// The keys to sign with: `named` ones (key files or URIs), `-k` ones,
+/// and with `smart` (or when none are named) the zone's keys in the key
+/// directory: by timing metadata under `-S`, else those whose DNSKEY is at
+/// the apex (BIND's rule).
+pub fn collect(
+    named: &[String],
+    ksks: &[String],
+    smart_signing: bool,
+    key_dir: Option<&Path>,
+    zone: &crate::zone::model::Zone,
+    now: i64,
+) -> Result<Vec<KeyRequest>> {
+    let origin = &zone.origin;
+    let mut requests = Vec::new();
+    for key in named {
+        requests.push(from_argument(key, key_dir, origin, false)?);
+    }
+    for key in ksks {
+        requests.push(from_argument(key, key_dir, origin, true)?);
+    }
+    let dir = key_dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    if smart_signing {
+        for request in smart(&dir, origin, now)? {
+            let same_key = |r: &KeyRequest| {
+                r.dnskey.as_ref().map(|k| &k.public_key)
+                    == request.dnskey.as_ref().map(|k| &k.public_key)
+            };
+            if !requests.iter().any(|r| r.dnskey.is_some() && same_key(r)) {
+                requests.push(request);
+            }
+        }
+    } else if requests.is_empty() {
+        let apex = zone.apex_dnskeys();
+        for mut request in smart(&dir, origin, i64::MAX)? {
+            if request
+                .dnskey
+                .as_ref()
+                .is_some_and(|k| apex.iter().any(|a| a.public_key == k.public_key))
+            {
+                request.active = true;
+                request.publish = true;
+                requests.push(request);
+            }
+        }
+    }
+    Ok(requests)
+}
+
+/// BIND's summary lines: `Algorithm: ALG: KSKs: n active, n stand-by, n revoked`
+/// and the ZSK line under it.
+pub fn summary(keys: &[SigningKey]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for algorithm in algorithms(keys) {
+        let count = |ksk: bool, what: &dyn Fn(&SigningKey) -> bool| {
+            keys.iter()
+                .filter(|k| k.algorithm == algorithm && k.ksk == ksk && what(k))
+                .count()
+        };
+        let line = |ksk: bool| {
+            format!(
+                "{} active, {} stand-by, {} revoked",
+                count(ksk, &|k| k.active && !k.dnskey.is_revoked()),
+                count(ksk, &|k| !k.active && !k.dnskey.is_revoked()),
+                count(ksk, &|k| k.dnskey.is_revoked())
+            )
+        };
+        let head = format!("Algorithm: {algorithm}: ");
+        lines.push(format!("{head}KSKs: {}", line(true)));
+        lines.push(format!("{}ZSKs: {}", " ".repeat(head.len()), line(false)));
+    }
+    lines
+}
+
+/// The keys whose DS goes in `dsset-<zone>.`: the KSKs, or all keys of an
+/// algorithm that has no KSK; never revoked ones (BIND §9.4).
+pub fn ds_keys(keys: &[SigningKey]) -> Vec<DnsKey> {
+    let mut chosen = Vec::new();
+    for algorithm in algorithms(keys) {
+        let of: Vec<&SigningKey> = keys
+            .iter()
+            .filter(|k| {
+                k.algorithm == algorithm && !k.dnskey.is_revoked() && (k.active || k.publish)
+            })
+            .collect();
+        let has_both = of.iter().any(|k| k.ksk) && of.iter().any(|k| !k.ksk);
+        chosen.extend(
+            of.into_iter()
+                .filter(|k| !has_both || k.ksk)
+                .map(|k| k.dnskey.clone()),
+        );
+    }
+    chosen
+}

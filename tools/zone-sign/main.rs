@@ -2,10 +2,10 @@
 //! BIND's dnssec-signzone does with keys in files.
 
 use common::cli::{self, ConnectionArgs, Environment, Opt, Parsed};
-use common::keysource::{self, KeyRequest};
+use common::keysource;
 use common::name::Name;
 use common::record::{Class, RType};
-use common::sign::{self, check::check_signed, Denial, SignOptions, SigningKey};
+use common::sign::{self, check::check_signed, Denial, SerialMode, SignOptions, SigningKey};
 use common::time::{self, parse_bind_time, KeyTime};
 use common::zone::model::Zone;
 use common::zone::write::{write_zone, Style};
@@ -66,15 +66,6 @@ fn help_text() -> String {
         "{HELP}{}\nExit status: 0 success, 1 failure (nothing written), 2 usage error,\n3 a key could not be found.\n",
         cli::CONNECTION_HELP_LONG
     )
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum SerialMode {
-    #[default]
-    Keep,
-    Increment,
-    UnixTime,
-    Date,
 }
 
 #[derive(Debug, Default)]
@@ -359,8 +350,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         ));
     }
 
-    let key_dir = args.key_dir.clone();
-    let requests = key_requests(args, &zone, key_dir.as_deref(), now)?;
+    let requests = keysource::collect(
+        &args.keys,
+        &args.ksks,
+        args.smart,
+        args.key_dir.as_deref(),
+        &zone,
+        now,
+    )?;
     if requests.is_empty() {
         return Err(Error::Failed("No signing keys specified or found.".into()));
     }
@@ -383,7 +380,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             }
         }
     }
-    let zone_dnskeys = apex_dnskeys(&zone);
+    let zone_dnskeys = zone.apex_dnskeys();
     let (keys, mut store) = keysource::open_keys(
         &requests,
         &args.connection,
@@ -394,7 +391,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     check_key_set(&keys)?;
 
     let (_, _, old_serial) = zone.soa()?;
-    let serial = new_serial(args.serial, old_serial, now)?;
+    let serial = sign::new_serial(args.serial, old_serial, now);
     zone.set_serial(serial)?;
 
     let options = SignOptions {
@@ -427,7 +424,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             return Err(Error::Failed("Zone verification failed (failure)".into()));
         }
         report.line("Zone fully signed:");
-        for line in summary(&keys) {
+        for line in keysource::summary(&keys) {
             report.line(&line);
         }
     }
@@ -470,7 +467,10 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         .map_err(|e| Error::io(&output, e))?;
         file.commit()?;
     }
-    write_dsset(args, &signed.origin, &keys)?;
+    let ds_dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let dsset = ds_dir.join(format!("dsset-{}", signed.origin.key_file_text()));
+    let text = common::ds::dsset_text(&signed.origin, &keysource::ds_keys(&keys));
+    common::output::write_file_atomically(&dsset, text.as_bytes(), false, true)?;
     if !to_stdout {
         report.always(&output);
     }
@@ -512,71 +512,6 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     Ok(())
 }
 
-/// The keys to sign with: named ones (files or URIs), `-k` ones, and with
-/// `-S` (or when none are named) the zone's keys from the key directory.
-fn key_requests(
-    args: &Args,
-    zone: &Zone,
-    key_dir: Option<&std::path::Path>,
-    now: i64,
-) -> Result<Vec<KeyRequest>> {
-    let origin = &zone.origin;
-    let mut requests = Vec::new();
-    for key in &args.keys {
-        requests.push(keysource::from_argument(key, key_dir, origin, false)?);
-    }
-    for key in &args.ksks {
-        requests.push(keysource::from_argument(key, key_dir, origin, true)?);
-    }
-    let dir = key_dir.map_or_else(|| PathBuf::from("."), |d| d.to_path_buf());
-    if args.smart {
-        for request in keysource::smart(&dir, origin, now)? {
-            let duplicate = requests.iter().any(|r| {
-                r.dnskey.is_some()
-                    && r.dnskey.as_ref().map(|k| k.public_key.clone())
-                        == request.dnskey.as_ref().map(|k| k.public_key.clone())
-            });
-            if !duplicate {
-                requests.push(request);
-            }
-        }
-    } else if requests.is_empty() {
-        // BIND: every apex DNSKEY whose key files are in the key directory.
-        let apex = apex_dnskeys(zone);
-        for mut request in keysource::smart(&dir, origin, i64::MAX)? {
-            if request
-                .dnskey
-                .as_ref()
-                .is_some_and(|k| apex.iter().any(|a| a.public_key == k.public_key))
-            {
-                request.active = true;
-                request.publish = true;
-                requests.push(request);
-            }
-        }
-    }
-    Ok(requests)
-}
-
-fn apex_dnskeys(zone: &Zone) -> Vec<common::dnskey::DnsKey> {
-    zone.apex()
-        .rrset(RType::DNSKEY)
-        .map(|set| {
-            set.rdatas
-                .iter()
-                .filter_map(|r| {
-                    let texts: Vec<String> = common::rdata::format(RType::DNSKEY, r)
-                        .split(' ')
-                        .map(str::to_string)
-                        .collect();
-                    let tokens: Vec<&str> = texts.iter().map(String::as_str).collect();
-                    common::dnskey::DnsKey::parse_rdata(&tokens).ok()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn check_key_set(keys: &[SigningKey]) -> Result<()> {
     if !keys.iter().any(|k| k.active) {
         return Err(Error::Failed(
@@ -584,83 +519,6 @@ fn check_key_set(keys: &[SigningKey]) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// `-N`: the new SOA serial (RFC 1982 arithmetic, BIND's fallbacks).
-fn new_serial(mode: SerialMode, old: u32, now: i64) -> Result<u32> {
-    let increment = || {
-        if old == u32::MAX {
-            1
-        } else {
-            old.wrapping_add(1).max(1)
-        }
-    };
-    let advance_or_increment = |candidate: u32| {
-        if sign::serial_gt(candidate, old) {
-            candidate
-        } else {
-            cli::warn("Serial number would not advance, using increment method instead");
-            increment()
-        }
-    };
-    let serial = match mode {
-        SerialMode::Keep => old,
-        SerialMode::Increment => increment(),
-        SerialMode::UnixTime => advance_or_increment(now as u32),
-        SerialMode::Date => {
-            let date: u32 = time::format_timestamp(now)[..8].parse().unwrap_or(0);
-            advance_or_increment(date.saturating_mul(100))
-        }
-    };
-    Ok(serial)
-}
-
-/// BIND's "Algorithm: …: KSKs: n active, n stand-by, n revoked" lines.
-fn summary(keys: &[SigningKey]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for algorithm in keysource::algorithms(keys) {
-        let count = |ksk: bool, what: &dyn Fn(&SigningKey) -> bool| {
-            keys.iter()
-                .filter(|k| k.algorithm == algorithm && k.ksk == ksk && what(k))
-                .count()
-        };
-        let line = |ksk: bool| {
-            format!(
-                "{} active, {} stand-by, {} revoked",
-                count(ksk, &|k| k.active && !k.dnskey.is_revoked()),
-                count(ksk, &|k| !k.active && !k.dnskey.is_revoked()),
-                count(ksk, &|k| k.dnskey.is_revoked())
-            )
-        };
-        let head = format!("Algorithm: {algorithm}: ");
-        lines.push(format!("{head}KSKs: {}", line(true)));
-        lines.push(format!("{}ZSKs: {}", " ".repeat(head.len()), line(false)));
-    }
-    lines
-}
-
-/// `dsset-<zone>.` in `-d` (default the working directory): SHA-256 DS of
-/// the KSKs (of all keys of an algorithm that has no KSK), as BIND writes.
-fn write_dsset(args: &Args, origin: &Name, keys: &[SigningKey]) -> Result<()> {
-    let mut chosen = Vec::new();
-    for algorithm in keysource::algorithms(keys) {
-        let of: Vec<&SigningKey> = keys
-            .iter()
-            .filter(|k| {
-                k.algorithm == algorithm && !k.dnskey.is_revoked() && (k.active || k.publish)
-            })
-            .collect();
-        let has_both = of.iter().any(|k| k.ksk) && of.iter().any(|k| !k.ksk);
-        chosen.extend(
-            of.into_iter()
-                .filter(|k| !has_both || k.ksk)
-                .map(|k| k.dnskey.clone()),
-        );
-    }
-    let dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let path = dir.join(format!("dsset-{}", origin.key_file_text()));
-    let text = common::ds::dsset_text(origin, &chosen);
-    common::output::write_file_atomically(&path, text.as_bytes(), false, true)
 }
 
 #[cfg(test)]
@@ -732,26 +590,5 @@ mod tests {
         ] {
             assert_eq!(parse(args).expect_err("fail").exit_code(), 2, "{args:?}");
         }
-    }
-
-    #[test]
-    fn serials() {
-        assert_eq!(new_serial(SerialMode::Keep, 5, 0).expect("s"), 5);
-        assert_eq!(
-            new_serial(SerialMode::Increment, u32::MAX, 0).expect("s"),
-            1
-        );
-        assert_eq!(
-            new_serial(SerialMode::UnixTime, 5, 1_795_976_391).expect("s"),
-            1_795_976_391
-        );
-        assert_eq!(
-            new_serial(SerialMode::Date, 2024010101, 1_795_976_391).expect("s"),
-            2026112900
-        );
-        assert_eq!(
-            new_serial(SerialMode::Date, 2026112999, 1_795_976_391).expect("s"),
-            2026113000
-        );
     }
 }

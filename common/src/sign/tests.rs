@@ -457,6 +457,24 @@ fn a_signature_that_does_not_verify_is_retried_then_refused() {
 }
 
 #[test]
+fn serial_modes() {
+    assert_eq!(new_serial(SerialMode::Keep, 5, 0), 5);
+    assert_eq!(new_serial(SerialMode::Increment, u32::MAX, 0), 1);
+    assert_eq!(
+        new_serial(SerialMode::UnixTime, 5, 1_795_976_391),
+        1_795_976_391
+    );
+    assert_eq!(
+        new_serial(SerialMode::Date, 2024010101, 1_795_976_391),
+        2026112900
+    );
+    assert_eq!(
+        new_serial(SerialMode::Date, 2026112999, 1_795_976_391),
+        2026113000
+    );
+}
+
+#[test]
 fn serial_arithmetic() {
     assert!(serial_gt(2, 1));
     assert!(serial_gt(0, u32::MAX));

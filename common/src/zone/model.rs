@@ -183,6 +183,25 @@ impl Zone {
         Ok((soa.ttl, word(4), word(0)))
     }
 
+    /// The DNSKEYs at the apex.
+    pub fn apex_dnskeys(&self) -> Vec<crate::dnskey::DnsKey> {
+        let Some(set) = self.apex().rrset(RType::DNSKEY) else {
+            return Vec::new();
+        };
+        set.rdatas
+            .iter()
+            .filter_map(|rdata| {
+                let (fixed, key) = rdata.split_at_checked(4)?;
+                Some(crate::dnskey::DnsKey {
+                    flags: u16::from_be_bytes([fixed[0], fixed[1]]),
+                    protocol: fixed[2],
+                    algorithm: fixed[3],
+                    public_key: key.to_vec(),
+                })
+            })
+            .collect()
+    }
+
     /// Replaces the SOA serial.
     pub fn set_serial(&mut self, serial: u32) -> Result<()> {
         let soa = self.nodes[0]
