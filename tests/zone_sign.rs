@@ -517,3 +517,27 @@ fn a_single_key_signs_everything() {
         &["-z"],
     );
 }
+
+#[test]
+fn out_of_zone_records_are_dropped_with_a_warning() {
+    let signing = setup("ECDSAP256SHA256");
+    let mut zone = std::fs::read_to_string(&signing.zone).expect("zone");
+    zone.push_str(
+        "other.example.net. 3600 IN A 192.0.2.99\nexample.org. 3600 IN TXT \"elsewhere\"\n",
+    );
+    std::fs::write(&signing.zone, zone).expect("zone");
+    let output = signing.sign(&["-O", "full"]);
+    ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ignoring out-of-zone data (other.example.net.)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 out-of-zone records ignored"), "{stderr}");
+    let text = signed_text(&signing);
+    assert!(
+        !text.contains("example.org") && !text.contains("other.example.net"),
+        "out-of-zone data written"
+    );
+    assert_validates(&signing.signed_path(), "example.com", &[]);
+}
