@@ -541,3 +541,53 @@ fn out_of_zone_records_are_dropped_with_a_warning() {
     );
     assert_validates(&signing.signed_path(), "example.com", &[]);
 }
+
+#[test]
+fn the_guides_hand_written_key_files_sign_the_zone() {
+    // HSM guide, "Create DNSKEY files" and "Sign the zone", with our tools.
+    let hsm = Hsm::new();
+    let keys = hsm.dir().join("keys");
+    std::fs::create_dir(&keys).expect("keys");
+    for (label, tag) in [("ksk-example-com", "12345"), ("zsk-example-com", "23456")] {
+        hsm.run_ok(
+            "pkcs11-keygen",
+            &["-a", "RSASHA256", "-b", "1024", "-l", label],
+        );
+        let dnskey = hsm.run_ok(
+            "dnskey-from-label",
+            &["-a", "RSASHA256", "-l", label, "example.com"],
+        );
+        let base = keys.join(format!("Kexample.com.+008+{tag}"));
+        std::fs::write(format!("{}.key", base.display()), dnskey).expect("key");
+        std::fs::write(
+            format!("{}.private", base.display()),
+            format!("Private-key-format: v1.3\nAlgorithm: 8 (RSASHA256)\nEngine: pkcs11\nLabel: {label}\n"),
+        )
+        .expect("private");
+    }
+    let zone = hsm.dir().join("example.com.zone");
+    std::fs::copy(data_dir().join("zones/example.com.zone"), &zone).expect("zone");
+    let output = hsm
+        .tool("zone-sign")
+        .current_dir(hsm.dir())
+        .env("PKCS11_PIN", PIN)
+        .args([
+            "-S",
+            "-K",
+            keys.to_str().expect("p"),
+            "-o",
+            "example.com",
+            "-e",
+            "+31536000",
+        ])
+        .arg(&zone)
+        .output()
+        .expect("run");
+    ok(&output);
+    // Both keys are ZSKs (the guide sets no KSK flag): dnssec-verify needs -z.
+    assert_validates(
+        &PathBuf::from(format!("{}.signed", zone.display())),
+        "example.com",
+        &["-z"],
+    );
+}

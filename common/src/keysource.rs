@@ -133,7 +133,10 @@ fn from_key_files(
 /// (BIND 9.18 smart signing): published once Publish has passed (or when
 /// signing without a Publish time), signing between Activate and
 /// Inactive, revoked after Revoke, gone after Delete. Keys in the old v1.2
-/// format or with no timing metadata are ignored, as BIND ignores them.
+/// format are ignored, as BIND ignores them. A v1.3 file with no timing
+/// metadata at all (as the HSM guide writes by hand) is published and
+/// used, as BIND's manual says; BIND 9.18 itself ignores such keys, which
+/// would leave the guide's zone unsigned.
 pub fn smart(key_dir: &Path, origin: &Name, now: i64) -> Result<Vec<KeyRequest>> {
     let prefix = format!("K{}+", origin.key_file_text());
     let entries =
@@ -162,6 +165,13 @@ pub fn smart(key_dir: &Path, origin: &Name, now: i64) -> Result<Vec<KeyRequest>>
             continue;
         }
         let t = &private.timing;
+        if *t == crate::keyfile::KeyTiming::default() {
+            request.publish = true;
+            request.active = true;
+            request.from_repository = true;
+            requests.push(request);
+            continue;
+        }
         let passed = |time: Option<i64>| time.is_some_and(|t| t <= now);
         if passed(t.delete) {
             continue;
