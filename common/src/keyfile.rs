@@ -44,18 +44,10 @@ impl KeyTiming {
         ]
     }
 
-    /// The times as (tag, value) in the `.key` comment order.
-    fn key_comment_entries(&self) -> [(&'static str, Option<i64>); 8] {
-        [
-            ("Created", self.created),
-            ("Publish", self.publish),
-            ("Activate", self.activate),
-            ("Revoke", self.revoke),
-            ("Inactive", self.inactive),
-            ("Delete", self.delete),
-            ("SyncPublish", self.sync_publish),
-            ("SyncDelete", self.sync_delete),
-        ]
+    /// The times as (tag, value) in the `.key` comment order: the same,
+    /// less DSPublish, which BIND does not show there.
+    fn key_comment_entries(&self) -> impl Iterator<Item = (&'static str, Option<i64>)> {
+        self.private_entries().into_iter().filter(|(tag, _)| *tag != "DSPublish")
     }
 
     fn set(&mut self, tag: &str, value: i64) -> bool {
