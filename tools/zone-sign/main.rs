@@ -483,7 +483,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             format!("{:<36}{:>10}", "Signatures retained:", 0),
             format!(
                 "{:<36}{:>10}",
-                "Signatures dropped:", load_report.dropped_dnssec
+                "Signatures dropped:", load_report.dropped_signatures
             ),
             format!(
                 "{:<36}{:>10}",

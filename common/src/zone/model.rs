@@ -62,6 +62,8 @@ pub struct LoadReport {
     pub out_of_zone: usize,
     /// RRSIG/NSEC/NSEC3/NSEC3PARAM records of the input, dropped.
     pub dropped_dnssec: usize,
+    /// Of those, the signatures (RRSIG records).
+    pub dropped_signatures: usize,
 }
 
 impl Zone {
@@ -89,6 +91,7 @@ impl Zone {
                 .map_err(|message| record.error(message))?;
             if is_signer_made(record.rtype) {
                 report.dropped_dnssec += 1;
+                report.dropped_signatures += usize::from(record.rtype == RType::RRSIG);
                 continue;
             }
             let apex = record.owner.eq_ignore_case(origin);
