@@ -47,7 +47,9 @@ impl KeyTiming {
     /// The times as (tag, value) in the `.key` comment order: the same,
     /// less DSPublish, which BIND does not show there.
     fn key_comment_entries(&self) -> impl Iterator<Item = (&'static str, Option<i64>)> {
-        self.private_entries().into_iter().filter(|(tag, _)| *tag != "DSPublish")
+        self.private_entries()
+            .into_iter()
+            .filter(|(tag, _)| *tag != "DSPublish")
     }
 
     fn set(&mut self, tag: &str, value: i64) -> bool {

@@ -13,10 +13,9 @@ use crate::name::Name;
 use crate::pkcs11::keypair::find_key_pair;
 use crate::pkcs11::object::ObjectSelector;
 use crate::pkcs11::signer::{Pkcs11KeyStore, TokenKey};
-use crate::pkcs11::{Module, ModuleChoice};
+use crate::pkcs11::{Module, ModuleChoice, SlotSummary};
 use crate::sign::SigningKey;
 use crate::uri::Pkcs11Uri;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// A key to use, before the token is opened.
@@ -194,22 +193,24 @@ pub fn smart(key_dir: &Path, origin: &Name, now: i64) -> Result<Vec<KeyRequest>>
     Ok(requests)
 }
 
-/// Opens the tokens of the requested keys (one session per token, logged
-/// in), finds each key, and checks it against its key file. Returns the
-/// signer's view of the keys and the store that signs with them.
+/// Opens the tokens of the requested keys and finds each key; checks it
+/// against its key file. Returns the signer's view of the keys and one
+/// store per worker: each worker has its own logged-in session on every
+/// token involved, and finds its key objects once (the PIN is obtained
+/// once per token). Fewer workers than asked are opened if a token allows
+/// fewer sessions.
 pub fn open_keys(
     requests: &[KeyRequest],
     connection: &ConnectionArgs,
     environment: &Environment,
     origin: &Name,
     zone_dnskeys: &[DnsKey],
-) -> Result<(Vec<SigningKey>, Pkcs11KeyStore)> {
+    workers: usize,
+) -> Result<(Vec<SigningKey>, Vec<Pkcs11KeyStore>)> {
     let mut module: Option<(ModuleChoice, Module)> = None;
-    let mut sessions = Vec::new();
-    let mut session_of_slot: HashMap<u64, usize> = HashMap::new();
-    let mut keys: Vec<SigningKey> = Vec::new();
-    let mut generated = Vec::new();
-    let mut token_keys = Vec::new();
+    // The tokens involved, with the PIN for each.
+    let mut slots: Vec<(SlotSummary, Option<crate::pin::Pin>)> = Vec::new();
+    let mut key_slots = Vec::new();
     for request in requests {
         let spec = connection.resolve(Some(&request.uri), environment)?;
         if module
@@ -228,89 +229,84 @@ pub fn open_keys(
             return Err(Error::Failed("no PKCS#11 module".into()));
         };
         let slot = loaded.select_token(&spec.token)?;
-        let session_index = match session_of_slot.get(&slot.id) {
-            Some(&index) => index,
+        let index = match slots.iter().position(|(s, _)| s.id == slot.id) {
+            Some(index) => index,
             None => {
-                let session = loaded.open_session(&slot, false)?;
-                loaded.login(&session, &slot, &spec.pin)?;
-                sessions.push(session);
-                session_of_slot.insert(slot.id, sessions.len() - 1);
-                sessions.len() - 1
+                let needs_pin = slot.token.as_ref().is_some_and(|t| t.login_required());
+                let pin = if needs_pin {
+                    Some(spec.pin.obtain()?)
+                } else {
+                    None
+                };
+                slots.push((slot, pin));
+                slots.len() - 1
             }
         };
-        let selector = ObjectSelector::from_uri(&request.uri);
-        if selector.label.is_none() && selector.id.is_none() {
-            return Err(Error::Failed(format!(
-                "key {}: its label names no object (object= or id=)",
-                request.name
-            )));
+        key_slots.push(index);
+    }
+    let Some((_, module)) = module else {
+        return Err(Error::Failed("No signing keys specified or found.".into()));
+    };
+    let session_limit = slots
+        .iter()
+        .filter_map(|(slot, _)| match slot.token.as_ref()?.max_session_count() {
+            cryptoki::slot::Limit::Max(max) if max > 0 => Some(max as usize),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(usize::MAX);
+    let workers = workers.clamp(1, session_limit.max(1));
+
+    let mut keys: Vec<SigningKey> = Vec::new();
+    let mut generated = Vec::new();
+    let mut stores = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let mut sessions = Vec::with_capacity(slots.len());
+        for (slot, pin) in &slots {
+            let session = module.open_session(slot, false)?;
+            if let Some(pin) = pin {
+                module.login_with_pin(&session, slot, pin)?;
+            }
+            sessions.push(session);
         }
-        let pair = find_key_pair(&sessions[session_index], &selector).map_err(|e| match e {
-            Error::NotFound(message) => Error::NotFound(format!("key {}: {message}", request.name)),
-            other => other,
-        })?;
-        let private = pair.private.ok_or_else(|| {
-            Error::NotFound(format!(
-                "key {}: the token shows no private key for it",
-                request.name
-            ))
-        })?;
-        let mut made_here = false;
-        let dnskey = match &request.dnskey {
-            Some(dnskey) => {
-                let from_file = dnskey.to_public_key()?;
-                if from_file != pair.public_key {
-                    return Err(Error::Failed(format!(
-                        "key file {} does not match the token object it names ({})",
-                        request.name,
-                        request.uri.without_secrets()
-                    )));
-                }
-                dnskey.clone()
+        let mut token_keys = Vec::with_capacity(requests.len());
+        for (index, request) in requests.iter().enumerate() {
+            let session_index = key_slots[index];
+            let selector = ObjectSelector::from_uri(&request.uri);
+            if selector.label.is_none() && selector.id.is_none() {
+                return Err(Error::Failed(format!(
+                    "key {}: its label names no object (object= or id=)",
+                    request.name
+                )));
             }
-            None => {
-                let existing = zone_dnskeys
-                    .iter()
-                    .find(|k| k.to_public_key().is_ok_and(|p| p == pair.public_key));
-                match existing {
-                    Some(key) => key.clone(),
-                    None => {
-                        made_here = true;
-                        let algorithm = dnskey::default_algorithm(&pair.public_key);
-                        let flags = FLAG_ZONE | if request.force_ksk { FLAG_SEP } else { 0 };
-                        DnsKey::from_public_key(&pair.public_key, algorithm, flags)?
-                    }
+            let pair = find_key_pair(&sessions[session_index], &selector).map_err(|e| match e {
+                Error::NotFound(message) => {
+                    Error::NotFound(format!("key {}: {message}", request.name))
                 }
+                other => other,
+            })?;
+            let private = pair.private.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "key {}: the token shows no private key for it",
+                    request.name
+                ))
+            })?;
+            if worker == 0 {
+                let (key, made_here) = signing_key(request, pair.public_key, origin, zone_dnskeys)?;
+                keys.push(key);
+                generated.push(made_here);
             }
-        };
-        let algorithm = dnskey.algorithm().ok_or_else(|| {
-            Error::Failed(format!(
-                "key {}: unsupported algorithm {}",
-                request.name, dnskey.algorithm
-            ))
-        })?;
-        dnskey::check_key_fits(&pair.public_key, algorithm)?;
-        let description = format!(
-            "{}/{}/{}",
-            origin.to_string().trim_end_matches('.'),
-            algorithm,
-            dnskey.key_tag()
-        );
-        generated.push(made_here);
-        token_keys.push(TokenKey::new(
-            session_index,
-            private,
-            algorithm,
-            description.clone(),
-        ));
-        keys.push(SigningKey {
-            ksk: dnskey.is_ksk() || request.force_ksk,
-            algorithm,
-            public_key: pair.public_key,
-            active: request.active,
-            publish: request.publish,
-            description,
-            dnskey,
+            let key = &keys[index];
+            token_keys.push(TokenKey::new(
+                session_index,
+                private,
+                key.algorithm,
+                key.description.clone(),
+            ));
+        }
+        stores.push(Pkcs11KeyStore {
+            sessions,
+            keys: token_keys,
         });
     }
     // A key named by URI alone, the only kind of its algorithm, is a CSK:
@@ -322,21 +318,76 @@ pub fn open_keys(
             let key = &mut keys[index];
             key.dnskey.flags |= FLAG_SEP;
             key.ksk = true;
-            key.description = format!(
-                "{}/{}/{}",
-                origin.to_string().trim_end_matches('.'),
-                algorithm,
-                key.dnskey.key_tag()
-            );
-            token_keys[index].description = key.description.clone();
+            key.description = describe(origin, algorithm, &key.dnskey);
+            for store in &mut stores {
+                store.keys[index].description = key.description.clone();
+            }
         }
     }
-    Ok((
-        keys,
-        Pkcs11KeyStore {
-            sessions,
-            keys: token_keys,
+    Ok((keys, stores))
+}
+
+fn describe(origin: &Name, algorithm: Algorithm, dnskey: &DnsKey) -> String {
+    format!(
+        "{}/{}/{}",
+        origin.to_string().trim_end_matches('.'),
+        algorithm,
+        dnskey.key_tag()
+    )
+}
+
+/// The signer's view of one key; true if its DNSKEY was made here (named
+/// by URI and not in the zone).
+fn signing_key(
+    request: &KeyRequest,
+    public_key: crate::keys::PublicKey,
+    origin: &Name,
+    zone_dnskeys: &[DnsKey],
+) -> Result<(SigningKey, bool)> {
+    let mut made_here = false;
+    let dnskey = match &request.dnskey {
+        Some(dnskey) => {
+            if dnskey.to_public_key()? != public_key {
+                return Err(Error::Failed(format!(
+                    "key file {} does not match the token object it names ({})",
+                    request.name,
+                    request.uri.without_secrets()
+                )));
+            }
+            dnskey.clone()
+        }
+        None => match zone_dnskeys
+            .iter()
+            .find(|k| k.to_public_key().is_ok_and(|p| p == public_key))
+        {
+            Some(key) => key.clone(),
+            None => {
+                made_here = true;
+                let algorithm = dnskey::default_algorithm(&public_key);
+                let flags = FLAG_ZONE | if request.force_ksk { FLAG_SEP } else { 0 };
+                DnsKey::from_public_key(&public_key, algorithm, flags)?
+            }
         },
+    };
+    let algorithm = dnskey.algorithm().ok_or_else(|| {
+        Error::Failed(format!(
+            "key {}: unsupported algorithm {}",
+            request.name, dnskey.algorithm
+        ))
+    })?;
+    dnskey::check_key_fits(&public_key, algorithm)?;
+    let description = describe(origin, algorithm, &dnskey);
+    Ok((
+        SigningKey {
+            ksk: dnskey.is_ksk() || request.force_ksk,
+            algorithm,
+            public_key,
+            active: request.active,
+            publish: request.publish,
+            description,
+            dnskey,
+        },
+        made_here,
     ))
 }
 

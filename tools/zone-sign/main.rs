@@ -50,7 +50,8 @@ Options (BIND's dnssec-signzone letters):
   -P               do not check the signed zone before writing it
   -d DIR           where to write dsset-<zone>. (default .)
   -c CLASS         zone class (default IN)
-  -n N             worker count (accepted; one session signs for now)
+  -n N             signing workers, each with its own token session (default:
+                   the number of CPUs; capped at the token's session limit)
   -a               accepted (every signature is always verified)
   -t               print statistics
   -q               quiet: only the output file name
@@ -96,6 +97,7 @@ struct Args {
     class: Option<Class>,
     stats: bool,
     quiet: bool,
+    workers: Option<usize>,
 }
 
 fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &str) -> Result<T> {
@@ -188,7 +190,13 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 );
             }
             Opt::Short('n') => {
-                let _: u32 = number(&mut parser, &opt, "a worker count")?;
+                let workers: usize = number(&mut parser, &opt, "a worker count")?;
+                if workers == 0 {
+                    return Err(Error::usage(
+                        "option '-n' needs a worker count of 1 or more",
+                    ));
+                }
+                a.workers = Some(workers);
             }
             Opt::Short('t') => a.stats = true,
             Opt::Short('q') => a.quiet = true,
@@ -381,13 +389,21 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         }
     }
     let zone_dnskeys = zone.apex_dnskeys();
-    let (keys, mut store) = keysource::open_keys(
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (keys, stores) = keysource::open_keys(
         &requests,
         &args.connection,
         environment,
         &origin,
         &zone_dnskeys,
+        workers,
     )?;
+    let mut stores: Vec<Box<dyn sign::KeyStore + Send>> = stores
+        .into_iter()
+        .map(|store| Box::new(store) as Box<dyn sign::KeyStore + Send>)
+        .collect();
     check_key_set(&keys)?;
 
     let (_, _, old_serial) = zone.soa()?;
@@ -413,7 +429,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         seed: now as u64 ^ u64::from(std::process::id()) << 32,
     };
     let started = std::time::Instant::now();
-    let signed = sign::sign_zone(zone, &keys, &mut store, &options)?;
+    let signed = sign::sign_zone(zone, &keys, &mut stores, &options)?;
     if !args.skip_check {
         report.line("Verifying the zone using the following algorithms:");
         for algorithm in keysource::algorithms(&keys) {

@@ -314,7 +314,20 @@ impl Module {
         if slot.token.as_ref().is_some_and(|t| !t.login_required()) {
             return Ok(());
         }
-        let pin = pin.obtain()?;
+        self.login_with_pin(session, slot, &pin.obtain()?)
+    }
+
+    /// Logs the session in with a PIN already obtained (for the second
+    /// and later sessions of one token: the PIN is asked for once).
+    pub fn login_with_pin(
+        &self,
+        session: &Session,
+        slot: &SlotSummary,
+        pin: &crate::pin::Pin,
+    ) -> Result<()> {
+        if slot.token.as_ref().is_some_and(|t| !t.login_required()) {
+            return Ok(());
+        }
         match session.login_with_raw(UserType::User, pin.as_auth()) {
             Ok(()) => Ok(()),
             // Another session of this process logged in already: fine.

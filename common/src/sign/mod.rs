@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::name::Name;
 use crate::record::RType;
-use crate::zone::model::{Node, RrSet, Zone};
+use crate::zone::model::{RrSet, Zone};
 use rrsig::{labels, signed_data, RrsigFields};
 use std::time::{Duration, Instant};
 use verify::Verifier;
@@ -186,14 +186,23 @@ pub fn new_serial(mode: SerialMode, old: u32, now: i64) -> u32 {
     }
 }
 
-/// Signs `zone` with `keys`. The zone gains the DNSKEYs of the keys to be
+/// Signs `zone` with `keys`, one worker thread per store (each store is
+/// its own token session). The zone gains the DNSKEYs of the keys to be
 /// published and the NSEC3PARAM; its SOA serial is the caller's business.
+///
+/// Work is handed out in blocks of whole RRsets and the results are put
+/// back in zone order, so the output does not depend on the number of
+/// workers (nor, with RSA and EdDSA, on anything but the input and times:
+/// jitter is a function of the seed and the RRset's place).
 pub fn sign_zone(
     mut zone: Zone,
     keys: &[SigningKey],
-    store: &mut dyn KeyStore,
+    stores: &mut [Box<dyn KeyStore + Send>],
     options: &SignOptions,
 ) -> Result<SignedZone> {
+    if stores.is_empty() {
+        return Err(Error::Failed("no signing session".into()));
+    }
     let signing: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].active).collect();
     if signing.is_empty() {
         return Err(Error::Failed("No signing keys specified or found.".into()));
@@ -235,48 +244,151 @@ pub fn sign_zone(
     }
     let chain = denial::build(&zone, &kinds, &options.denial, denial_ttl)?;
 
-    let mut signer = RrsetSigner {
-        keys,
-        verifiers: &verifiers,
-        store,
-        options,
-        origin: zone.origin.clone(),
-        class: zone.class,
-        stats: SignStats::default(),
-        jitter_state: options.seed | 1,
-    };
-    let started = Instant::now();
-    let mut records = Vec::new();
+    // The output in order, with a slot for the signatures of each RRset
+    // that gets them.
+    let mut layout: Vec<(Name, &RrSet, Option<usize>)> = Vec::new();
+    let mut jobs: Vec<Job<'_>> = Vec::new();
     for (index, node) in zone.nodes.iter().enumerate() {
         let kind = kinds[index];
         let mut rrsets: Vec<&RrSet> = node.rrsets.iter().collect();
-        let nsec = chain.nsec_for(index);
-        if let Some(nsec) = nsec {
+        if let Some(nsec) = chain.nsec_for(index) {
             rrsets.push(nsec);
         }
         order_rrsets(&mut rrsets);
         for rrset in rrsets {
-            push_rrset(&mut records, &node.owner, rrset);
-            if needs_signature(kind, rrset.rtype) {
-                signer.sign_rrset(&mut records, node, rrset)?;
-            }
+            let job = needs_signature(kind, rrset.rtype).then(|| {
+                jobs.push(Job {
+                    owner: &node.owner,
+                    rrset,
+                });
+                jobs.len() - 1
+            });
+            layout.push((node.owner.clone(), rrset, job));
         }
     }
     for (owner, rrset) in chain.nsec3_records() {
-        push_rrset(&mut records, owner, rrset);
-        let node = Node {
-            owner: owner.clone(),
-            rrsets: Vec::new(),
-        };
-        signer.sign_rrset(&mut records, &node, rrset)?;
+        jobs.push(Job { owner, rrset });
+        layout.push((owner.clone(), rrset, Some(jobs.len() - 1)));
     }
-    signer.stats.signing_time = started.elapsed();
+
+    let started = Instant::now();
+    let origin = zone.origin.clone();
+    let (signatures, stats) = run_workers(
+        &jobs, keys, &verifiers, stores, options, &origin, zone.class,
+    )?;
+    let mut stats = stats;
+    stats.signing_time = started.elapsed();
+    let mut records = Vec::with_capacity(layout.len() * 2);
+    for (owner, rrset, job) in layout {
+        push_rrset(&mut records, &owner, rrset);
+        if let Some(job) = job {
+            records.extend_from_slice(&signatures[job]);
+        }
+    }
     Ok(SignedZone {
-        origin: zone.origin.clone(),
+        origin,
         class: zone.class,
         records,
-        stats: signer.stats,
+        stats,
     })
+}
+
+/// What one worker made: (job, signatures) pairs and its counters.
+type WorkerResult = Result<(Vec<(usize, Vec<OutRecord>)>, SignStats)>;
+
+/// One RRset to sign.
+struct Job<'a> {
+    owner: &'a Name,
+    rrset: &'a RrSet,
+}
+
+/// How many RRsets a worker takes at a time: large enough that handing
+/// out work costs nothing, small enough to balance the workers.
+const BLOCK: usize = 64;
+
+/// Signs every job on `stores.len()` threads; returns the signatures of
+/// each job, in job order, and the summed counters.
+fn run_workers(
+    jobs: &[Job<'_>],
+    keys: &[SigningKey],
+    verifiers: &[Verifier],
+    stores: &mut [Box<dyn KeyStore + Send>],
+    options: &SignOptions,
+    origin: &Name,
+    class: crate::record::Class,
+) -> Result<(Vec<Vec<OutRecord>>, SignStats)> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Vec<WorkerResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = stores
+            .iter_mut()
+            .map(|store| {
+                let (next, failed) = (&next, &failed);
+                scope.spawn(move || {
+                    let mut signer = RrsetSigner {
+                        keys,
+                        verifiers,
+                        store: store.as_mut(),
+                        options,
+                        origin: origin.clone(),
+                        class,
+                        stats: SignStats::default(),
+                    };
+                    let mut done = Vec::new();
+                    loop {
+                        if failed.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+                        if start >= jobs.len() {
+                            break;
+                        }
+                        for (index, job) in jobs.iter().enumerate().skip(start).take(BLOCK) {
+                            match signer.sign_rrset(index, job.owner, job.rrset) {
+                                Ok(signatures) => done.push((index, signatures)),
+                                Err(error) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    return Err(error);
+                                }
+                            }
+                        }
+                    }
+                    Ok((done, signer.stats))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Failed("a signing worker panicked".into())))
+            })
+            .collect()
+    });
+    let mut signatures = vec![Vec::new(); jobs.len()];
+    let mut stats = SignStats::default();
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok((done, worker_stats)) => {
+                for (index, records) in done {
+                    signatures[index] = records;
+                }
+                stats.generated += worker_stats.generated;
+                stats.verified += worker_stats.verified;
+                stats.retried += worker_stats.retried;
+            }
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok((signatures, stats)),
+    }
 }
 
 /// SOA first, NS second, then by type code (BIND's order within a node).
@@ -353,12 +465,11 @@ fn publish_keys(zone: &mut Zone, keys: &[SigningKey], options: &SignOptions) -> 
 struct RrsetSigner<'a> {
     keys: &'a [SigningKey],
     verifiers: &'a [Verifier],
-    store: &'a mut dyn KeyStore,
+    store: &'a mut (dyn KeyStore + Send),
     options: &'a SignOptions,
     origin: Name,
     class: crate::record::Class,
     stats: SignStats,
-    jitter_state: u64,
 }
 
 impl RrsetSigner<'_> {
@@ -410,24 +521,24 @@ impl RrsetSigner<'_> {
         chosen
     }
 
-    fn next_jitter(&mut self) -> u32 {
+    /// The jitter of one signature: a function of the seed, the RRset's
+    /// place and the key, so that it does not depend on which worker signs.
+    fn jitter(&self, job: usize, key: usize) -> u32 {
         if self.options.jitter == 0 {
             return 0;
         }
-        // xorshift64: spread, not secrecy, is what jitter needs.
-        self.jitter_state ^= self.jitter_state << 13;
-        self.jitter_state ^= self.jitter_state >> 7;
-        self.jitter_state ^= self.jitter_state << 17;
-        (self.jitter_state % u64::from(self.options.jitter)) as u32
+        // splitmix64: spread, not secrecy, is what jitter needs.
+        let mut x =
+            self.options.seed ^ (job as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ key as u64;
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        (x % u64::from(self.options.jitter)) as u32
     }
 
-    fn sign_rrset(
-        &mut self,
-        records: &mut Vec<OutRecord>,
-        node: &Node,
-        rrset: &RrSet,
-    ) -> Result<()> {
-        let apex = node.owner.eq_ignore_case(&self.origin);
+    /// The RRSIGs over one RRset, sorted as BIND orders them.
+    fn sign_rrset(&mut self, job: usize, owner: &Name, rrset: &RrSet) -> Result<Vec<OutRecord>> {
+        let apex = owner.eq_ignore_case(&self.origin);
         let mut signatures = Vec::new();
         for key_index in self.signers_for(rrset.rtype, apex) {
             let key = &self.keys[key_index];
@@ -438,30 +549,29 @@ impl RrsetSigner<'_> {
             } else {
                 self.options.expiration
             };
-            let expiration = expiration.wrapping_sub(self.next_jitter());
+            let expiration = expiration.wrapping_sub(self.jitter(job, key_index));
             let fields = RrsigFields {
                 type_covered: rrset.rtype,
                 algorithm: key.algorithm.number(),
-                labels: labels(&node.owner),
+                labels: labels(owner),
                 original_ttl: rrset.ttl,
                 expiration,
                 inception: self.options.inception,
                 key_tag: key.dnskey.key_tag(),
                 signer: self.origin.clone(),
             };
-            let data = signed_data(&fields, &node.owner, self.class, rrset);
-            let signature = self.make_verified(key_index, &data, &node.owner, rrset.rtype)?;
+            let data = signed_data(&fields, owner, self.class, rrset);
+            let signature = self.make_verified(key_index, &data, owner, rrset.rtype)?;
             let validity = expiration.wrapping_sub(self.options.inception);
             signatures.push(OutRecord {
-                owner: node.owner.clone(),
+                owner: owner.clone(),
                 ttl: rrset.ttl.min(validity),
                 rtype: RType::RRSIG,
                 rdata: fields.rdata(&signature),
             });
         }
         signatures.sort_by(|a, b| a.rdata.cmp(&b.rdata));
-        records.extend(signatures);
-        Ok(())
+        Ok(signatures)
     }
 
     /// A signature from the store that verifies; one retry, then an error.

@@ -151,6 +151,11 @@ impl KeyStore for RingStore {
     }
 }
 
+/// One worker with this store.
+fn one(store: impl KeyStore + Send + 'static) -> Vec<Box<dyn KeyStore + Send>> {
+    vec![Box::new(store)]
+}
+
 fn pem_der(pem: &str) -> Vec<u8> {
     use base64::Engine;
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
@@ -224,7 +229,7 @@ fn rfc8080_signatures_are_reproduced_byte_for_byte() {
         let signed = sign_zone(
             zone,
             &[key],
-            &mut RingStore(vec![pair]),
+            &mut one(RingStore(vec![pair])),
             &options(inception, expiration),
         )
         .expect("sign");
@@ -345,7 +350,7 @@ fn roles_nsec_chain_and_ttls() {
     let signed = sign_zone(
         zone,
         &[ksk.clone(), zsk.clone()],
-        &mut RingStore(vec![ksk_pair, zsk_pair]),
+        &mut one(RingStore(vec![ksk_pair, zsk_pair])),
         &opts,
     )
     .expect("sign");
@@ -435,10 +440,10 @@ fn roles_nsec_chain_and_ttls() {
 
 #[test]
 fn a_signature_that_does_not_verify_is_retried_then_refused() {
-    struct Broken(u32);
+    struct Broken(std::sync::Arc<std::sync::atomic::AtomicU32>);
     impl KeyStore for Broken {
         fn sign(&mut self, _key: usize, _data: &[u8]) -> Result<Vec<u8>> {
-            self.0 += 1;
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(vec![0; 64])
         }
     }
@@ -447,13 +452,50 @@ fn a_signature_that_does_not_verify_is_retried_then_refused() {
         include_str!("../../testdata/keys/Kexample.com.+015+03613.pem"),
         "example.com. 3600 IN DNSKEY 257 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=",
     );
-    let mut store = Broken(0);
-    let error = sign_zone(zone, &[key], &mut store, &options(1, 2)).expect_err("must refuse");
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let error = sign_zone(
+        zone,
+        &[key],
+        &mut one(Broken(calls.clone())),
+        &options(1, 2),
+    )
+    .expect_err("must refuse");
     assert!(
         error.to_string().contains("does not verify, twice"),
         "{error}"
     );
-    assert_eq!(store.0, 2);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
+
+#[test]
+fn output_is_the_same_whatever_the_worker_count() {
+    let mut text = String::from("$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n");
+    for i in 0..300 {
+        text.push_str(&format!(
+            "host{i} A 192.0.2.{}\nsub{i} NS ns.elsewhere.\n",
+            i % 250
+        ));
+    }
+    let pem = include_str!("../../testdata/keys/Kexample.com.+015+03613.pem");
+    let line = "example.com. 3600 IN DNSKEY 257 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=";
+    let mut outputs = Vec::new();
+    for workers in [1, 2, 5] {
+        let zone = read_zone(&text, "example.com.");
+        let (key, _) = ed25519_key(pem, line);
+        let mut stores: Vec<Box<dyn KeyStore + Send>> = (0..workers)
+            .map(|_| {
+                Box::new(RingStore(vec![ed25519_key(pem, line).1])) as Box<dyn KeyStore + Send>
+            })
+            .collect();
+        let mut opts = options(1_000_000, 2_000_000);
+        opts.jitter = 3600;
+        opts.seed = 42;
+        let signed = sign_zone(zone, &[key], &mut stores, &opts).expect("sign");
+        assert!(signed.stats.generated > 600);
+        outputs.push(signed.records);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0], outputs[2]);
 }
 
 #[test]
