@@ -120,3 +120,53 @@ fn tokens_usage_errors_exit_2() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }
+
+#[test]
+fn speed_measures_signing_and_leaves_nothing_behind() {
+    let hsm = Hsm::new();
+    for algorithm in ["ECDSAP256SHA256", "ED25519"] {
+        let text = hsm.run_ok(
+            "pkcs11-tokens",
+            &["--speed", "-a", algorithm, "-n", "2", "--seconds", "0.3"],
+        );
+        assert!(text.starts_with(&format!("{algorithm}: ")), "{text}");
+        assert!(
+            text.contains(" with 2 sessions: ") && text.trim_end().ends_with(" signatures/s"),
+            "{text}"
+        );
+        let count: u64 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("count");
+        assert!(count > 0, "{text}");
+    }
+    let json = hsm.run_ok(
+        "pkcs11-tokens",
+        &[
+            "--speed",
+            "-a",
+            "RSASHA256",
+            "-b",
+            "1024",
+            "-n",
+            "1",
+            "--seconds",
+            "0.2",
+            "--json",
+        ],
+    );
+    assert!(
+        json.starts_with("{\"algorithm\":\"RSASHA256\",\"sessions\":1,\"signatures\":"),
+        "{json}"
+    );
+    assert_eq!(
+        hsm.run_ok("pkcs11-list", &[]).matches("object[").count(),
+        0,
+        "session keys must not stay"
+    );
+    hsm.tool("pkcs11-tokens")
+        .args(["--speed", "--seconds", "0.1", "-p", "wrong-pin-1"])
+        .assert()
+        .code(1);
+}

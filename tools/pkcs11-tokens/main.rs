@@ -1,44 +1,91 @@
 //! pkcs11-tokens: list the slots and tokens of a PKCS#11 module, in BIND
 //! 9.16's format, with what an operator needs to choose a token.
 
+use common::algorithm::Algorithm;
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
 use common::pkcs11::mechanisms::{self, Capabilities};
+use common::pkcs11::speed;
 use common::pkcs11::{Module, SlotSummary};
 use common::uri::{PathAttr, Pkcs11Uri};
-use common::{json::JsonObject, output::Stdout, Result};
+use common::{json::JsonObject, output::Stdout, Error, Result};
 use cryptoki::slot::{Limit, TokenInfo};
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 const HELP: &str = "\
 Usage: pkcs11-tokens [-v] [-m module] [--json]
+       pkcs11-tokens --speed [-a algorithm] [-b bits] [-n sessions] [--seconds S]
+                     [connection options]
 
-List the slots and tokens of a PKCS#11 module and what each token can do.
+List the slots and tokens of a PKCS#11 module and what each token can do;
+with --speed, measure the token's signing rate the way zone-sign signs (a
+session key that leaves nothing on the token).
 
 Options:
-  -m, --module PATH  PKCS#11 module (default: $PKCS11_PROVIDER, $PKCS11_MODULE,
-                     $PKCS11_LIBRARY, else SoftHSM2)
   -v, --verbose      trace slot discovery and missing mechanisms on stderr
-      --json         print a JSON array of slots instead of BIND's format
+      --json         print JSON instead of BIND's format
+      --speed        measure signatures per second
+  -a, --algorithm ALG  with --speed: the DNSSEC algorithm (default ECDSAP256SHA256)
+  -b, --bits BITS    with --speed and RSA: the key size (default 2048)
+  -n, --sessions N   with --speed: sessions signing at once (default: CPUs)
+      --seconds S    with --speed: how long to measure (default 3)
   -h, --help         print this help
       --version      print the version
 
-Exit status: 0 success, 1 failure, 2 usage error.
 ";
+
+fn help_text() -> String {
+    format!(
+        "{HELP}{}\nExit status: 0 success, 1 failure, 2 usage error, 3 no such slot or token.\n",
+        cli::CONNECTION_HELP
+    )
+}
 
 #[derive(Debug, Default)]
 struct Args {
     connection: ConnectionArgs,
     verbose: bool,
     json: bool,
+    speed: bool,
+    algorithm: Option<Algorithm>,
+    bits: Option<u32>,
+    sessions: Option<usize>,
+    seconds: Option<f64>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut parsed = Args::default();
     while let Some(opt) = cli::next_opt(&mut parser)? {
-        if opt.is('m', "module") {
-            parsed.connection.take(&opt, &mut parser)?;
+        if parsed.connection.take(&opt, &mut parser)? {
+            continue;
+        }
+        if opt.is_long("speed") {
+            parsed.speed = true;
+        } else if opt.is('a', "algorithm") {
+            let text = cli::value(&mut parser, &opt)?;
+            parsed.algorithm = Some(
+                Algorithm::parse(&text)
+                    .ok_or_else(|| Error::usage(format!("unknown algorithm '{text}'")))?,
+            );
+        } else if opt.is('b', "bits") {
+            parsed.bits = Some(cli::value_parsed(&mut parser, &opt, "a key size", |s| {
+                s.parse().ok()
+            })?);
+        } else if opt.is('n', "sessions") {
+            parsed.sessions = Some(cli::value_parsed(
+                &mut parser,
+                &opt,
+                "a session count of 1 or more",
+                |s| s.parse().ok().filter(|n| *n > 0),
+            )?);
+        } else if opt.is_long("seconds") {
+            parsed.seconds = Some(cli::value_parsed(
+                &mut parser,
+                &opt,
+                "a number of seconds",
+                |s| s.parse().ok().filter(|n: &f64| *n > 0.0),
+            )?);
         } else if opt.is('v', "verbose") {
             parsed.verbose = true;
         } else if opt.is_long("json") {
@@ -51,16 +98,26 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             return Err(opt.unexpected());
         }
     }
+    let speed_only = parsed.algorithm.is_some()
+        || parsed.bits.is_some()
+        || parsed.sessions.is_some()
+        || parsed.seconds.is_some();
+    if speed_only && !parsed.speed {
+        return Err(Error::usage("-a, -b, -n and --seconds go with --speed"));
+    }
     Ok(Parsed::Run(parsed))
 }
 
 fn main() -> ExitCode {
-    cli::main_with("pkcs11-tokens", HELP, |environment| {
+    cli::main_with("pkcs11-tokens", &help_text(), |environment| {
         parse_args(std::env::args_os().skip(1))?.run(|args| run(&args, environment))
     })
 }
 
 fn run(args: &Args, environment: &Environment) -> Result<()> {
+    if args.speed {
+        return speed(args, environment);
+    }
     let spec = args.connection.resolve(None, environment)?;
     let module = Module::load(&spec.module)?;
     let slots = module.slots()?;
@@ -92,6 +149,56 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         print_json(&mut out, &probed)?;
     } else {
         print_bind(&mut out, &probed)?;
+    }
+    out.flush()
+}
+
+/// `--speed`: the token's signing rate with zone-sign's mechanisms.
+fn speed(args: &Args, environment: &Environment) -> Result<()> {
+    let spec = args.connection.resolve(None, environment)?;
+    let module = Module::load(&spec.module)?;
+    let slot = module.select_token(&spec.token)?;
+    let pin = match slot.token.as_ref() {
+        Some(token) if token.login_required() => Some(spec.pin.obtain()?),
+        _ => None,
+    };
+    let algorithm = args.algorithm.unwrap_or(Algorithm::EcdsaP256Sha256);
+    let sessions = args
+        .sessions
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let seconds = args.seconds.unwrap_or(3.0);
+    let report = speed::measure(
+        &module,
+        &slot,
+        pin.as_ref(),
+        algorithm,
+        args.bits.unwrap_or(2048),
+        sessions,
+        std::time::Duration::from_secs_f64(seconds),
+    )?;
+    let mut out = Stdout::new();
+    if args.json {
+        out.line(
+            &JsonObject::new()
+                .string("algorithm", algorithm.mnemonic())
+                .number("sessions", report.sessions as u64)
+                .number("signatures", report.signatures)
+                .string("seconds", format!("{:.3}", report.elapsed.as_secs_f64()))
+                .string(
+                    "signatures_per_second",
+                    format!("{:.1}", report.per_second()),
+                )
+                .finish(),
+        )?;
+    } else {
+        out.line(&format!(
+            "{algorithm}: {} signatures in {:.3} s with {} session{}: {:.1} signatures/s",
+            report.signatures,
+            report.elapsed.as_secs_f64(),
+            report.sessions,
+            if report.sessions == 1 { "" } else { "s" },
+            report.per_second()
+        ))?;
     }
     out.flush()
 }
@@ -268,7 +375,20 @@ mod tests {
         assert_eq!(args.connection.module, Some("/x.so".into()));
         assert!(matches!(parse(&["--help"]), Ok(Parsed::Help)));
         assert!(matches!(parse(&["--version"]), Ok(Parsed::Version)));
-        assert_eq!(parse(&["-s", "1"]).err().map(|e| e.exit_code()), Some(2));
+        assert_eq!(
+            parse(&["-a", "ED25519"]).err().map(|e| e.exit_code()),
+            Some(2)
+        );
+        let Ok(Parsed::Run(args)) =
+            parse(&["--speed", "-a", "ED25519", "-n", "4", "--seconds", "0.5"])
+        else {
+            panic!("speed should parse");
+        };
+        assert_eq!(
+            (args.algorithm, args.sessions),
+            (Some(Algorithm::Ed25519), Some(4))
+        );
+        assert!(parse(&["--speed", "-n", "0"]).is_err());
         assert_eq!(parse(&["-m"]).err().map(|e| e.exit_code()), Some(2));
     }
 }

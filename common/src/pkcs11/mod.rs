@@ -15,6 +15,7 @@ pub mod keypair;
 pub mod mechanisms;
 pub mod object;
 pub mod signer;
+pub mod speed;
 
 use crate::error::{Error, Result};
 use crate::pin::PinSource;

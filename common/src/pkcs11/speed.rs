@@ -1,0 +1,139 @@
+//! The token's raw signing rate, measured the way zone-sign signs: the same
+//! mechanisms (host hashing, `CKM_ECDSA`, `CKM_RSA_PKCS` over DigestInfo,
+//! `CKM_EDDSA`), one logged-in session per worker, a key found once per
+//! session. Like OpenDNSSEC's ods-hsmspeed or Knot's keystore-bench, it
+//! tells an operator what their HSM can do before a zone is signed with it.
+//!
+//! The key is a session object (`CKA_TOKEN` false): it disappears with the
+//! sessions and leaves nothing on the token.
+
+use crate::algorithm::{Algorithm, KeyKind};
+use crate::error::{Error, Result};
+use crate::pin::Pin;
+use crate::pkcs11::signer::{Pkcs11KeyStore, TokenKey};
+use crate::pkcs11::{Module, SlotSummary};
+use crate::sign::KeyStore;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::Attribute;
+use std::time::{Duration, Instant};
+
+/// The outcome of a measurement.
+#[derive(Clone, Debug)]
+pub struct SpeedReport {
+    pub algorithm: Algorithm,
+    pub sessions: usize,
+    pub signatures: u64,
+    pub elapsed: Duration,
+}
+
+impl SpeedReport {
+    /// Signatures per second.
+    pub fn per_second(&self) -> f64 {
+        self.signatures as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Signs for `duration` with `sessions` sessions and a fresh session key
+/// of `algorithm` (`rsa_bits` for RSA).
+pub fn measure(
+    module: &Module,
+    slot: &SlotSummary,
+    pin: Option<&Pin>,
+    algorithm: Algorithm,
+    rsa_bits: u32,
+    sessions: usize,
+    duration: Duration,
+) -> Result<SpeedReport> {
+    let label = format!("p11dnssec-speed-{}", std::process::id());
+    let keygen_session = module.open_session(slot, true)?;
+    if let Some(pin) = pin {
+        module.login_with_pin(&keygen_session, slot, pin)?;
+    }
+    let (mut public_template, mechanism) = match algorithm.key_kind() {
+        KeyKind::Rsa => (
+            vec![
+                Attribute::ModulusBits(u64::from(rsa_bits).into()),
+                Attribute::PublicExponent(vec![1, 0, 1]),
+            ],
+            Mechanism::RsaPkcsKeyPairGen,
+        ),
+        KeyKind::Ec(curve) => (
+            vec![Attribute::EcParams(curve.ec_params())],
+            if curve.is_edwards() {
+                Mechanism::EccEdwardsKeyPairGen
+            } else {
+                Mechanism::EccKeyPairGen
+            },
+        ),
+    };
+    public_template.extend([
+        Attribute::Token(false),
+        Attribute::Verify(true),
+        Attribute::Label(label.clone().into_bytes()),
+    ]);
+    let private_template = [
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Sign(true),
+        Attribute::Label(label.clone().into_bytes()),
+    ];
+    let (_, private) = keygen_session
+        .generate_key_pair(&mechanism, &public_template, &private_template)
+        .map_err(|e| Error::pkcs11("generating a session key to measure with", e))?;
+
+    // One store per worker, each with its own session.
+    let mut stores = Vec::with_capacity(sessions);
+    for _ in 0..sessions {
+        let session = module.open_session(slot, false)?;
+        if let Some(pin) = pin {
+            module.login_with_pin(&session, slot, pin)?;
+        }
+        stores.push(Pkcs11KeyStore {
+            sessions: vec![session],
+            keys: vec![TokenKey::new(
+                0,
+                private,
+                algorithm,
+                format!("the {algorithm} session key"),
+            )],
+        });
+    }
+    let data = vec![0x5a_u8; 512];
+    let started = Instant::now();
+    let counts: Vec<Result<u64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = stores
+            .iter_mut()
+            .map(|store| {
+                let data = &data;
+                scope.spawn(move || {
+                    let mut count = 0u64;
+                    while started.elapsed() < duration {
+                        store.sign(0, data)?;
+                        count += 1;
+                    }
+                    Ok(count)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Failed("a worker panicked".into())))
+            })
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let mut signatures = 0;
+    for count in counts {
+        signatures += count?;
+    }
+    drop(keygen_session);
+    Ok(SpeedReport {
+        algorithm,
+        sessions,
+        signatures,
+        elapsed,
+    })
+}
