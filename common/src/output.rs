@@ -5,6 +5,75 @@
 use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Temporary files being written now: removed if a signal ends the run.
+static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register_temp(path: &Path) {
+    if let Ok(mut files) = TEMP_FILES.lock() {
+        files.push(path.to_path_buf());
+    }
+}
+
+fn unregister_temp(path: &Path) {
+    if let Ok(mut files) = TEMP_FILES.lock() {
+        files.retain(|p| p != path);
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: remove the temporary files being written
+/// (the files they were to replace stay as they were), say so on one line,
+/// and exit with 128 + the signal number, as a shell would report it.
+/// std has no safe signal API; signal-hook's iterator runs the clean-up in
+/// an ordinary thread, not in a signal handler.
+pub fn remove_temp_files_on_signals(tool: &'static str) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            if let Ok(files) = TEMP_FILES.lock() {
+                for file in files.iter() {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            eprintln!("{tool}: interrupted by signal {signal}: no output file was changed");
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
+/// The temporary file next to `path` that this process writes.
+fn temp_path(directory: &Path, file_name: &std::ffi::OsStr) -> PathBuf {
+    directory.join(format!(
+        ".{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ))
+}
+
+/// Removes temporary files for `file_name` left by runs that were killed
+/// (their process no longer exists), so that they do not pile up.
+fn remove_stale_temp_files(directory: &Path, file_name: &std::ffi::OsStr) {
+    let prefix = format!(".{}.tmp-", file_name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
 
 /// Buffered standard output. Errors are reported as I/O errors on
 /// "stdout", which the `main` wrapper treats as success for a closed pipe.
@@ -74,11 +143,9 @@ pub fn write_file_atomically(
     let file_name = path
         .file_name()
         .ok_or_else(|| Error::Failed(format!("'{shown}' is not a file name")))?;
-    let temp = directory.join(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    remove_stale_temp_files(&directory, file_name);
+    let temp = temp_path(&directory, file_name);
+    register_temp(&temp);
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -100,6 +167,7 @@ pub fn write_file_atomically(
         }
         Ok(())
     })();
+    unregister_temp(&temp);
     if let Err(error) = result {
         let _ = std::fs::remove_file(&temp);
         return Err(Error::io(shown, error));
@@ -128,17 +196,18 @@ impl AtomicFile {
         let file_name = path
             .file_name()
             .ok_or_else(|| Error::Failed(format!("'{shown}' is not a file name")))?;
-        let temp = directory.join(format!(
-            ".{}.tmp-{}",
-            file_name.to_string_lossy(),
-            std::process::id()
-        ));
+        remove_stale_temp_files(&directory, file_name);
+        let temp = temp_path(&directory, file_name);
+        register_temp(&temp);
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&temp)
-            .map_err(|e| Error::io(temp.display().to_string(), e))?;
+            .map_err(|e| {
+                unregister_temp(&temp);
+                Error::io(temp.display().to_string(), e)
+            })?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
             temp,
@@ -157,6 +226,7 @@ impl AtomicFile {
             let file = writer.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
             std::fs::rename(&self.temp, &self.path)?;
+            unregister_temp(&self.temp);
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if let Ok(dir) = std::fs::File::open(dir) {
                     let _ = dir.sync_all();
@@ -194,5 +264,6 @@ impl Drop for AtomicFile {
         if self.writer.take().is_some() {
             let _ = std::fs::remove_file(&self.temp);
         }
+        unregister_temp(&self.temp);
     }
 }

@@ -294,6 +294,7 @@ fn timestamp(text: &Option<String>, now: i64, base: i64, default: i64) -> Result
 }
 
 fn run(args: &Args, environment: &Environment) -> Result<()> {
+    common::output::remove_temp_files_on_signals("zone-sign");
     let now = time::now();
     let zone_file = args.zone_file.clone().unwrap_or_default();
     let origin_text = match (&args.origin, zone_file.as_str()) {
