@@ -112,12 +112,6 @@ impl Zone {
                 }
                 soa_seen = Some((record.ttl, wire.clone()));
             }
-            if record.rtype == RType::DNSKEY && !apex {
-                return Err(record.error(format!(
-                    "'{}': DNSKEY RRset below the zone apex",
-                    record.owner
-                )));
-            }
             // Case variants of one name are one node; the first spelling wins.
             let (_, by_type) = grouped
                 .entry(record.owner.to_lowercase())
