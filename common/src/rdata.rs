@@ -756,7 +756,7 @@ fn format_field(field: Field, wire: &[u8], last: bool) -> Result<(String, usize)
         U8 | Algorithm => data[0].to_string(),
         U16 => u16::from_be_bytes([data[0], data[1]]).to_string(),
         U32 | Ttl => u32::from_be_bytes([data[0], data[1], data[2], data[3]]).to_string(),
-        Type => RType(u16::from_be_bytes([data[0], data[1]])).to_string(),
+        Type => type_text(RType(u16::from_be_bytes([data[0], data[1]]))),
         CertType => {
             let value = u16::from_be_bytes([data[0], data[1]]);
             CERT_TYPES
@@ -825,7 +825,7 @@ fn format_field(field: Field, wire: &[u8], last: bool) -> Result<(String, usize)
             let types = bitmap_types(data)?;
             types
                 .iter()
-                .map(|t| t.to_string())
+                .map(|t| type_text(*t))
                 .collect::<Vec<_>>()
                 .join(" ")
         }
@@ -862,6 +862,17 @@ fn format_field(field: Field, wire: &[u8], last: bool) -> Result<(String, usize)
         AmtRelay => special::format_amtrelay(data)?,
     };
     Ok((text, len))
+}
+
+/// How a type is written in output: its mnemonic where we know its RDATA
+/// layout, else `TYPEnnn` (RFC 3597 §5), which every reader understands
+/// (ldns rejects mnemonics it does not know, such as HHIT and BRID).
+pub fn type_text(rtype: RType) -> String {
+    if layout(rtype).is_some() {
+        rtype.to_string()
+    } else {
+        format!("TYPE{}", rtype.0)
+    }
 }
 
 /// A name from wire form (as this module writes names: uncompressed).

@@ -33,13 +33,7 @@ pub fn write_zone(
             continue;
         }
         let text = rdata::format(record.rtype, &record.rdata);
-        // A type we print generically goes out as TYPEnnn (RFC 3597 §5), so
-        // that readers that do not know its mnemonic can still load it.
-        let rtype = if rdata::layout(record.rtype).is_some() {
-            record.rtype.to_string()
-        } else {
-            format!("TYPE{}", record.rtype.0)
-        };
+        let rtype = rdata::type_text(record.rtype);
         match style {
             Style::Full => writeln!(
                 out,
