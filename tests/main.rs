@@ -1,6 +1,7 @@
 //! Integration tests: every tool, built by cargo, against a real SoftHSM2
 //! token made for each test in its own temporary directory.
 
+mod audit;
 mod crash;
 mod dnskey_from_label;
 mod ds_from_key;

@@ -174,9 +174,35 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         out.line("")?;
     }
     let mut failures = Vec::new();
-    for (index, (handle, _)) in objects.into_iter().enumerate() {
-        if let Err(error) = token.session.destroy_object(handle) {
-            let error = Error::pkcs11(format!("destroying object[{index}]"), error);
+    let (token_label, serial) = token
+        .slot
+        .token
+        .as_ref()
+        .map(|t| (t.label().to_string(), t.serial_number().to_string()))
+        .unwrap_or_default();
+    for (index, (handle, object)) in objects.into_iter().enumerate() {
+        let result = token
+            .session
+            .destroy_object(handle)
+            .map_err(|e| Error::pkcs11(format!("destroying object[{index}]"), e));
+        let outcome = match &result {
+            Ok(()) => "success".to_string(),
+            Err(error) => format!("failure: {error}"),
+        };
+        common::audit::log(&common::audit::AuditRecord {
+            tool: "pkcs11-destroy",
+            event: "destroy",
+            fields: vec![
+                ("token", token_label.clone()),
+                ("serial", serial.clone()),
+                ("slot", token.slot.id.to_string()),
+                ("class", object.class_name().unwrap_or("?").to_string()),
+                ("label", String::from_utf8_lossy(&object.label).into_owned()),
+                ("id", data_encoding::HEXLOWER.encode(&object.id)),
+            ],
+            outcome,
+        });
+        if let Err(error) = result {
             eprintln!("pkcs11-destroy: {error}");
             failures.push(index);
         }

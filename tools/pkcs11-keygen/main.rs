@@ -163,17 +163,59 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
     };
     let spec = args.connection.resolve(args.uri.as_ref(), environment)?;
     let token = Token::open(&spec, Access::ReadWrite, |_| Ok(()))?;
-    keygen::check_unused(&token.session, &request)?;
-    if let Some(note) = note {
-        cli::note(&note);
-    }
-    keygen::generate(&token.session, &request)?;
+    let result = keygen::check_unused(&token.session, &request).and_then(|()| {
+        if let Some(note) = &note {
+            cli::note(note);
+        }
+        keygen::generate(&token.session, &request)
+    });
+    audit_generation(&token, &request, &result);
+    result?;
     if !args.quiet {
         let mut out = Stdout::new();
         out.line("Key pair generation complete.")?;
         out.flush()?;
     }
     Ok(())
+}
+
+/// The syslog audit line of a key generation, made or refused.
+fn audit_generation(token: &Token, request: &KeyGenRequest, result: &Result<keygen::GeneratedKey>) {
+    let id = match result {
+        Ok(key) => key.id.clone(),
+        Err(_) => request.id.clone().unwrap_or_default(),
+    };
+    let protection = match request.protection {
+        Protection::Sensitive => "sensitive,never-extractable",
+        Protection::WrapOnly => "sensitive,extractable-wrapped",
+        Protection::Exportable => "exportable",
+    };
+    let (label, serial) = token
+        .slot
+        .token
+        .as_ref()
+        .map(|t| (t.label().to_string(), t.serial_number().to_string()))
+        .unwrap_or_default();
+    common::audit::log(&common::audit::AuditRecord {
+        tool: "pkcs11-keygen",
+        event: "generate",
+        fields: vec![
+            ("token", label),
+            ("serial", serial),
+            ("slot", token.slot.id.to_string()),
+            (
+                "label",
+                String::from_utf8_lossy(&request.label).into_owned(),
+            ),
+            ("id", data_encoding::HEXLOWER.encode(&id)),
+            ("key", request.spec.describe()),
+            ("protection", protection.to_string()),
+        ],
+        outcome: match result {
+            Ok(_) => "success".into(),
+            Err(error) => format!("failure: {error}"),
+        },
+    });
 }
 
 #[cfg(test)]
