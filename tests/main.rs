@@ -5,6 +5,7 @@ mod audit;
 mod crash;
 mod dnskey_from_label;
 mod ds_from_key;
+mod faults;
 mod guide;
 mod hsm;
 mod man;

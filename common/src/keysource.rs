@@ -307,6 +307,17 @@ pub fn open_keys(
         stores.push(Pkcs11KeyStore {
             sessions,
             keys: token_keys,
+            reopen: Some(crate::pkcs11::signer::Reopen {
+                context: module.context().clone(),
+                slots: slots
+                    .iter()
+                    .map(|(slot, pin)| (slot.slot, pin.clone()))
+                    .collect(),
+                selectors: requests
+                    .iter()
+                    .map(|r| ObjectSelector::from_uri(&r.uri))
+                    .collect(),
+            }),
         });
     }
     // A key named by URI alone, the only kind of its algorithm, is a CSK:

@@ -61,6 +61,77 @@ impl TokenKey {
 pub struct Pkcs11KeyStore {
     pub sessions: Vec<Session>,
     pub keys: Vec<TokenKey>,
+    /// How to open the sessions again after the token lost them.
+    pub reopen: Option<Reopen>,
+}
+
+/// What it takes to reopen a store's sessions: the module, each session's
+/// token and PIN, and each key's selector (object handles die with the
+/// session that found them).
+pub struct Reopen {
+    pub context: cryptoki::context::Pkcs11,
+    pub slots: Vec<(cryptoki::slot::Slot, Option<crate::pin::Pin>)>,
+    pub selectors: Vec<crate::pkcs11::object::ObjectSelector>,
+}
+
+/// How often a lost session is reopened before giving up, and how long to
+/// wait before each attempt: a few tries over about a second, enough for a
+/// fail-over, not enough to hammer a broken HSM.
+const RETRY_DELAYS_MS: [u64; 3] = [50, 200, 800];
+
+/// Return codes after which the session (not the device) is gone: reopen
+/// it, log in again, find the key again, retry. Anything else (a device
+/// error above all) ends the run at once.
+pub fn is_transient(code: &str) -> bool {
+    matches!(
+        code,
+        "CKR_SESSION_HANDLE_INVALID"
+            | "CKR_SESSION_CLOSED"
+            | "CKR_USER_NOT_LOGGED_IN"
+            | "CKR_TOKEN_NOT_PRESENT"
+            | "CKR_DEVICE_REMOVED"
+            | "CKR_OBJECT_HANDLE_INVALID"
+            | "CKR_KEY_HANDLE_INVALID"
+    )
+}
+
+impl Pkcs11KeyStore {
+    /// Opens every session again, logs in and finds every key again.
+    fn reopen_sessions(&mut self) -> Result<()> {
+        let Some(reopen) = &self.reopen else {
+            return Err(Error::Failed("the sessions cannot be reopened".into()));
+        };
+        let mut sessions = Vec::with_capacity(reopen.slots.len());
+        for (slot, pin) in &reopen.slots {
+            let session = reopen.context.open_ro_session(*slot).map_err(|e| {
+                Error::pkcs11(format!("reopening a session on slot {}", slot.id()), e)
+            })?;
+            if let Some(pin) = pin {
+                match session.login_with_raw(cryptoki::session::UserType::User, pin.as_auth()) {
+                    Ok(())
+                    | Err(cryptoki::error::Error::Pkcs11(
+                        cryptoki::error::RvError::UserAlreadyLoggedIn,
+                        _,
+                    )) => {}
+                    Err(e) => {
+                        return Err(Error::pkcs11(
+                            format!("logging in again to slot {}", slot.id()),
+                            e,
+                        ))
+                    }
+                }
+            }
+            sessions.push(session);
+        }
+        for (key, selector) in self.keys.iter_mut().zip(&reopen.selectors) {
+            let pair = crate::pkcs11::keypair::find_key_pair(&sessions[key.session], selector)?;
+            key.private = pair.private.ok_or_else(|| {
+                Error::NotFound(format!("{}: the private key is gone", key.description))
+            })?;
+        }
+        self.sessions = sessions;
+        Ok(())
+    }
 }
 
 fn digest(algorithm: Algorithm, data: &[u8]) -> Vec<u8> {
@@ -74,7 +145,49 @@ fn digest(algorithm: Algorithm, data: &[u8]) -> Vec<u8> {
 }
 
 impl KeyStore for Pkcs11KeyStore {
+    /// Signs; a lost session is reopened and the signature asked for again,
+    /// a bounded number of times.
     fn sign(&mut self, key: usize, data: &[u8]) -> Result<Vec<u8>> {
+        let mut attempt = 0;
+        loop {
+            let error = match self.sign_once(key, data) {
+                Ok(signature) => return Ok(signature),
+                Err(error) => error,
+            };
+            let transient = error.pkcs11_code().is_some_and(is_transient);
+            if !transient || self.reopen.is_none() {
+                return Err(error);
+            }
+            let Some(delay) = RETRY_DELAYS_MS.get(attempt) else {
+                return Err(Error::Failed(format!(
+                    "gave up after {} attempts to reopen the session: {error}",
+                    RETRY_DELAYS_MS.len()
+                )));
+            };
+            attempt += 1;
+            crate::cli::warn(&format!(
+                "{error}; reopening the session and signing again ({attempt}/{})",
+                RETRY_DELAYS_MS.len()
+            ));
+            std::thread::sleep(std::time::Duration::from_millis(*delay));
+            // A failed reopen (the token is still away) counts as an attempt.
+            if let Err(reopen_error) = self.reopen_sessions() {
+                crate::cli::warn(&format!("reopening the session failed: {reopen_error}"));
+            }
+        }
+    }
+
+    fn fresh_session(&mut self) -> Result<()> {
+        if self.reopen.is_some() {
+            self.reopen_sessions()
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Pkcs11KeyStore {
+    fn sign_once(&mut self, key: usize, data: &[u8]) -> Result<Vec<u8>> {
         let token_key = &mut self.keys[key];
         let session = &self.sessions[token_key.session];
         let algorithm = token_key.algorithm;
@@ -104,7 +217,7 @@ impl KeyStore for Pkcs11KeyStore {
                         _,
                     )) => {
                         token_key.rsa_hash_in_token = true;
-                        return self.sign(key, data);
+                        return self.sign_once(key, data);
                     }
                     other => other,
                 }

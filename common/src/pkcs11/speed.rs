@@ -97,6 +97,8 @@ pub fn measure(
                 algorithm,
                 format!("the {algorithm} session key"),
             )],
+            // A session key dies with its session: nothing to reopen.
+            reopen: None,
         });
     }
     let data = vec![0x5a_u8; 512];

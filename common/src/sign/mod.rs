@@ -26,6 +26,12 @@ use verify::Verifier;
 pub trait KeyStore {
     /// Signs `data` with key number `key` (an index into the key list).
     fn sign(&mut self, key: usize, data: &[u8]) -> Result<Vec<u8>>;
+
+    /// Starts afresh (a new token session) before a signature is asked for
+    /// again because the last one did not verify.
+    fn fresh_session(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A key the zone is signed with (or that is only published).
@@ -592,9 +598,10 @@ impl RrsetSigner<'_> {
             if attempt == 0 {
                 self.stats.retried += 1;
                 crate::cli::warn(&format!(
-                    "the signature by {} over {owner}/{rtype} failed verification; signing again",
+                    "the signature by {} over {owner}/{rtype} failed verification; signing again on a fresh session",
                     self.keys[key].description
                 ));
+                self.store.fresh_session()?;
             }
         }
         Err(Error::Failed(format!(

@@ -101,7 +101,7 @@ fn the_rfc5155_appendix_a_chain_is_reproduced() {
     let expected: Vec<String> = include_str!("../../testdata/nsec3-chain-rfc5155-appendix-a.txt")
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .map(|l| l.rsplitn(2, '\t').nth(1).expect("columns").to_string())
+        .map(|l| l.rsplit_once('\t').expect("columns").0.to_string())
         .collect();
     assert_eq!(ours, expected);
 }

@@ -1,0 +1,242 @@
+//! A PKCS#11 module for tests: it loads a real module (SoftHSM2 by
+//! default), forwards every call to it, and injects faults chosen by
+//! environment variables:
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `P11FAULT_MODULE` | the real module (default `/usr/lib/softhsm/libsofthsm2.so`) |
+//! | `P11FAULT_FUNCTION` | the function to fault, e.g. `C_Sign` |
+//! | `P11FAULT_ACTION` | a CKR name or number to return, or `flip` (flip a signature bit) |
+//! | `P11FAULT_NTH` | fault the Nth call of the function (1-based) |
+//! | `P11FAULT_EVERY` | fault every Kth call |
+//! | `P11FAULT_AFTER_MS` | fault every call after this many milliseconds |
+//! | `P11FAULT_LATENCY_US` | sleep this long in every wrapped call (a network HSM) |
+//!
+//! `C_Sign` calls that only ask for the signature length do not count.
+//! All of this is test scaffolding: the one place of the workspace with
+//! `unsafe` code, kept to pointer forwarding.
+
+use cryptoki_sys::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Return(CK_RV),
+    Flip,
+}
+
+struct Config {
+    function: Option<String>,
+    action: Action,
+    nth: u64,
+    every: u64,
+    after: Option<Duration>,
+    latency: Duration,
+}
+
+struct State {
+    real: CK_FUNCTION_LIST,
+    ours: CK_FUNCTION_LIST,
+    config: Config,
+    started: Instant,
+    calls: AtomicU64,
+    _library: libloading::Library,
+}
+
+// SAFETY: the function lists are tables of function pointers, written once
+// while the state is made and only read afterwards.
+unsafe impl Sync for State {}
+unsafe impl Send for State {}
+
+static STATE: OnceLock<Result<State, CK_RV>> = OnceLock::new();
+
+const CKR_NAMES: &[(&str, CK_RV)] = &[
+    ("CKR_SESSION_HANDLE_INVALID", CKR_SESSION_HANDLE_INVALID),
+    ("CKR_SESSION_CLOSED", CKR_SESSION_CLOSED),
+    ("CKR_DEVICE_ERROR", CKR_DEVICE_ERROR),
+    ("CKR_TOKEN_NOT_PRESENT", CKR_TOKEN_NOT_PRESENT),
+    ("CKR_DEVICE_REMOVED", CKR_DEVICE_REMOVED),
+    ("CKR_USER_NOT_LOGGED_IN", CKR_USER_NOT_LOGGED_IN),
+    ("CKR_GENERAL_ERROR", CKR_GENERAL_ERROR),
+    ("CKR_FUNCTION_FAILED", CKR_FUNCTION_FAILED),
+    ("CKR_PIN_INCORRECT", CKR_PIN_INCORRECT),
+    ("CKR_DEVICE_MEMORY", CKR_DEVICE_MEMORY),
+];
+
+fn config() -> Config {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let number = |name: &str| var(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let action = match var("P11FAULT_ACTION").as_deref() {
+        Some("flip") => Action::Flip,
+        Some(text) => Action::Return(
+            CKR_NAMES
+                .iter()
+                .find(|(name, _)| *name == text)
+                .map(|(_, rv)| *rv)
+                .or_else(|| {
+                    let hex = text.strip_prefix("0x")?;
+                    CK_RV::from_str_radix(hex, 16).ok()
+                })
+                .unwrap_or(CKR_GENERAL_ERROR),
+        ),
+        None => Action::Return(CKR_DEVICE_ERROR),
+    };
+    Config {
+        function: var("P11FAULT_FUNCTION"),
+        action,
+        nth: number("P11FAULT_NTH"),
+        every: number("P11FAULT_EVERY"),
+        after: var("P11FAULT_AFTER_MS")
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis),
+        latency: Duration::from_micros(number("P11FAULT_LATENCY_US")),
+    }
+}
+
+fn load() -> Result<State, CK_RV> {
+    let path = std::env::var("P11FAULT_MODULE")
+        .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into());
+    // SAFETY: loading a PKCS#11 module runs its initializers; the module
+    // named here is the real one the test meant to wrap.
+    let library = unsafe { libloading::Library::new(&path) }.map_err(|_| CKR_GENERAL_ERROR)?;
+    // SAFETY: C_GetFunctionList has this signature in every PKCS#11 module.
+    let get: libloading::Symbol<unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV> =
+        unsafe { library.get(b"C_GetFunctionList\0") }.map_err(|_| CKR_GENERAL_ERROR)?;
+    let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
+    // SAFETY: the module fills in a pointer to its static function list.
+    let rv = unsafe { get(&mut list) };
+    if rv != CKR_OK || list.is_null() {
+        return Err(if rv == CKR_OK { CKR_GENERAL_ERROR } else { rv });
+    }
+    // SAFETY: the list is valid for the life of the loaded library, which
+    // the state keeps; it is copied, not kept by reference.
+    let real = unsafe { std::ptr::read(list) };
+    let mut ours = real;
+    ours.C_GetFunctionList = Some(C_GetFunctionList);
+    ours.C_OpenSession = Some(open_session);
+    ours.C_Login = Some(login);
+    ours.C_FindObjectsInit = Some(find_objects_init);
+    ours.C_GetAttributeValue = Some(get_attribute_value);
+    ours.C_SignInit = Some(sign_init);
+    ours.C_Sign = Some(sign);
+    ours.C_GenerateKeyPair = Some(generate_key_pair);
+    ours.C_DestroyObject = Some(destroy_object);
+    Ok(State {
+        real,
+        ours,
+        config: config(),
+        started: Instant::now(),
+        calls: AtomicU64::new(0),
+        _library: library,
+    })
+}
+
+fn state() -> &'static State {
+    match STATE.get_or_init(load) {
+        Ok(state) => state,
+        // C_GetFunctionList failed already: no wrapper can be reached.
+        Err(_) => std::process::abort(),
+    }
+}
+
+/// Latency, then whether this call of `function` is to fail.
+fn fault(function: &str) -> Option<Action> {
+    let state = state();
+    let config = &state.config;
+    if !config.latency.is_zero() {
+        std::thread::sleep(config.latency);
+    }
+    if config.function.as_deref() != Some(function) {
+        return None;
+    }
+    let count = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let hit = (config.nth > 0 && count == config.nth)
+        || (config.every > 0 && count % config.every == 0)
+        || config
+            .after
+            .is_some_and(|after| state.started.elapsed() >= after);
+    hit.then_some(config.action)
+}
+
+macro_rules! forward {
+    ($wrapper:ident, $field:ident, $name:literal, ($($arg:ident: $ty:ty),*)) => {
+        unsafe extern "C" fn $wrapper($($arg: $ty),*) -> CK_RV {
+            if let Some(Action::Return(rv)) = fault($name) {
+                return rv;
+            }
+            match state().real.$field {
+                // SAFETY: forwarding the caller's arguments unchanged to
+                // the real module's implementation of the same function.
+                Some(real) => unsafe { real($($arg),*) },
+                None => CKR_FUNCTION_NOT_SUPPORTED,
+            }
+        }
+    };
+}
+
+forward!(open_session, C_OpenSession, "C_OpenSession", (slot: CK_SLOT_ID, flags: CK_FLAGS, app: *mut std::os::raw::c_void, notify: CK_NOTIFY, session: *mut CK_SESSION_HANDLE));
+forward!(login, C_Login, "C_Login", (session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: *mut CK_UTF8CHAR, len: CK_ULONG));
+forward!(find_objects_init, C_FindObjectsInit, "C_FindObjectsInit", (session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG));
+forward!(get_attribute_value, C_GetAttributeValue, "C_GetAttributeValue", (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG));
+forward!(sign_init, C_SignInit, "C_SignInit", (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE));
+forward!(generate_key_pair, C_GenerateKeyPair, "C_GenerateKeyPair", (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, public: *mut CK_ATTRIBUTE, public_count: CK_ULONG, private: *mut CK_ATTRIBUTE, private_count: CK_ULONG, public_key: *mut CK_OBJECT_HANDLE, private_key: *mut CK_OBJECT_HANDLE));
+forward!(destroy_object, C_DestroyObject, "C_DestroyObject", (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE));
+
+/// `C_Sign`: length queries pass; real signing calls count, and may fail
+/// or come back with a flipped bit.
+unsafe extern "C" fn sign(
+    session: CK_SESSION_HANDLE,
+    data: *mut CK_BYTE,
+    data_len: CK_ULONG,
+    signature: *mut CK_BYTE,
+    signature_len: *mut CK_ULONG,
+) -> CK_RV {
+    let Some(real) = state().real.C_Sign else {
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    };
+    if signature.is_null() {
+        // SAFETY: forwarding the length query unchanged.
+        return unsafe { real(session, data, data_len, signature, signature_len) };
+    }
+    let action = fault("C_Sign");
+    if let Some(Action::Return(rv)) = action {
+        // The operation ends with the failed call (PKCS#11 §5.2): finish the
+        // real one so that the session can sign again, and report the fault.
+        // SAFETY: as above, the caller's buffers.
+        let _ = unsafe { real(session, data, data_len, signature, signature_len) };
+        return rv;
+    }
+    // SAFETY: forwarding the caller's buffers to the real C_Sign.
+    let rv = unsafe { real(session, data, data_len, signature, signature_len) };
+    if rv == CKR_OK && action == Some(Action::Flip) && !signature_len.is_null() {
+        // SAFETY: the real module wrote *signature_len bytes at signature.
+        unsafe {
+            if *signature_len > 0 {
+                *signature ^= 0x01;
+            }
+        }
+    }
+    rv
+}
+
+/// The module's entry point.
+///
+/// # Safety
+/// `list` must point to writable memory for one pointer, as PKCS#11 asks.
+#[no_mangle]
+pub unsafe extern "C" fn C_GetFunctionList(list: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
+    if list.is_null() {
+        return CKR_ARGUMENTS_BAD;
+    }
+    match STATE.get_or_init(load) {
+        Ok(state) => {
+            // SAFETY: the caller gave a valid pointer; the list lives in a
+            // static for the life of the process and is never written again.
+            unsafe { *list = &state.ours as *const CK_FUNCTION_LIST as *mut CK_FUNCTION_LIST };
+            CKR_OK
+        }
+        Err(rv) => *rv,
+    }
+}
