@@ -7,6 +7,7 @@ mod dnskey_from_label;
 mod ds_from_key;
 mod faults;
 mod guide;
+mod hostile;
 mod hsm;
 mod man;
 mod named_e2e;
