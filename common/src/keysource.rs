@@ -143,16 +143,16 @@ pub fn smart(key_dir: &Path, origin: &Name, now: i64) -> Result<Vec<KeyRequest>>
     let mut names: Vec<String> = entries
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter(|name| {
-            name.len() == prefix.len() + 3 + 1 + 5 + ".private".len()
-                && name[..prefix.len()].eq_ignore_ascii_case(&prefix)
+            // K<zone>+NNN+NNNNN.private, compared as bytes (names need not be ASCII).
+            let bytes = name.as_bytes();
+            let digits = |range: std::ops::Range<usize>| bytes.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+            let p = prefix.len();
+            bytes.len() == p + 3 + 1 + 5 + ".private".len()
+                && bytes[..p].eq_ignore_ascii_case(prefix.as_bytes())
+                && digits(p..p + 3)
+                && bytes[p + 3] == b'+'
+                && digits(p + 4..p + 9)
                 && name.ends_with(".private")
-                && name[prefix.len()..prefix.len() + 3]
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-                && name.as_bytes()[prefix.len() + 3] == b'+'
-                && name[prefix.len() + 4..prefix.len() + 9]
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
         })
         .collect();
     names.sort();

@@ -96,11 +96,11 @@ pub fn parse_bind_time(text: &str, now: i64, relative_base: i64) -> Result<KeyTi
     // A base time, then optionally an offset.
     let (base, rest) = if lower.starts_with("now") {
         (now, &text[3..])
-    } else if text.len() >= 24 && text.as_bytes()[0].is_ascii_uppercase() {
-        (
-            parse_ctime_local(&text[..24]).ok_or_else(invalid)?,
-            &text[24..],
-        )
+    } else if text.as_bytes().first().is_some_and(u8::is_ascii_uppercase) {
+        let (Some(ctime), Some(rest)) = (text.get(..24), text.get(24..)) else {
+            return Err(invalid());
+        };
+        (parse_ctime_local(ctime).ok_or_else(invalid)?, rest)
     } else {
         let digits = text.bytes().take_while(u8::is_ascii_digit).count();
         let (head, rest) = text.split_at(digits);
@@ -243,11 +243,12 @@ mod tests {
             KeyTime::Set(1_795_976_391 + 86400)
         );
         assert_eq!(parse("1795976391"), KeyTime::Set(1_795_976_391));
+        assert_eq!(parse("20261129181951+315360000"), KeyTime::Set(1_795_976_391 + 315_360_000));
     }
 
     #[test]
     fn bad_dates_are_usage_errors() {
-        for text in ["+1m", "tomorrow", "2026", "+1x", "now+", "20261129x"] {
+        for text in ["+1m", "tomorrow", "2026", "+1x", "now+", "20261129x", "ééééééééééééé"] {
             let error = parse_bind_time(text, NOW, NOW).expect_err(text);
             assert_eq!(error.exit_code(), 2, "{text}");
         }

@@ -141,7 +141,7 @@ impl Pkcs11Uri {
     /// True if `text` is written as a PKCS#11 URI (starts with `pkcs11:`,
     /// the scheme compared case-insensitively as RFC 3986 asks).
     pub fn is_uri(text: &str) -> bool {
-        text.len() >= 7 && text[..7].eq_ignore_ascii_case("pkcs11:")
+        text.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("pkcs11:"))
     }
 
     /// Parses a URI. Errors name the attribute or escape that is wrong.
@@ -149,7 +149,7 @@ impl Pkcs11Uri {
         if !Pkcs11Uri::is_uri(text) {
             return Err(uri_error(text, "it does not start with 'pkcs11:'"));
         }
-        let rest = &text[7..];
+        let rest = text.get(7..).unwrap_or_default();
         let (path_part, query_part) = match rest.find('?') {
             Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
@@ -556,6 +556,15 @@ mod tests {
             .expect("query attribute in the path");
         assert_eq!(uri.pin_source.as_deref(), Some("/tmp/hsm/pin"));
         assert!(Pkcs11Uri::parse("PKCS11:object=x").is_ok());
+    }
+
+    #[test]
+    fn text_that_is_not_ascii_is_no_scheme() {
+        // Found by fuzzing: a multi-byte character across byte 7.
+        let text = "=ck;id\u{8c}ce=/p";
+        assert!(!Pkcs11Uri::is_uri(text));
+        assert!(Pkcs11Uri::parse(text).is_err());
+        assert!(Pkcs11Uri::from_bind_label("ééééé").is_ok());
     }
 
     #[test]
