@@ -21,7 +21,11 @@ fn bounded(hsm: &Hsm, dir: &Path, tool: &str, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run");
-    assert!(started.elapsed() < Duration::from_secs(30), "{tool} {args:?} took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{tool} {args:?} took {:?}",
+        started.elapsed()
+    );
     output
 }
 
@@ -55,15 +59,38 @@ fn bad_zone_files_are_rejected_with_file_line_and_cause() {
     std::fs::write(&huge, text).expect("huge");
     files.push(huge);
     for file in &files {
-        let name = file.file_name().and_then(|n| n.to_str()).expect("name").to_string();
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_string();
         let content = std::fs::read(dir.path().join(&name)).expect("read");
         let expect = String::from_utf8_lossy(&content)
             .lines()
             .next()
             .and_then(|l| l.strip_prefix("; expect: "))
             .map(str::to_string);
-        let output = bounded(&hsm, dir.path(), "zone-sign", &["-o", "example.com", "-f", "out.signed", "--pin", PIN, &name, "pkcs11:object=any"]);
-        assert_eq!(output.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        let output = bounded(
+            &hsm,
+            dir.path(),
+            "zone-sign",
+            &[
+                "-o",
+                "example.com",
+                "-f",
+                "out.signed",
+                "--pin",
+                PIN,
+                &name,
+                "pkcs11:object=any",
+            ],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let errors = errors(&output);
         assert_eq!(errors.len(), 1, "{name}: {errors:?}");
         let line = &errors[0];
@@ -71,15 +98,24 @@ fn bad_zone_files_are_rejected_with_file_line_and_cause() {
         match (&expect, name.as_str()) {
             (Some(expect), _) if expect.as_bytes()[0].is_ascii_digit() => {
                 let (number, cause) = expect.split_once(": ").expect("N: cause");
-                assert!(line.contains(&format!("{name}:{number}: ")) && line.contains(cause), "{name}: {line}");
+                assert!(
+                    line.contains(&format!("{name}:{number}: ")) && line.contains(cause),
+                    "{name}: {line}"
+                );
             }
             (Some(expect), _) => assert!(line.contains(expect.as_str()), "{name}: {line}"),
-            (None, "huge-line.zone") => assert!(line.contains("huge-line.zone:3: line longer than 1048576 bytes"), "{line}"),
+            (None, "huge-line.zone") => assert!(
+                line.contains("huge-line.zone:3: line longer than 1048576 bytes"),
+                "{line}"
+            ),
             (None, "empty.zone") => assert!(line.contains("has no SOA record"), "{line}"),
             (None, _) => assert!(line.contains(&format!("{name}:")), "{name}: {line}"),
         }
         assert!(output.stdout.is_empty(), "{name}");
-        assert!(!dir.path().join("out.signed").exists(), "{name}: output written");
+        assert!(
+            !dir.path().join("out.signed").exists(),
+            "{name}: output written"
+        );
         checked += 1;
     }
     assert!(checked >= 33, "only {checked} bad zones");
@@ -91,27 +127,149 @@ fn bad_key_files_uris_and_flags_are_rejected() {
     let hostile = data_dir().join("hostile");
     let dir = hostile.as_path();
     let cases: Vec<(&str, Vec<&str>, i32, &str)> = vec![
-        ("ds-from-key", vec!["bad-key.key"], 1, "bad-key.key:1: bad base64"),
+        (
+            "ds-from-key",
+            vec!["bad-key.key"],
+            1,
+            "bad-key.key:1: bad base64",
+        ),
         ("ds-from-key", vec!["not-a-key.key"], 1, "not a key file"),
-        ("ds-from-key", vec!["-a", "9", "bad-key.key"], 2, "can't build record"),
-        ("ds-from-key", vec!["-T", "1m", "bad-key.key"], 2, "ambiguous"),
-        ("pkcs11-list", vec!["-l", "pkcs11:object=%G1"], 2, "bad percent escape '%G1'"),
-        ("pkcs11-list", vec!["-l", "pkcs11:slot-id=abc"], 2, "'slot-id' has value 'abc'"),
-        ("pkcs11-list", vec!["-l", "pkcs11:type=key"], 2, "'type' has value 'key'"),
-        ("pkcs11-list", vec!["-l", "pkcs11:colour=red"], 2, "unknown attribute 'colour'"),
-        ("pkcs11-list", vec!["-l", "pkcs11:object=a;object=b"], 2, "'object' appears twice"),
-        ("pkcs11-list", vec!["-l", "pkcs11:object=a?pin-source=/a&pin-value=b"], 2, "cannot both be given"),
-        ("pkcs11-list", vec!["-s", "slot-one"], 2, "needs a slot number"),
-        ("pkcs11-keygen", vec!["-b", "huge", "-l", "k"], 2, "needs a key size"),
-        ("pkcs11-keygen", vec!["-a", "RSA", "-b", "65536", "-l", "k"], 2, "outside 1024..4096"),
-        ("pkcs11-destroy", vec!["-w", "-3", "-l", "k"], 2, "needs a number of seconds"),
-        ("dnskey-from-label", vec!["-l", "k", "-P", "yesterday", "x"], 2, ""),
-        ("zone-sign", vec!["-H", "999", "z"], 2, "Maximum iterations allowed 150"),
-        ("zone-sign", vec!["-N", "sometimes", "z"], 2, "unknown soa serial format"),
-        ("zone-sign", vec!["-e", "whenever", "-o", "example.com", "empty.zone"], 2, "time value 'whenever' is invalid"),
+        (
+            "ds-from-key",
+            vec!["-a", "9", "bad-key.key"],
+            2,
+            "can't build record",
+        ),
+        (
+            "ds-from-key",
+            vec!["-T", "1m", "bad-key.key"],
+            2,
+            "ambiguous",
+        ),
+        (
+            "pkcs11-list",
+            vec!["-l", "pkcs11:object=%G1"],
+            2,
+            "bad percent escape '%G1'",
+        ),
+        (
+            "pkcs11-list",
+            vec!["-l", "pkcs11:slot-id=abc"],
+            2,
+            "'slot-id' has value 'abc'",
+        ),
+        (
+            "pkcs11-list",
+            vec!["-l", "pkcs11:type=key"],
+            2,
+            "'type' has value 'key'",
+        ),
+        (
+            "pkcs11-list",
+            vec!["-l", "pkcs11:colour=red"],
+            2,
+            "unknown attribute 'colour'",
+        ),
+        (
+            "pkcs11-list",
+            vec!["-l", "pkcs11:object=a;object=b"],
+            2,
+            "'object' appears twice",
+        ),
+        (
+            "pkcs11-list",
+            vec!["-l", "pkcs11:object=a?pin-source=/a&pin-value=b"],
+            2,
+            "cannot both be given",
+        ),
+        (
+            "pkcs11-list",
+            vec!["-s", "slot-one"],
+            2,
+            "needs a slot number",
+        ),
+        (
+            "pkcs11-keygen",
+            vec!["-b", "huge", "-l", "k"],
+            2,
+            "needs a key size",
+        ),
+        (
+            "pkcs11-keygen",
+            vec!["-a", "RSA", "-b", "65536", "-l", "k"],
+            2,
+            "outside 1024..4096",
+        ),
+        (
+            "pkcs11-destroy",
+            vec!["-w", "-3", "-l", "k"],
+            2,
+            "needs a number of seconds",
+        ),
+        (
+            "dnskey-from-label",
+            vec!["-l", "k", "-P", "yesterday", "x"],
+            2,
+            "",
+        ),
+        (
+            "zone-sign",
+            vec!["-H", "999", "z"],
+            2,
+            "Maximum iterations allowed 150",
+        ),
+        (
+            "zone-sign",
+            vec!["-N", "sometimes", "z"],
+            2,
+            "unknown soa serial format",
+        ),
+        (
+            "zone-sign",
+            vec!["-e", "whenever", "-o", "example.com", "empty.zone"],
+            2,
+            "time value 'whenever' is invalid",
+        ),
         ("zone-sign", vec!["-3", "nothex", "z"], 2, "bad hex salt"),
-        ("zone-sign", vec!["-o", "example.com", "-k", "bad-key", "--pin", PIN, "two-soas.zone"], 1, ""),
+        (
+            "zone-sign",
+            vec![
+                "-o",
+                "example.com",
+                "-k",
+                "bad-key",
+                "--pin",
+                PIN,
+                "two-soas.zone",
+            ],
+            1,
+            "",
+        ),
     ];
+    // The input with which fuzzing found a panic in the URI parser.
+    let crash = std::fs::read_to_string(hostile.join("fuzz-uri-crash-1.bin")).expect("fuzz input");
+    let mut cases = cases;
+    cases.push((
+        "ds-from-key",
+        vec!["-a", &crash, "x"],
+        2,
+        "unknown DS algorithm",
+    ));
+    cases.push((
+        "pkcs11-list",
+        vec!["-l", &crash, "-s", &crash],
+        2,
+        "needs a slot number",
+    ));
+    let label_case = ("dnskey-from-label", vec!["-l", crash.as_str(), "x"]);
+    let output = bounded(&hsm, dir, label_case.0, &label_case.1);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("bad PKCS#11 URI"));
     for (tool, args, code, message) in cases {
         let output = bounded(&hsm, dir, tool, &args);
         let text = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -125,7 +283,11 @@ fn bad_key_files_uris_and_flags_are_rejected() {
         assert_eq!(output.status.code(), Some(code), "{tool} {args:?}: {text}");
         let errors = errors(&output);
         assert_eq!(errors.len(), 1, "{tool} {args:?}: {errors:?}");
-        assert!(errors[0].starts_with(&format!("{tool}: ")) && errors[0].contains(message), "{tool} {args:?}: {}", errors[0]);
+        assert!(
+            errors[0].starts_with(&format!("{tool}: ")) && errors[0].contains(message),
+            "{tool} {args:?}: {}",
+            errors[0]
+        );
         assert!(output.stdout.is_empty(), "{tool} {args:?}");
     }
 }

@@ -145,7 +145,11 @@ pub fn smart(key_dir: &Path, origin: &Name, now: i64) -> Result<Vec<KeyRequest>>
         .filter(|name| {
             // K<zone>+NNN+NNNNN.private, compared as bytes (names need not be ASCII).
             let bytes = name.as_bytes();
-            let digits = |range: std::ops::Range<usize>| bytes.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+            let digits = |range: std::ops::Range<usize>| {
+                bytes
+                    .get(range)
+                    .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+            };
             let p = prefix.len();
             bytes.len() == p + 3 + 1 + 5 + ".private".len()
                 && bytes[..p].eq_ignore_ascii_case(prefix.as_bytes())

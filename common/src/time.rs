@@ -243,12 +243,23 @@ mod tests {
             KeyTime::Set(1_795_976_391 + 86400)
         );
         assert_eq!(parse("1795976391"), KeyTime::Set(1_795_976_391));
-        assert_eq!(parse("20261129181951+315360000"), KeyTime::Set(1_795_976_391 + 315_360_000));
+        assert_eq!(
+            parse("20261129181951+315360000"),
+            KeyTime::Set(1_795_976_391 + 315_360_000)
+        );
     }
 
     #[test]
     fn bad_dates_are_usage_errors() {
-        for text in ["+1m", "tomorrow", "2026", "+1x", "now+", "20261129x", "ééééééééééééé"] {
+        for text in [
+            "+1m",
+            "tomorrow",
+            "2026",
+            "+1x",
+            "now+",
+            "20261129x",
+            "ééééééééééééé",
+        ] {
             let error = parse_bind_time(text, NOW, NOW).expect_err(text);
             assert_eq!(error.exit_code(), 2, "{text}");
         }

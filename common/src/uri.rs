@@ -141,7 +141,8 @@ impl Pkcs11Uri {
     /// True if `text` is written as a PKCS#11 URI (starts with `pkcs11:`,
     /// the scheme compared case-insensitively as RFC 3986 asks).
     pub fn is_uri(text: &str) -> bool {
-        text.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("pkcs11:"))
+        text.get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("pkcs11:"))
     }
 
     /// Parses a URI. Errors name the attribute or escape that is wrong.
