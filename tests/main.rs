@@ -16,4 +16,5 @@ mod pkcs11_destroy;
 mod pkcs11_keygen;
 mod pkcs11_list;
 mod pkcs11_tokens;
+mod secrets;
 mod zone_sign;
