@@ -14,8 +14,8 @@ enum Source {
     Flag,
     File,
     Environment,
-    UriValue,
-    UriSource,
+    UriPinValue,
+    UriPinSource,
     Prompt,
 }
 
@@ -23,8 +23,8 @@ const SOURCES: [Source; 6] = [
     Source::Flag,
     Source::File,
     Source::Environment,
-    Source::UriValue,
-    Source::UriSource,
+    Source::UriPinValue,
+    Source::UriPinSource,
     Source::Prompt,
 ];
 
@@ -85,8 +85,8 @@ impl World {
                 .expect("chmod");
         }
         let uri = match source {
-            Source::UriValue => format!("pkcs11:object=key?pin-value={pin}"),
-            Source::UriSource => format!("pkcs11:object=key?pin-source={}", pin_file.display()),
+            Source::UriPinValue => format!("pkcs11:object=key?pin-value={pin}"),
+            Source::UriPinSource => format!("pkcs11:object=key?pin-source={}", pin_file.display()),
             _ => "pkcs11:object=key".to_string(),
         };
         let mut args = self.args(tool, &uri);
