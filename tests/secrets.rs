@@ -15,7 +15,7 @@ enum Source {
     File,
     Environment,
     UriPinValue,
-    UriPinSource,
+    UriPinFile,
     Prompt,
 }
 
@@ -24,7 +24,7 @@ const SOURCES: [Source; 6] = [
     Source::File,
     Source::Environment,
     Source::UriPinValue,
-    Source::UriPinSource,
+    Source::UriPinFile,
     Source::Prompt,
 ];
 
@@ -86,7 +86,7 @@ impl World {
         }
         let uri = match source {
             Source::UriPinValue => format!("pkcs11:object=key?pin-value={pin}"),
-            Source::UriPinSource => format!("pkcs11:object=key?pin-source={}", pin_file.display()),
+            Source::UriPinFile => format!("pkcs11:object=key?pin-source={}", pin_file.display()),
             _ => "pkcs11:object=key".to_string(),
         };
         let mut args = self.args(tool, &uri);
