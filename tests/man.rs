@@ -81,6 +81,7 @@ fn man_pages_have_the_sections_operators_need() {
             "OPTIONS",
             "ENVIRONMENT",
             "EXIT STATUS",
+            "FAILURE BEHAVIOUR",
             "EXAMPLES",
             "SEE ALSO",
         ] {
