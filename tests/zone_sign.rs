@@ -591,3 +591,88 @@ fn the_guides_hand_written_key_files_sign_the_zone() {
         &["-z"],
     );
 }
+
+/// The `-t` counter named `label` in a zone-sign report.
+fn counter(report: &str, label: &str) -> u64 {
+    report
+        .lines()
+        .find(|l| l.starts_with(label))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no '{label}' in:\n{report}"))
+}
+
+#[test]
+fn re_signing_a_signed_zone_reuses_what_is_still_good() {
+    let signing = setup("ECDSAP256SHA256");
+    for denial in [&[][..], &["-3", "-"]] {
+        let first = signing.hsm.dir().join("first.signed");
+        let second = signing.hsm.dir().join("second.signed");
+        let sign_input = |input: &Path, output: &Path, extra: &[&str]| {
+            let mut args = vec!["-t", "-f", output.to_str().expect("path")];
+            args.extend_from_slice(denial);
+            args.extend_from_slice(extra);
+            let report = ok(&signing
+                .hsm
+                .tool("zone-sign")
+                .current_dir(signing.hsm.dir())
+                .args(["-S", "-K", signing.keys.to_str().expect("path")])
+                .args(["-o", "example.com"])
+                .args(["--pin-file", signing.pin_file.to_str().expect("path")])
+                .args(&args)
+                .arg(input)
+                .output()
+                .expect("run zone-sign"));
+            assert_validates(output, "example.com", &[]);
+            report
+        };
+        let fresh = sign_input(&signing.zone, &first, &[]);
+        let made = counter(&fresh, "Signatures generated:");
+        assert_eq!(counter(&fresh, "Signatures retained:"), 0, "{fresh}");
+        assert!(made > 20, "{fresh}");
+
+        // Unchanged: every signature is reused, none is made.
+        let again = sign_input(&first, &second, &[]);
+        assert_eq!(counter(&again, "Signatures generated:"), 0, "{again}");
+        assert_eq!(counter(&again, "Signatures retained:"), made, "{again}");
+        assert_eq!(counter(&again, "Signatures dropped:"), 0, "{again}");
+        let sigs = |path: &Path| -> std::collections::BTreeSet<String> {
+            std::fs::read_to_string(path)
+                .expect("signed zone")
+                .lines()
+                .filter(|l| l.contains("RRSIG"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(sigs(&first), sigs(&second), "the same signatures");
+
+        // One changed RRset and a new serial: just their signatures are new.
+        let text = std::fs::read_to_string(&first)
+            .expect("signed zone")
+            .replace("192.0.2.3", "192.0.2.33");
+        assert!(text.contains("192.0.2.33"));
+        std::fs::write(&first, text).expect("edit");
+        let changed = sign_input(&first, &second, &["-N", "increment"]);
+        assert_eq!(counter(&changed, "Signatures generated:"), 2, "{changed}");
+        assert_eq!(
+            counter(&changed, "Signatures retained:"),
+            made - 2,
+            "{changed}"
+        );
+        assert_eq!(counter(&changed, "Signatures dropped:"), 2, "{changed}");
+
+        // A cycle interval longer than the validity left: all made afresh.
+        let expiring = sign_input(&second, &first, &["-i", "5000000"]);
+        assert_eq!(
+            counter(&expiring, "Signatures generated:"),
+            made,
+            "{expiring}"
+        );
+        assert_eq!(counter(&expiring, "Signatures retained:"), 0, "{expiring}");
+        assert_eq!(
+            counter(&expiring, "Signatures dropped:"),
+            made,
+            "{expiring}"
+        );
+    }
+}

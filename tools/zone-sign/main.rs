@@ -36,12 +36,15 @@ Options (BIND's dnssec-signzone letters):
                    the inception)
   -X TIME          expiration of the DNSKEY RRset's signatures
   -j SECONDS       jitter: shorten each expiration by up to SECONDS
-  -i SECONDS       re-sign interval (accepted; existing signatures are not reused yet)
+  -i SECONDS       cycle interval: a signature of a signed input is kept if it
+                   verifies and expires more than SECONDS from now (default a
+                   quarter of the validity period)
   -N MODE          SOA serial: keep (default), increment, unixtime, date
   -3 SALT          NSEC3 with this hex salt (- for none)
   -H ITERATIONS    NSEC3 extra iterations (default 0, RFC 9276)
   -A               NSEC3 opt-out (toggles)
   -u               accepted (the chain is always built afresh)
+  -R               accepted (signatures by keys not signing are always dropped)
   -x               only KSKs sign the DNSKEY, CDS and CDNSKEY RRsets
   -z               KSKs sign all RRsets too
   -T TTL           TTL of DNSKEYs added when the zone has none
@@ -83,6 +86,7 @@ struct Args {
     expiration: Option<String>,
     dnskey_expiration: Option<String>,
     jitter: u32,
+    refresh: Option<u32>,
     serial: SerialMode,
     salt: Option<Vec<u8>>,
     iterations: u16,
@@ -121,9 +125,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             Opt::Short('e') => a.expiration = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('X') => a.dnskey_expiration = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('j') => a.jitter = number(&mut parser, &opt, "a number of seconds")?,
-            Opt::Short('i') => {
-                let _: u64 = number(&mut parser, &opt, "a number of seconds")?;
-            }
+            Opt::Short('i') => a.refresh = Some(number(&mut parser, &opt, "a number of seconds")?),
             Opt::Short('N') => {
                 let text = cli::value(&mut parser, &opt)?;
                 a.serial = match text.as_str() {
@@ -428,6 +430,11 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         ksk_signs_all: args.ksk_signs_all,
         dnskey_ttl: args.dnskey_ttl,
         seed: now as u64 ^ u64::from(std::process::id()) << 32,
+        now: now as u32,
+        // BIND's default cycle interval: a quarter of the validity period.
+        refresh: args
+            .refresh
+            .unwrap_or(expiration.wrapping_sub(inception) / 4),
     };
     let started = std::time::Instant::now();
     let signed = sign::sign_zone(zone, &keys, &mut stores, &options)?;
@@ -497,11 +504,8 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         let runtime = started.elapsed().as_secs_f64();
         let lines = [
             format!("{:<36}{:>10}", "Signatures generated:", stats.generated),
-            format!("{:<36}{:>10}", "Signatures retained:", 0),
-            format!(
-                "{:<36}{:>10}",
-                "Signatures dropped:", load_report.dropped_signatures
-            ),
+            format!("{:<36}{:>10}", "Signatures retained:", stats.retained),
+            format!("{:<36}{:>10}", "Signatures dropped:", stats.dropped),
             format!(
                 "{:<36}{:>10}",
                 "Signatures successfully verified:", stats.verified

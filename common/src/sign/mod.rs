@@ -5,6 +5,10 @@
 //! signatures by key index, and verifies each one in software
 //! ([`verify::Verifier`]) before it is kept. A signature that fails is
 //! asked for once more; a second failure stops the run.
+//!
+//! When the input was signed already, its signatures are reused where
+//! they can be (see [`RrsetSigner::reusable`]): a zone signed again the
+//! next day costs verifications, not token calls.
 
 pub mod check;
 pub mod denial;
@@ -17,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::name::Name;
 use crate::record::RType;
-use crate::zone::model::{RrSet, Zone};
+use crate::zone::model::{InputSignatures, RrSet, Zone};
 use rrsig::{labels, signed_data, RrsigFields};
 use std::time::{Duration, Instant};
 use verify::Verifier;
@@ -79,12 +83,22 @@ pub struct SignOptions {
     pub dnskey_ttl: Option<u32>,
     /// Seed of the jitter sequence.
     pub seed: u64,
+    /// The time of signing, for judging the input's signatures.
+    pub now: u32,
+    /// An input signature that expires within this many seconds of `now`
+    /// is replaced (`-i`, BIND's cycle interval).
+    pub refresh: u32,
 }
 
 /// Counters for `-t` and the report.
 #[derive(Clone, Debug, Default)]
 pub struct SignStats {
     pub generated: u64,
+    /// Input signatures kept.
+    pub retained: u64,
+    /// Input signatures not kept.
+    pub dropped: u64,
+    /// Made or retained signatures that verified.
     pub verified: u64,
     pub retried: u64,
     pub signing_time: Duration,
@@ -279,11 +293,18 @@ pub fn sign_zone(
 
     let started = Instant::now();
     let origin = zone.origin.clone();
-    let (signatures, stats) = run_workers(
-        &jobs, keys, &verifiers, stores, options, &origin, zone.class,
-    )?;
-    let mut stats = stats;
+    let context = SignContext {
+        keys,
+        verifiers: &verifiers,
+        options,
+        origin: &origin,
+        class: zone.class,
+        input: &zone.input_signatures,
+    };
+    let (signatures, mut stats) = run_workers(&jobs, &context, stores)?;
     stats.signing_time = started.elapsed();
+    let input_count: usize = zone.input_signatures.values().map(Vec::len).sum();
+    stats.dropped = input_count as u64 - stats.retained;
     let mut records = Vec::with_capacity(layout.len() * 2);
     for (owner, rrset, job) in layout {
         push_rrset(&mut records, &owner, rrset);
@@ -312,16 +333,22 @@ struct Job<'a> {
 /// out work costs nothing, small enough to balance the workers.
 const BLOCK: usize = 64;
 
+/// What every worker shares.
+struct SignContext<'a> {
+    keys: &'a [SigningKey],
+    verifiers: &'a [Verifier],
+    options: &'a SignOptions,
+    origin: &'a Name,
+    class: crate::record::Class,
+    input: &'a InputSignatures,
+}
+
 /// Signs every job on `stores.len()` threads; returns the signatures of
 /// each job, in job order, and the summed counters.
 fn run_workers(
     jobs: &[Job<'_>],
-    keys: &[SigningKey],
-    verifiers: &[Verifier],
+    context: &SignContext<'_>,
     stores: &mut [Box<dyn KeyStore + Send>],
-    options: &SignOptions,
-    origin: &Name,
-    class: crate::record::Class,
 ) -> Result<(Vec<Vec<OutRecord>>, SignStats)> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
@@ -333,12 +360,13 @@ fn run_workers(
                 let (next, failed) = (&next, &failed);
                 scope.spawn(move || {
                     let mut signer = RrsetSigner {
-                        keys,
-                        verifiers,
+                        keys: context.keys,
+                        verifiers: context.verifiers,
                         store: store.as_mut(),
-                        options,
-                        origin: origin.clone(),
-                        class,
+                        options: context.options,
+                        origin: context.origin.clone(),
+                        class: context.class,
+                        input: context.input,
                         stats: SignStats::default(),
                     };
                     let mut done = Vec::new();
@@ -383,6 +411,7 @@ fn run_workers(
                     signatures[index] = records;
                 }
                 stats.generated += worker_stats.generated;
+                stats.retained += worker_stats.retained;
                 stats.verified += worker_stats.verified;
                 stats.retried += worker_stats.retried;
             }
@@ -475,6 +504,7 @@ struct RrsetSigner<'a> {
     options: &'a SignOptions,
     origin: Name,
     class: crate::record::Class,
+    input: &'a InputSignatures,
     stats: SignStats,
 }
 
@@ -546,7 +576,20 @@ impl RrsetSigner<'_> {
     fn sign_rrset(&mut self, job: usize, owner: &Name, rrset: &RrSet) -> Result<Vec<OutRecord>> {
         let apex = owner.eq_ignore_case(&self.origin);
         let mut signatures = Vec::new();
+        let input: &[Vec<u8>] = if self.input.is_empty() {
+            &[]
+        } else {
+            self.input
+                .get(&(owner.to_lowercase(), rrset.rtype))
+                .map_or(&[], Vec::as_slice)
+        };
         for key_index in self.signers_for(rrset.rtype, apex) {
+            if let Some(kept) = self.reusable(key_index, owner, rrset, input) {
+                self.stats.retained += 1;
+                self.stats.verified += 1;
+                signatures.push(kept);
+                continue;
+            }
             let key = &self.keys[key_index];
             let expiration = if rrset.rtype == RType::DNSKEY {
                 self.options
@@ -580,6 +623,53 @@ impl RrsetSigner<'_> {
         Ok(signatures)
     }
 
+    /// An input signature by key `key_index` over this RRset that can stay
+    /// (the latest-expiring, if there are several). It must name the key
+    /// (algorithm, tag, signer), the owner's labels and the RRset's TTL,
+    /// be valid now, not expire within the refresh interval, and verify
+    /// over the RRset as it is now — so a changed RRset is signed again.
+    /// A signature by a key that no longer signs this RRset is dropped.
+    fn reusable(
+        &self,
+        key_index: usize,
+        owner: &Name,
+        rrset: &RrSet,
+        input: &[Vec<u8>],
+    ) -> Option<OutRecord> {
+        let key = &self.keys[key_index];
+        let now = self.options.now;
+        let mut candidates: Vec<(RrsigFields, &[u8])> = input
+            .iter()
+            .filter_map(|rdata| {
+                let (fields, signature) = parse_rrsig(rdata)?;
+                let wanted = fields.algorithm == key.algorithm.number()
+                    && fields.key_tag == key.dnskey.key_tag()
+                    && fields.signer.eq_ignore_case(&self.origin)
+                    && fields.labels == labels(owner)
+                    && fields.original_ttl == rrset.ttl
+                    && !serial_gt(fields.inception, now)
+                    && serial_gt(fields.expiration, now.wrapping_add(self.options.refresh));
+                wanted.then_some((fields, signature))
+            })
+            .collect();
+        // Latest expiration first.
+        candidates
+            .sort_by_key(|(fields, _)| std::cmp::Reverse(fields.expiration.wrapping_sub(now)));
+        candidates.into_iter().find_map(|(fields, signature)| {
+            let data = signed_data(&fields, owner, self.class, rrset);
+            self.verifiers[key_index]
+                .verify(&data, signature)
+                .then(|| OutRecord {
+                    owner: owner.clone(),
+                    ttl: rrset
+                        .ttl
+                        .min(fields.expiration.wrapping_sub(fields.inception)),
+                    rtype: RType::RRSIG,
+                    rdata: fields.rdata(signature),
+                })
+        })
+    }
+
     /// A signature from the store that verifies; one retry, then an error.
     fn make_verified(
         &mut self,
@@ -609,6 +699,26 @@ impl RrsetSigner<'_> {
             self.keys[key].description
         )))
     }
+}
+
+/// The fields and signature of RRSIG RDATA, or `None` if it is malformed.
+fn parse_rrsig(rdata: &[u8]) -> Option<(RrsigFields, &[u8])> {
+    let word =
+        |at: usize| u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]);
+    let fixed = rdata.get(..18)?;
+    let (signer, signer_len) = Name::from_wire(&rdata[18..]).ok()?;
+    let signature = rdata.get(18 + signer_len..).filter(|s| !s.is_empty())?;
+    let fields = RrsigFields {
+        type_covered: RType(u16::from_be_bytes([fixed[0], fixed[1]])),
+        algorithm: fixed[2],
+        labels: fixed[3],
+        original_ttl: word(4),
+        expiration: word(8),
+        inception: word(12),
+        key_tag: u16::from_be_bytes([fixed[16], fixed[17]]),
+        signer,
+    };
+    Some((fields, signature))
 }
 
 #[cfg(test)]

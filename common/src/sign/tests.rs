@@ -191,7 +191,40 @@ fn options(inception: u32, expiration: u32) -> SignOptions {
         ksk_signs_all: false,
         dnskey_ttl: None,
         seed: 1,
+        now: inception,
+        refresh: 0,
     }
+}
+
+#[test]
+fn malformed_input_signatures_are_not_parsed() {
+    assert!(parse_rrsig(&[]).is_none());
+    assert!(parse_rrsig(&[0; 17]).is_none());
+    // Fixed fields and the root as signer, but no signature.
+    assert!(parse_rrsig(&[0; 19]).is_none());
+    // A signer name that runs off the end.
+    let mut truncated = vec![0; 18];
+    truncated.extend_from_slice(&[5, b'a']);
+    assert!(parse_rrsig(&truncated).is_none());
+    let mut whole = vec![
+        0, 1, 13, 2, 0, 0, 14, 16, 0, 0, 0, 2, 0, 0, 0, 1, 0x30, 0x39, 0,
+    ];
+    whole.extend_from_slice(&[0xAA; 64]);
+    let (fields, signature) = parse_rrsig(&whole).expect("a whole RRSIG");
+    assert_eq!(
+        (
+            fields.type_covered,
+            fields.algorithm,
+            fields.labels,
+            fields.original_ttl
+        ),
+        (RType::A, 13, 2, 3600)
+    );
+    assert_eq!(
+        (fields.expiration, fields.inception, fields.key_tag),
+        (2, 1, 12345)
+    );
+    assert_eq!(signature.len(), 64);
 }
 
 #[test]

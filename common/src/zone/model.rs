@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::rdata;
 use crate::record::{Class, RType};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The records of one owner and type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,16 +38,23 @@ impl Node {
     }
 }
 
+/// The RRSIGs of a signed input, by lower-cased owner and covered type:
+/// candidates for reuse when the zone is signed again.
+pub type InputSignatures = HashMap<(Name, RType), Vec<Vec<u8>>>;
+
 /// A zone: origin, class, and nodes in canonical order (apex first).
 #[derive(Clone, Debug)]
 pub struct Zone {
     pub origin: Name,
     pub class: Class,
     pub nodes: Vec<Node>,
+    /// The input's RRSIG RDATA (empty for an unsigned input).
+    pub input_signatures: InputSignatures,
 }
 
-/// The DNSSEC records a signer makes itself; in input they are dropped
-/// (and counted) so that the zone is signed afresh.
+/// The DNSSEC records a signer makes itself; in input they are not part
+/// of the zone's data (RRSIGs are kept aside for reuse, the NSEC/NSEC3
+/// chain is rebuilt).
 pub fn is_signer_made(rtype: RType) -> bool {
     matches!(
         rtype,
@@ -60,10 +67,10 @@ pub fn is_signer_made(rtype: RType) -> bool {
 pub struct LoadReport {
     /// Records outside the zone, dropped (as BIND does, with a warning).
     pub out_of_zone: usize,
-    /// RRSIG/NSEC/NSEC3/NSEC3PARAM records of the input, dropped.
-    pub dropped_dnssec: usize,
+    /// RRSIG/NSEC/NSEC3/NSEC3PARAM records of the input.
+    pub input_dnssec: usize,
     /// Of those, the signatures (RRSIG records).
-    pub dropped_signatures: usize,
+    pub input_signatures: usize,
 }
 
 impl Zone {
@@ -75,6 +82,7 @@ impl Zone {
         let mut grouped: BTreeMap<Name, (Name, ByType)> = BTreeMap::new();
         let mut class = None;
         let mut soa_seen: Option<(u32, Vec<u8>)> = None;
+        let mut input_signatures = InputSignatures::new();
         while let Some(record) = reader.next_record()? {
             if !record.owner.is_subdomain_of(origin) {
                 if report.out_of_zone == 0 {
@@ -90,8 +98,21 @@ impl Zone {
             let wire = rdata::parse(record.rtype, &record.rdata, &record.origin)
                 .map_err(|message| record.error(message))?;
             if is_signer_made(record.rtype) {
-                report.dropped_dnssec += 1;
-                report.dropped_signatures += usize::from(record.rtype == RType::RRSIG);
+                report.input_dnssec += 1;
+                if record.rtype == RType::RRSIG {
+                    report.input_signatures += 1;
+                    // RDATA given as `\#` may be too short to be an RRSIG:
+                    // it is counted, and can only be dropped.
+                    if let Some(&[high, low]) = wire.get(..2) {
+                        input_signatures
+                            .entry((
+                                record.owner.to_lowercase(),
+                                RType(u16::from_be_bytes([high, low])),
+                            ))
+                            .or_default()
+                            .push(wire);
+                    }
+                }
                 continue;
             }
             let apex = record.owner.eq_ignore_case(origin);
@@ -149,6 +170,7 @@ impl Zone {
                 .map_or_else(|| origin.clone(), |n| n.owner.clone()),
             class: class.unwrap_or(Class::IN),
             nodes,
+            input_signatures,
         };
         zone.check()?;
         Ok((zone, report))
