@@ -543,6 +543,21 @@ fn out_of_zone_records_are_dropped_with_a_warning() {
 }
 
 #[test]
+fn a_zonemd_that_signing_makes_stale_is_reported() {
+    let signing = setup("ECDSAP256SHA256");
+    let mut zone = std::fs::read_to_string(&signing.zone).expect("zone");
+    zone.push_str("@ 3600 IN ZONEMD 2024010101 1 1 ( 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef )\n");
+    std::fs::write(&signing.zone, zone).expect("zone");
+    let output = signing.sign(&[]);
+    ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the zone has a ZONEMD record; it is not recomputed"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_guides_hand_written_key_files_sign_the_zone() {
     // HSM guide, "Create DNSKEY files" and "Sign the zone", with our tools.
     let hsm = Hsm::new();

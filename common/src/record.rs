@@ -150,6 +150,7 @@ impl RType {
     pub const NSEC3PARAM: RType = RType(51);
     pub const CDS: RType = RType(59);
     pub const CDNSKEY: RType = RType(60);
+    pub const ZONEMD: RType = RType(63);
 
     /// Parses a mnemonic (case-insensitive) or `TYPEnnn` (RFC 3597).
     pub fn parse(text: &str) -> Option<RType> {

@@ -360,6 +360,13 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             load_report.out_of_zone
         ));
     }
+    // RFC 8976: the digest covers the signatures, which are new; we do not
+    // compute it, so a ZONEMD from the input would not match the output.
+    if zone.apex().has(RType::ZONEMD) {
+        cli::warn(
+            "the zone has a ZONEMD record; it is not recomputed and will not match the signed zone",
+        );
+    }
 
     let requests = keysource::collect(
         &args.keys,
