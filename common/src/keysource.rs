@@ -261,53 +261,51 @@ pub fn open_keys(
         .unwrap_or(usize::MAX);
     let workers = workers.clamp(1, session_limit.max(1));
 
+    // Worker 0 finds the keys and checks them against their key files; the
+    // others only open their sessions, in parallel, since a network HSM
+    // takes a round trip or more for each call.
+    let (first_sessions, first_pairs) = open_worker(&module, &slots, requests, &key_slots)?;
     let mut keys: Vec<SigningKey> = Vec::new();
     let mut generated = Vec::new();
+    for (request, (_, pair)) in requests.iter().zip(&first_pairs) {
+        let (key, made_here) = signing_key(request, pair.public_key.clone(), origin, zone_dnskeys)?;
+        keys.push(key);
+        generated.push(made_here);
+    }
+    let others: Vec<Result<WorkerSessions>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..workers)
+            .map(|_| scope.spawn(|| open_worker(&module, &slots, requests, &key_slots)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(Error::Failed("opening a signing session panicked".into()))
+                })
+            })
+            .collect()
+    });
     let mut stores = Vec::with_capacity(workers);
-    for worker in 0..workers {
-        let mut sessions = Vec::with_capacity(slots.len());
-        for (slot, pin) in &slots {
-            let session = module.open_session(slot, false)?;
-            if let Some(pin) = pin {
-                module.login_with_pin(&session, slot, pin)?;
-            }
-            sessions.push(session);
-        }
-        let mut token_keys = Vec::with_capacity(requests.len());
-        for (index, request) in requests.iter().enumerate() {
-            let session_index = key_slots[index];
-            let selector = ObjectSelector::from_uri(&request.uri);
-            if selector.label.is_none() && selector.id.is_none() {
-                return Err(Error::Failed(format!(
-                    "key {}: its label names no object (object= or id=)",
-                    request.name
-                )));
-            }
-            let pair = find_key_pair(&sessions[session_index], &selector).map_err(|e| match e {
-                Error::NotFound(message) => {
-                    Error::NotFound(format!("key {}: {message}", request.name))
-                }
-                other => other,
-            })?;
-            let private = pair.private.ok_or_else(|| {
-                Error::NotFound(format!(
-                    "key {}: the token shows no private key for it",
-                    request.name
+    for opened in std::iter::once(Ok((first_sessions, first_pairs))).chain(others) {
+        let (sessions, pairs) = opened?;
+        let token_keys = pairs
+            .into_iter()
+            .zip(keys.iter().zip(requests))
+            .map(|((session_index, pair), (key, request))| {
+                let private = pair.private.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "key {}: the token shows no private key for it",
+                        request.name
+                    ))
+                })?;
+                Ok(TokenKey::new(
+                    session_index,
+                    private,
+                    key.algorithm,
+                    key.description.clone(),
                 ))
-            })?;
-            if worker == 0 {
-                let (key, made_here) = signing_key(request, pair.public_key, origin, zone_dnskeys)?;
-                keys.push(key);
-                generated.push(made_here);
-            }
-            let key = &keys[index];
-            token_keys.push(TokenKey::new(
-                session_index,
-                private,
-                key.algorithm,
-                key.description.clone(),
-            ));
-        }
+            })
+            .collect::<Result<Vec<_>>>()?;
         stores.push(Pkcs11KeyStore {
             sessions,
             keys: token_keys,
@@ -340,6 +338,46 @@ pub fn open_keys(
         }
     }
     Ok((keys, stores))
+}
+
+/// One worker's logged-in sessions (one per token) and, for each request,
+/// the index of its session and its key pair as that session sees it.
+type WorkerSessions = (
+    Vec<cryptoki::session::Session>,
+    Vec<(usize, crate::pkcs11::keypair::KeyPair)>,
+);
+
+/// Opens and logs in one worker's sessions and finds every requested key.
+fn open_worker(
+    module: &Module,
+    slots: &[(SlotSummary, Option<crate::pin::Pin>)],
+    requests: &[KeyRequest],
+    key_slots: &[usize],
+) -> Result<WorkerSessions> {
+    let mut sessions = Vec::with_capacity(slots.len());
+    for (slot, pin) in slots {
+        let session = module.open_session(slot, false)?;
+        if let Some(pin) = pin {
+            module.login_with_pin(&session, slot, pin)?;
+        }
+        sessions.push(session);
+    }
+    let mut pairs = Vec::with_capacity(requests.len());
+    for (request, &session_index) in requests.iter().zip(key_slots) {
+        let selector = ObjectSelector::from_uri(&request.uri);
+        if selector.label.is_none() && selector.id.is_none() {
+            return Err(Error::Failed(format!(
+                "key {}: its label names no object (object= or id=)",
+                request.name
+            )));
+        }
+        let pair = find_key_pair(&sessions[session_index], &selector).map_err(|e| match e {
+            Error::NotFound(message) => Error::NotFound(format!("key {}: {message}", request.name)),
+            other => other,
+        })?;
+        pairs.push((session_index, pair));
+    }
+    Ok((sessions, pairs))
 }
 
 fn describe(origin: &Name, algorithm: Algorithm, dnskey: &DnsKey) -> String {

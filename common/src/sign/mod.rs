@@ -330,8 +330,12 @@ struct Job<'a> {
 }
 
 /// How many RRsets a worker takes at a time: large enough that handing
-/// out work costs nothing, small enough to balance the workers.
-const BLOCK: usize = 64;
+/// out work costs nothing, small enough to balance the workers — with
+/// many sessions on a slow token, the last blocks would otherwise leave
+/// most sessions idle.
+fn block_size(jobs: usize, workers: usize) -> usize {
+    (jobs / (workers.max(1) * 16)).clamp(1, 64)
+}
 
 /// What every worker shares.
 struct SignContext<'a> {
@@ -353,6 +357,7 @@ fn run_workers(
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    let block = block_size(jobs.len(), stores.len());
     let results: Vec<WorkerResult> = std::thread::scope(|scope| {
         let handles: Vec<_> = stores
             .iter_mut()
@@ -374,11 +379,11 @@ fn run_workers(
                         if failed.load(Ordering::Relaxed) {
                             break;
                         }
-                        let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+                        let start = next.fetch_add(block, Ordering::Relaxed);
                         if start >= jobs.len() {
                             break;
                         }
-                        for (index, job) in jobs.iter().enumerate().skip(start).take(BLOCK) {
+                        for (index, job) in jobs.iter().enumerate().skip(start).take(block) {
                             match signer.sign_rrset(index, job.owner, job.rrset) {
                                 Ok(signatures) => done.push((index, signatures)),
                                 Err(error) => {
