@@ -266,7 +266,7 @@ pub fn sign_zone(
 
     // The output in order, with a slot for the signatures of each RRset
     // that gets them.
-    let mut layout: Vec<(Name, &RrSet, Option<usize>)> = Vec::new();
+    let mut layout: Vec<(&Name, &RrSet, Option<usize>)> = Vec::new();
     let mut jobs: Vec<Job<'_>> = Vec::new();
     for (index, node) in zone.nodes.iter().enumerate() {
         let kind = kinds[index];
@@ -283,12 +283,12 @@ pub fn sign_zone(
                 });
                 jobs.len() - 1
             });
-            layout.push((node.owner.clone(), rrset, job));
+            layout.push((&node.owner, rrset, job));
         }
     }
     for (owner, rrset) in chain.nsec3_records() {
         jobs.push(Job { owner, rrset });
-        layout.push((owner.clone(), rrset, Some(jobs.len() - 1)));
+        layout.push((owner, rrset, Some(jobs.len() - 1)));
     }
 
     let started = Instant::now();
@@ -301,15 +301,22 @@ pub fn sign_zone(
         class: zone.class,
         input: &zone.input_signatures,
     };
-    let (signatures, mut stats) = run_workers(&jobs, &context, stores)?;
+    let (mut signatures, mut stats) = run_workers(&jobs, &context, stores)?;
     stats.signing_time = started.elapsed();
     let input_count: usize = zone.input_signatures.values().map(Vec::len).sum();
     stats.dropped = input_count as u64 - stats.retained;
-    let mut records = Vec::with_capacity(layout.len() * 2);
+    drop(jobs);
+    // Memory: the signatures move into the output rather than being copied.
+    let record_count = layout
+        .iter()
+        .map(|(_, rrset, _)| rrset.rdatas.len())
+        .sum::<usize>()
+        + signatures.iter().map(Vec::len).sum::<usize>();
+    let mut records = Vec::with_capacity(record_count);
     for (owner, rrset, job) in layout {
-        push_rrset(&mut records, &owner, rrset);
+        push_rrset(&mut records, owner, rrset);
         if let Some(job) = job {
-            records.extend_from_slice(&signatures[job]);
+            records.extend(std::mem::take(&mut signatures[job]));
         }
     }
     Ok(SignedZone {

@@ -77,8 +77,10 @@ impl Zone {
     /// Reads and checks a zone. Errors name the file and line.
     pub fn load(mut reader: ZoneReader, origin: &Name) -> Result<(Zone, LoadReport)> {
         let mut report = LoadReport::default();
-        // lower-cased owner -> (first spelling, type -> (ttl, rdatas))
-        type ByType = BTreeMap<RType, (u32, Vec<Vec<u8>>)>;
+        // lower-cased owner -> (first spelling, [(type, ttl, rdatas)]). A
+        // node has a handful of types: a Vec costs far less memory than a
+        // map per node (a 100k-delegation zone loaded in 189 MB with one).
+        type ByType = Vec<(RType, u32, Vec<Vec<u8>>)>;
         let mut grouped: BTreeMap<Name, (Name, ByType)> = BTreeMap::new();
         let mut class = None;
         let mut soa_seen: Option<(u32, Vec<u8>)> = None;
@@ -136,10 +138,16 @@ impl Zone {
             // Case variants of one name are one node; the first spelling wins.
             let (_, by_type) = grouped
                 .entry(record.owner.to_lowercase())
-                .or_insert_with(|| (record.owner.clone(), BTreeMap::new()));
-            let (ttl, rdatas) = by_type
-                .entry(record.rtype)
-                .or_insert((record.ttl, Vec::new()));
+                .or_insert_with(|| (record.owner.clone(), Vec::with_capacity(1)));
+            let at = match by_type.iter().position(|(t, _, _)| *t == record.rtype) {
+                Some(at) => at,
+                None => {
+                    // Most RRsets hold one record: do not reserve four.
+                    by_type.push((record.rtype, record.ttl, Vec::with_capacity(1)));
+                    by_type.len() - 1
+                }
+            };
+            let (_, ttl, rdatas) = &mut by_type[at];
             if *ttl != record.ttl {
                 crate::cli::warn(&format!(
                     "{}:{}: TTL set to prior TTL ({ttl})",
@@ -154,11 +162,13 @@ impl Zone {
             )));
         }
         let mut nodes = Vec::with_capacity(grouped.len());
-        for (_, (owner, by_type)) in grouped {
+        for (_, (owner, mut by_type)) in grouped {
+            by_type.sort_by_key(|(rtype, _, _)| *rtype);
             let mut rrsets = Vec::with_capacity(by_type.len());
-            for (rtype, (ttl, mut rdatas)) in by_type {
+            for (rtype, ttl, mut rdatas) in by_type {
                 rdatas.sort_by(|a, b| rdata::canonical(rtype, a).cmp(&rdata::canonical(rtype, b)));
                 rdatas.dedup_by(|a, b| rdata::canonical(rtype, a) == rdata::canonical(rtype, b));
+                rdatas.shrink_to_fit();
                 rrsets.push(RrSet { rtype, ttl, rdatas });
             }
             nodes.push(Node { owner, rrsets });
