@@ -305,7 +305,6 @@ pub fn sign_zone(
     stats.signing_time = started.elapsed();
     let input_count: usize = zone.input_signatures.values().map(Vec::len).sum();
     stats.dropped = input_count as u64 - stats.retained;
-    drop(jobs);
     // Memory: the signatures move into the output rather than being copied.
     let record_count = layout
         .iter()
@@ -588,15 +587,19 @@ impl RrsetSigner<'_> {
     fn sign_rrset(&mut self, job: usize, owner: &Name, rrset: &RrSet) -> Result<Vec<OutRecord>> {
         let apex = owner.eq_ignore_case(&self.origin);
         let mut signatures = Vec::new();
-        let input: &[Vec<u8>] = if self.input.is_empty() {
-            &[]
+        // The input's signatures over this RRset, parsed once for all keys.
+        let input: Vec<(RrsigFields, &[u8])> = if self.input.is_empty() {
+            Vec::new()
         } else {
             self.input
                 .get(&(owner.to_lowercase(), rrset.rtype))
-                .map_or(&[], Vec::as_slice)
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .filter_map(|rdata| parse_rrsig(rdata))
+                .collect()
         };
         for key_index in self.signers_for(rrset.rtype, apex) {
-            if let Some(kept) = self.reusable(key_index, owner, rrset, input) {
+            if let Some(kept) = self.reusable(key_index, owner, rrset, &input) {
                 self.stats.retained += 1;
                 self.stats.verified += 1;
                 signatures.push(kept);
@@ -646,29 +649,27 @@ impl RrsetSigner<'_> {
         key_index: usize,
         owner: &Name,
         rrset: &RrSet,
-        input: &[Vec<u8>],
+        input: &[(RrsigFields, &[u8])],
     ) -> Option<OutRecord> {
         let key = &self.keys[key_index];
         let now = self.options.now;
-        let mut candidates: Vec<(RrsigFields, &[u8])> = input
+        let mut candidates: Vec<&(RrsigFields, &[u8])> = input
             .iter()
-            .filter_map(|rdata| {
-                let (fields, signature) = parse_rrsig(rdata)?;
-                let wanted = fields.algorithm == key.algorithm.number()
+            .filter(|(fields, _)| {
+                fields.algorithm == key.algorithm.number()
                     && fields.key_tag == key.dnskey.key_tag()
                     && fields.signer.eq_ignore_case(&self.origin)
                     && fields.labels == labels(owner)
                     && fields.original_ttl == rrset.ttl
                     && !serial_gt(fields.inception, now)
-                    && serial_gt(fields.expiration, now.wrapping_add(self.options.refresh));
-                wanted.then_some((fields, signature))
+                    && serial_gt(fields.expiration, now.wrapping_add(self.options.refresh))
             })
             .collect();
         // Latest expiration first.
         candidates
             .sort_by_key(|(fields, _)| std::cmp::Reverse(fields.expiration.wrapping_sub(now)));
         candidates.into_iter().find_map(|(fields, signature)| {
-            let data = signed_data(&fields, owner, self.class, rrset);
+            let data = signed_data(fields, owner, self.class, rrset);
             self.verifiers[key_index]
                 .verify(&data, signature)
                 .then(|| OutRecord {
