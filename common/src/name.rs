@@ -12,10 +12,12 @@ pub const MAX_NAME_LEN: usize = 255;
 /// Longest label (RFC 1035 §3.1).
 pub const MAX_LABEL_LEN: usize = 63;
 
-/// An absolute domain name in wire form, case preserved.
+/// An absolute domain name in wire form, case preserved. A boxed slice,
+/// not a `Vec`: a zone holds a name per node, and the capacity word and
+/// the slack a `Vec` keeps add up over millions of them.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Name {
-    wire: Vec<u8>,
+    wire: Box<[u8]>,
 }
 
 /// Why a name could not be parsed.
@@ -43,12 +45,16 @@ impl fmt::Display for NameError {
 impl Name {
     /// The root name `.`.
     pub fn root() -> Name {
-        Name { wire: vec![0] }
+        Name {
+            wire: Box::new([0]),
+        }
     }
 
     /// Builds a name from wire-form bytes (trusted: produced by this module).
     fn from_wire_unchecked(wire: Vec<u8>) -> Name {
-        Name { wire }
+        Name {
+            wire: wire.into_boxed_slice(),
+        }
     }
 
     /// Reads an uncompressed wire-form name at the start of `data`;
@@ -134,7 +140,7 @@ impl Name {
         if wire.len() > MAX_NAME_LEN {
             return Err(NameError::NameTooLong);
         }
-        Ok(Name { wire })
+        Ok(Name::from_wire_unchecked(wire))
     }
 
     /// The wire form, case preserved.
@@ -163,7 +169,7 @@ impl Name {
 
     /// True for `.`.
     pub fn is_root(&self) -> bool {
-        self.wire == [0]
+        *self.wire == [0]
     }
 
     /// True if the first label is `*`.

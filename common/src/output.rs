@@ -111,6 +111,18 @@ impl Stdout {
     }
 }
 
+/// For writers that report their own errors (a zone is written through
+/// `dyn Write`).
+impl Write for Stdout {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
 impl Default for Stdout {
     fn default() -> Self {
         Stdout::new()

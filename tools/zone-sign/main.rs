@@ -450,7 +450,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         for algorithm in keysource::algorithms(&keys) {
             report.line(&format!("- {algorithm}"));
         }
-        if let Err(error) = check_signed(&signed.records, &signed.origin, &keys) {
+        if let Err(error) = check_signed(&signed, &keys) {
             eprintln!("zone-sign: {error}");
             return Err(Error::Failed("Zone verification failed (failure)".into()));
         }
@@ -472,30 +472,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     ];
     if to_stdout {
         let mut out = common::output::Stdout::new();
-        let mut buffer = Vec::with_capacity(1 << 20);
-        write_zone(
-            &mut buffer,
-            &signed.records,
-            signed.class,
-            style,
-            args.dnssec_only,
-            &header,
-        )
-        .map_err(|e| Error::io("stdout", e))?;
-        out.bytes(&buffer)?;
+        write_zone(&mut out, &signed, style, args.dnssec_only, &header)
+            .map_err(|e| Error::io("stdout", e))?;
         out.flush()?;
     } else {
         let mut file = AtomicFile::create(std::path::Path::new(&output))?;
-        write_zone(
-            &mut file,
-            &signed.records,
-            signed.class,
-            style,
-            args.dnssec_only,
-            &header,
-        )
-        .and_then(|()| file.flush())
-        .map_err(|e| Error::io(&output, e))?;
+        write_zone(&mut file, &signed, style, args.dnssec_only, &header)
+            .and_then(|()| file.flush())
+            .map_err(|e| Error::io(&output, e))?;
         file.commit()?;
     }
     let ds_dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));

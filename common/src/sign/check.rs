@@ -4,14 +4,14 @@
 //! closed and in order. Signatures themselves were verified as they were
 //! made; this catches what is missing, not what is wrong.
 
-use super::{OutRecord, SigningKey};
+use super::{SignedZone, SigningKey};
 use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::record::RType;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-/// Checks the records of a signed zone.
-pub fn check_signed(records: &[OutRecord], origin: &Name, keys: &[SigningKey]) -> Result<()> {
+/// Checks a signed zone, walking it once.
+pub fn check_signed(signed: &SignedZone, keys: &[SigningKey]) -> Result<()> {
     let algorithms: BTreeSet<u8> = keys
         .iter()
         .filter(|k| k.active)
@@ -30,27 +30,45 @@ pub fn check_signed(records: &[OutRecord], origin: &Name, keys: &[SigningKey]) -
         })
         .map(|k| (k.algorithm.number(), k.dnskey.key_tag()))
         .collect();
-    // (owner, covered type) -> algorithms and (algorithm, tag) of its signatures.
-    let mut signed: BTreeMap<(Name, u16), Vec<(u8, u16)>> = BTreeMap::new();
-    for record in records.iter().filter(|r| r.rtype == RType::RRSIG) {
-        let covered = u16::from_be_bytes([record.rdata[0], record.rdata[1]]);
-        let tag = u16::from_be_bytes([record.rdata[16], record.rdata[17]]);
-        signed
-            .entry((record.owner.to_lowercase(), covered))
-            .or_default()
-            .push((record.rdata[2], tag));
-    }
-    for ((owner, covered), signatures) in &signed {
-        let present: BTreeSet<u8> = signatures.iter().map(|(a, _)| *a).collect();
-        if let Some(missing) = algorithms.difference(&present).next() {
+    let origin = &signed.origin;
+    let mut apex_signed: BTreeSet<RType> = BTreeSet::new();
+    let mut chain = ChainCheck::default();
+    let mut by_key: Vec<(u8, u16)> = Vec::new();
+    signed.each_rrset(|owner, rrset, signatures| {
+        match rrset.rtype {
+            RType::NSEC => chain.nsec(owner, rrset.rdatas.first().unwrap_or_default())?,
+            RType::NSEC3 => chain.nsec3(owner, rrset.rdatas.first().unwrap_or_default())?,
+            _ => {}
+        }
+        let Some(signatures) = signatures else {
+            return Ok(());
+        };
+        // (algorithm, key tag) of each signature.
+        by_key.clear();
+        for rdata in signatures {
+            let fixed = rdata
+                .get(..18)
+                .ok_or_else(|| Error::Failed(format!("a short RRSIG at {owner}")))?;
+            if fixed[..2] != rrset.rtype.0.to_be_bytes() {
+                return Err(Error::Failed(format!(
+                    "an RRSIG at {owner} over {} covers another type",
+                    rrset.rtype
+                )));
+            }
+            by_key.push((fixed[2], u16::from_be_bytes([fixed[16], fixed[17]])));
+        }
+        if let Some(missing) = algorithms
+            .iter()
+            .find(|a| !by_key.iter().any(|(algorithm, _)| algorithm == *a))
+        {
             return Err(Error::Failed(format!(
                 "the zone is not fully signed: {owner}/{} has no signature of algorithm {missing}",
-                RType(*covered)
+                rrset.rtype
             )));
         }
-        if *covered == RType::DNSKEY.0 {
+        if rrset.rtype == RType::DNSKEY {
             for algorithm in &algorithms {
-                if !signatures
+                if !by_key
                     .iter()
                     .any(|s| ksk_tags.contains(s) && s.0 == *algorithm)
                 {
@@ -60,53 +78,94 @@ pub fn check_signed(records: &[OutRecord], origin: &Name, keys: &[SigningKey]) -
                 }
             }
         }
-    }
+        if owner.eq_ignore_case(origin) && !by_key.is_empty() {
+            apex_signed.insert(rrset.rtype);
+        }
+        Ok(())
+    })?;
     for required in [RType::SOA, RType::DNSKEY] {
-        if !signed.contains_key(&(origin.to_lowercase(), required.0)) {
+        if !apex_signed.contains(&required) {
             return Err(Error::Failed(format!(
                 "{required} is not signed (keys offline or inactive?)"
             )));
         }
     }
-    check_chain(records, origin)
+    chain.finish(origin)
 }
 
-fn check_chain(records: &[OutRecord], origin: &Name) -> Result<()> {
-    let nsec: Vec<&OutRecord> = records.iter().filter(|r| r.rtype == RType::NSEC).collect();
-    for (index, record) in nsec.iter().enumerate() {
-        let (next, _) = Name::from_wire(&record.rdata).map_err(|e| Error::Failed(e.to_string()))?;
-        let expected = nsec.get(index + 1).map_or(origin, |r| &r.owner);
-        if !next.eq_ignore_case(expected) {
-            return Err(Error::Failed(format!(
-                "Bad NSEC record for {}, next name mismatch (expected:{expected}, found:{next})",
-                record.owner
-            )));
+/// The NSEC or NSEC3 chain seen so far, one record at a time: each
+/// record's next name must be the owner (or hash) of the one after it,
+/// and the last must lead back to the first.
+#[derive(Default)]
+struct ChainCheck {
+    /// The last NSEC: its owner and next name.
+    nsec: Option<(Name, Name)>,
+    /// The first NSEC3's owner hash, and the last one's owner and next hash.
+    nsec3_first: Option<Vec<u8>>,
+    nsec3_last: Option<(Name, Vec<u8>)>,
+}
+
+impl ChainCheck {
+    fn nsec(&mut self, owner: &Name, rdata: &[u8]) -> Result<()> {
+        let (next, _) = Name::from_wire(rdata).map_err(|e| Error::Failed(e.to_string()))?;
+        if let Some((previous, expected)) = &self.nsec {
+            if !expected.eq_ignore_case(owner) {
+                return Err(next_name_mismatch(previous, owner, expected));
+            }
+            if previous.canonical_cmp(owner) != std::cmp::Ordering::Less {
+                return Err(Error::Failed(format!("NSEC chain out of order at {owner}")));
+            }
         }
-        if index > 0
-            && nsec[index - 1].owner.canonical_cmp(&record.owner) != std::cmp::Ordering::Less
-        {
-            return Err(Error::Failed(format!(
-                "NSEC chain out of order at {}",
-                record.owner
-            )));
-        }
+        self.nsec = Some((owner.clone(), next));
+        Ok(())
     }
-    let nsec3: Vec<&OutRecord> = records.iter().filter(|r| r.rtype == RType::NSEC3).collect();
-    for (index, record) in nsec3.iter().enumerate() {
-        let salt_len = record.rdata[4] as usize;
-        let hash_len = record.rdata[5 + salt_len] as usize;
-        let next = &record.rdata[6 + salt_len..6 + salt_len + hash_len];
-        let following = nsec3[(index + 1) % nsec3.len()];
-        let label = following.owner.labels().next().unwrap_or_default();
-        let decoded = data_encoding::BASE32HEX_NOPAD
-            .decode(&label.to_ascii_uppercase())
-            .map_err(|_| Error::Failed(format!("bad NSEC3 owner {}", following.owner)))?;
-        if decoded != next {
-            return Err(Error::Failed(format!(
-                "Break in NSEC3 chain at: {}",
-                record.owner
-            )));
+
+    fn nsec3(&mut self, owner: &Name, rdata: &[u8]) -> Result<()> {
+        let hash = owner_hash(owner)?;
+        if let Some((previous, next)) = &self.nsec3_last {
+            if *next != hash {
+                return Err(nsec3_break(previous));
+            }
         }
+        self.nsec3_first.get_or_insert(hash);
+        let salt_len = *rdata.get(4).unwrap_or(&0) as usize;
+        let hash_len = *rdata.get(5 + salt_len).unwrap_or(&0) as usize;
+        let next = rdata
+            .get(6 + salt_len..6 + salt_len + hash_len)
+            .ok_or_else(|| nsec3_break(owner))?;
+        self.nsec3_last = Some((owner.clone(), next.to_vec()));
+        Ok(())
     }
-    Ok(())
+
+    fn finish(&self, origin: &Name) -> Result<()> {
+        if let Some((last, next)) = &self.nsec {
+            if !next.eq_ignore_case(origin) {
+                return Err(next_name_mismatch(last, origin, next));
+            }
+        }
+        if let (Some(first), Some((last, next))) = (&self.nsec3_first, &self.nsec3_last) {
+            if first != next {
+                return Err(nsec3_break(last));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn next_name_mismatch(owner: &Name, expected: &Name, found: &Name) -> Error {
+    Error::Failed(format!(
+        "Bad NSEC record for {owner}, next name mismatch (expected:{expected}, found:{found})"
+    ))
+}
+
+fn nsec3_break(owner: &Name) -> Error {
+    Error::Failed(format!("Break in NSEC3 chain at: {owner}"))
+}
+
+/// The hash an NSEC3 owner name spells in its first label (base32hex).
+fn owner_hash(owner: &Name) -> Result<Vec<u8>> {
+    let label = owner.labels().next().unwrap_or_default();
+    data_encoding::BASE32HEX_NOPAD
+        .decode(&label.to_ascii_uppercase())
+        .map_err(|_| Error::Failed(format!("bad NSEC3 owner {owner}")))
 }

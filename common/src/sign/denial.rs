@@ -7,29 +7,98 @@ use crate::name::Name;
 use crate::rdata::type_bitmap;
 use crate::record::RType;
 use crate::zone::model::{Node, RrSet, Zone};
+use crate::zone::rdatas::Rdatas;
 use sha1::Digest;
 use std::collections::HashSet;
 
 use super::Denial;
 
-/// The denial records of a zone.
+/// The denial records of a zone. They are not stored: an NSEC record
+/// follows from its node and the next name in the chain, an NSEC3 record
+/// from its node and the next hash, so the chain keeps only the NSEC3
+/// hashes in order and makes each record when it is signed or written.
+#[derive(Debug)]
 pub struct Chain {
-    /// The NSEC RRset of each node (by node index), for NSEC zones.
-    nsec: Vec<Option<RrSet>>,
-    /// NSEC3 records by hash order: (owner, RRset).
-    nsec3: Vec<(Name, RrSet)>,
+    ttl: u32,
+    nsec3: Option<Nsec3Chain>,
 }
 
+#[derive(Debug)]
+struct Nsec3Chain {
+    salt: Vec<u8>,
+    iterations: u16,
+    opt_out: bool,
+    /// (hash, node index or [`EMPTY_NON_TERMINAL`]), in hash order.
+    entries: Vec<([u8; 20], u32)>,
+}
+
+/// The node of an NSEC3 entry that hashes an empty non-terminal.
+const EMPTY_NON_TERMINAL: u32 = u32::MAX;
+
 impl Chain {
-    /// The NSEC RRset of node `index`.
-    pub fn nsec_for(&self, index: usize) -> Option<&RrSet> {
-        self.nsec.get(index).and_then(Option::as_ref)
+    /// True if node `index` has an NSEC record.
+    pub fn has_nsec(&self, kinds: &[NodeKind], index: usize) -> bool {
+        self.nsec3.is_none() && kinds[index] != NodeKind::Occluded
     }
 
-    /// The NSEC3 records, in hash order.
-    pub fn nsec3_records(&self) -> impl Iterator<Item = (&Name, &RrSet)> {
-        self.nsec3.iter().map(|(owner, set)| (owner, set))
+    /// The NSEC RRset of node `index` (see [`Chain::has_nsec`]): the next
+    /// name in the chain (back to the apex after the last) and the types.
+    pub fn nsec(&self, zone: &Zone, kinds: &[NodeKind], index: usize) -> RrSet {
+        let next = (index + 1..zone.nodes.len())
+            .find(|&i| kinds[i] != NodeKind::Occluded)
+            .unwrap_or(0);
+        let mut types = node_types(&zone.nodes[index], kinds[index]);
+        types.push(RType::RRSIG);
+        types.push(RType::NSEC);
+        let mut rdata = zone.nodes[next].owner.wire().to_vec();
+        rdata.extend_from_slice(&type_bitmap(&types));
+        RrSet {
+            rtype: RType::NSEC,
+            ttl: self.ttl,
+            rdatas: Rdatas::one(&rdata),
+        }
     }
+
+    /// How many NSEC3 records there are.
+    pub fn nsec3_len(&self) -> usize {
+        self.nsec3.as_ref().map_or(0, |c| c.entries.len())
+    }
+
+    /// NSEC3 record number `position` in hash order: owner and RRset.
+    pub fn nsec3(&self, zone: &Zone, kinds: &[NodeKind], position: usize) -> (Name, RrSet) {
+        let chain = self.nsec3.as_ref().expect("an NSEC3 chain");
+        let (hash, node) = chain.entries[position];
+        let next = chain.entries[(position + 1) % chain.entries.len()].0;
+        let mut types = Vec::new();
+        if node != EMPTY_NON_TERMINAL {
+            let kind = kinds[node as usize];
+            types = node_types(&zone.nodes[node as usize], kind);
+            if kind != (NodeKind::Delegation { secure: false }) {
+                types.push(RType::RRSIG);
+            }
+        }
+        let mut rdata = vec![1, u8::from(chain.opt_out)];
+        rdata.extend_from_slice(&chain.iterations.to_be_bytes());
+        rdata.push(chain.salt.len() as u8);
+        rdata.extend_from_slice(&chain.salt);
+        rdata.push(20);
+        rdata.extend_from_slice(&next);
+        rdata.extend_from_slice(&type_bitmap(&types));
+        let owner = nsec3_owner(&hash, &zone.origin).expect("checked when the chain was built");
+        let rrset = RrSet {
+            rtype: RType::NSEC3,
+            ttl: self.ttl,
+            rdatas: Rdatas::one(&rdata),
+        };
+        (owner, rrset)
+    }
+}
+
+/// The owner name of the NSEC3 record of `hash`.
+fn nsec3_owner(hash: &[u8; 20], origin: &Name) -> Result<Name> {
+    let label = data_encoding::BASE32HEX_NOPAD.encode(hash);
+    Name::parse(&label, Some(origin))
+        .map_err(|e| Error::Failed(format!("NSEC3 owner name for '{origin}': {e}")))
 }
 
 /// The types an NSEC or NSEC3 bitmap lists for a node of this kind
@@ -47,43 +116,22 @@ fn node_types(node: &Node, kind: NodeKind) -> Vec<RType> {
     }
 }
 
-/// Builds the chain for the zone's nodes.
+/// Plans the chain for the zone's nodes.
 pub fn build(zone: &Zone, kinds: &[NodeKind], denial: &Denial, ttl: u32) -> Result<Chain> {
-    match denial {
-        Denial::Nsec => Ok(Chain {
-            nsec: build_nsec(zone, kinds, ttl),
-            nsec3: Vec::new(),
-        }),
+    let nsec3 = match denial {
+        Denial::Nsec => None,
         Denial::Nsec3 {
             salt,
             iterations,
             opt_out,
-        } => Ok(Chain {
-            nsec: vec![None; zone.nodes.len()],
-            nsec3: build_nsec3(zone, kinds, salt, *iterations, *opt_out, ttl)?,
+        } => Some(Nsec3Chain {
+            salt: salt.clone(),
+            iterations: *iterations,
+            opt_out: *opt_out,
+            entries: nsec3_entries(zone, kinds, salt, *iterations, *opt_out)?,
         }),
-    }
-}
-
-fn build_nsec(zone: &Zone, kinds: &[NodeKind], ttl: u32) -> Vec<Option<RrSet>> {
-    let in_chain: Vec<usize> = (0..zone.nodes.len())
-        .filter(|&i| kinds[i] != NodeKind::Occluded)
-        .collect();
-    let mut out = vec![None; zone.nodes.len()];
-    for (position, &index) in in_chain.iter().enumerate() {
-        let next = &zone.nodes[in_chain[(position + 1) % in_chain.len()]].owner;
-        let mut types = node_types(&zone.nodes[index], kinds[index]);
-        types.push(RType::RRSIG);
-        types.push(RType::NSEC);
-        let mut rdata = next.wire().to_vec();
-        rdata.extend_from_slice(&type_bitmap(&types));
-        out[index] = Some(RrSet {
-            rtype: RType::NSEC,
-            ttl,
-            rdatas: vec![rdata],
-        });
-    }
-    out
+    };
+    Ok(Chain { ttl, nsec3 })
 }
 
 /// The NSEC3 hash of a name (RFC 5155 §5): SHA-1 of the canonical name
@@ -102,80 +150,62 @@ pub fn nsec3_hash(name: &Name, salt: &[u8], iterations: u16) -> [u8; 20] {
     digest
 }
 
-fn build_nsec3(
+/// The hashes of every name that gets an NSEC3 record, in hash order.
+fn nsec3_entries(
     zone: &Zone,
     kinds: &[NodeKind],
     salt: &[u8],
     iterations: u16,
     opt_out: bool,
-    ttl: u32,
-) -> Result<Vec<(Name, RrSet)>> {
-    // (name, bitmap types) of every name that gets an NSEC3.
-    let mut entries: Vec<(Name, Vec<RType>)> = Vec::new();
-    let existing: HashSet<Name> = zone.nodes.iter().map(|n| n.owner.to_lowercase()).collect();
+) -> Result<Vec<([u8; 20], u32)>> {
+    nsec3_owner(&[0; 20], &zone.origin)?;
+    let mut entries: Vec<([u8; 20], u32)> = Vec::new();
     let mut empty_non_terminals: HashSet<Name> = HashSet::new();
     for (index, node) in zone.nodes.iter().enumerate() {
-        let kind = kinds[index];
-        let mut types = match kind {
+        match kinds[index] {
             NodeKind::Occluded => continue,
             NodeKind::Delegation { secure: false } if opt_out => continue,
-            _ => node_types(node, kind),
-        };
-        let signed = !matches!(kind, NodeKind::Delegation { secure: false });
-        if signed {
-            types.push(RType::RRSIG);
+            _ => {}
         }
-        entries.push((node.owner.clone(), types));
-        // Empty non-terminals between this name and the apex.
+        let at = u32::try_from(index)
+            .ok()
+            .filter(|&at| at != EMPTY_NON_TERMINAL)
+            .ok_or_else(|| Error::Failed("too many names for one zone".into()))?;
+        entries.push((nsec3_hash(&node.owner, salt, iterations), at));
+        // Empty non-terminals between this name and the apex. The nodes
+        // are in canonical order: whether a name exists is a binary search.
         let mut ancestor = node.owner.parent();
         while let Some(name) = ancestor {
             if !name.is_subdomain_of(&zone.origin) || name.eq_ignore_case(&zone.origin) {
                 break;
             }
-            let lower = name.to_lowercase();
-            if existing.contains(&lower) || !empty_non_terminals.insert(lower) {
+            let exists = zone
+                .nodes
+                .binary_search_by(|n| n.owner.canonical_cmp(&name))
+                .is_ok();
+            if exists || !empty_non_terminals.insert(name.to_lowercase()) {
                 break;
             }
             ancestor = name.parent();
         }
     }
-    for name in empty_non_terminals {
-        entries.push((name, Vec::new()));
+    entries.extend(
+        empty_non_terminals
+            .iter()
+            .map(|name| (nsec3_hash(name, salt, iterations), EMPTY_NON_TERMINAL)),
+    );
+    entries.sort_unstable();
+    entries.shrink_to_fit();
+    if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        let name_of = |node: u32| match node {
+            EMPTY_NON_TERMINAL => "an empty non-terminal".to_string(),
+            node => format!("'{}'", zone.nodes[node as usize].owner),
+        };
+        return Err(Error::Failed(format!(
+            "NSEC3 hash collision between {} and {}: choose another salt (-3)",
+            name_of(pair[0].1),
+            name_of(pair[1].1)
+        )));
     }
-    let mut hashed: Vec<([u8; 20], Vec<RType>, Name)> = entries
-        .into_iter()
-        .map(|(name, types)| (nsec3_hash(&name, salt, iterations), types, name))
-        .collect();
-    hashed.sort_by_key(|a| a.0);
-    for pair in hashed.windows(2) {
-        if pair[0].0 == pair[1].0 {
-            return Err(Error::Failed(format!(
-                "NSEC3 hash collision between '{}' and '{}': choose another salt (-3)",
-                pair[0].2, pair[1].2
-            )));
-        }
-    }
-    let mut out = Vec::with_capacity(hashed.len());
-    for (position, (hash, types, _)) in hashed.iter().enumerate() {
-        let next = &hashed[(position + 1) % hashed.len()].0;
-        let label = data_encoding::BASE32HEX_NOPAD.encode(hash);
-        let owner = Name::parse(&label, Some(&zone.origin))
-            .map_err(|e| Error::Failed(format!("NSEC3 owner name for '{}': {e}", zone.origin)))?;
-        let mut rdata = vec![1, u8::from(opt_out)];
-        rdata.extend_from_slice(&iterations.to_be_bytes());
-        rdata.push(salt.len() as u8);
-        rdata.extend_from_slice(salt);
-        rdata.push(20);
-        rdata.extend_from_slice(next);
-        rdata.extend_from_slice(&type_bitmap(types));
-        out.push((
-            owner,
-            RrSet {
-                rtype: RType::NSEC3,
-                ttl,
-                rdatas: vec![rdata],
-            },
-        ));
-    }
-    Ok(out)
+    Ok(entries)
 }

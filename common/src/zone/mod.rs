@@ -7,6 +7,7 @@
 pub mod generate;
 pub mod lexer;
 pub mod model;
+pub mod rdatas;
 pub mod reader;
 pub mod write;
 

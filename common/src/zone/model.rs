@@ -3,12 +3,14 @@
 //! that matter for signing (one SOA at the apex, CNAME alone, data inside
 //! the zone, DS only at delegations, DNSKEY only at the apex).
 
+use super::rdatas::{Rdatas, MAX_RDATA_LEN};
 use super::reader::ZoneReader;
 use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::rdata;
 use crate::record::{Class, RType};
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::HashMap;
 
 /// The records of one owner and type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,7 +18,7 @@ pub struct RrSet {
     pub rtype: RType,
     pub ttl: u32,
     /// Wire RDATA, in canonical order, without duplicates.
-    pub rdatas: Vec<Vec<u8>>,
+    pub rdatas: Rdatas,
 }
 
 /// Every RRset of one owner name.
@@ -38,9 +40,10 @@ impl Node {
     }
 }
 
-/// The RRSIGs of a signed input, by lower-cased owner and covered type:
-/// candidates for reuse when the zone is signed again.
-pub type InputSignatures = HashMap<(Name, RType), Vec<Vec<u8>>>;
+/// The RRSIGs of a signed input, by lower-cased owner (all of an owner's
+/// signatures together, whatever type they cover): candidates for reuse
+/// when the zone is signed again.
+pub type InputSignatures = HashMap<Name, Rdatas>;
 
 /// A zone: origin, class, and nodes in canonical order (apex first).
 #[derive(Clone, Debug)]
@@ -73,15 +76,81 @@ pub struct LoadReport {
     pub input_signatures: usize,
 }
 
+/// Where loading puts each record's node. Zone files are mostly written
+/// owner by owner in canonical order (signers' output, generated zones):
+/// then a record belongs to the last node or starts the next one, and no
+/// index is needed. The first record out of that order builds an index
+/// of lower-cased owners, used from then on, and the nodes are sorted at
+/// the end.
+struct NodeBuilder {
+    nodes: Vec<Node>,
+    /// Lower-cased owner -> node index, once the input is out of order.
+    index: Option<HashMap<Name, usize>>,
+}
+
+impl NodeBuilder {
+    /// The index of the node of `owner`, made if it is new. Case variants
+    /// of one name are one node; the first spelling wins.
+    fn node_for(&mut self, owner: &Name) -> usize {
+        if let Some(last) = self.nodes.last() {
+            if last.owner.eq_ignore_case(owner) {
+                return self.nodes.len() - 1;
+            }
+            if self.index.is_none() && last.owner.canonical_cmp(owner) != Ordering::Less {
+                self.index = Some(
+                    self.nodes
+                        .iter()
+                        .enumerate()
+                        .map(|(at, node)| (node.owner.to_lowercase(), at))
+                        .collect(),
+                );
+            }
+        }
+        if let Some(index) = &mut self.index {
+            let lower = owner.to_lowercase();
+            if let Some(&at) = index.get(&lower) {
+                return at;
+            }
+            index.insert(lower, self.nodes.len());
+        }
+        self.nodes.push(Node {
+            owner: owner.clone(),
+            rrsets: Vec::with_capacity(1),
+        });
+        self.nodes.len() - 1
+    }
+
+    /// The nodes in canonical order, each RRset's RDATA in canonical
+    /// order without duplicates, types in order.
+    fn finish(self) -> Vec<Node> {
+        let mut nodes = self.nodes;
+        if self.index.is_some() {
+            drop(self.index);
+            nodes.sort_by(|a, b| a.owner.canonical_cmp(&b.owner));
+        }
+        for node in &mut nodes {
+            node.rrsets.sort_by_key(|s| s.rtype);
+            node.rrsets.shrink_to_fit();
+            for rrset in &mut node.rrsets {
+                let rtype = rrset.rtype;
+                rrset.rdatas.sort_dedup_by(|a, b| {
+                    rdata::canonical(rtype, a).cmp(&rdata::canonical(rtype, b))
+                });
+            }
+        }
+        nodes.shrink_to_fit();
+        nodes
+    }
+}
+
 impl Zone {
     /// Reads and checks a zone. Errors name the file and line.
     pub fn load(mut reader: ZoneReader, origin: &Name) -> Result<(Zone, LoadReport)> {
         let mut report = LoadReport::default();
-        // lower-cased owner -> (first spelling, [(type, ttl, rdatas)]). A
-        // node has a handful of types: a Vec costs far less memory than a
-        // map per node (a 100k-delegation zone loaded in 189 MB with one).
-        type ByType = Vec<(RType, u32, Vec<Vec<u8>>)>;
-        let mut grouped: BTreeMap<Name, (Name, ByType)> = BTreeMap::new();
+        let mut builder = NodeBuilder {
+            nodes: Vec::new(),
+            index: None,
+        };
         let mut class = None;
         let mut soa_seen: Option<(u32, Vec<u8>)> = None;
         let mut input_signatures = InputSignatures::new();
@@ -99,20 +168,23 @@ impl Zone {
             class.get_or_insert(record.class);
             let wire = rdata::parse(record.rtype, &record.rdata, &record.origin)
                 .map_err(|message| record.error(message))?;
+            if wire.len() > MAX_RDATA_LEN {
+                return Err(record.error(format!(
+                    "RDATA of {} octets; at most {MAX_RDATA_LEN} fit in a record",
+                    wire.len()
+                )));
+            }
             if is_signer_made(record.rtype) {
                 report.input_dnssec += 1;
                 if record.rtype == RType::RRSIG {
                     report.input_signatures += 1;
                     // RDATA given as `\#` may be too short to be an RRSIG:
                     // it is counted, and can only be dropped.
-                    if let Some(&[high, low]) = wire.get(..2) {
+                    if wire.len() >= 2 {
                         input_signatures
-                            .entry((
-                                record.owner.to_lowercase(),
-                                RType(u16::from_be_bytes([high, low])),
-                            ))
+                            .entry(record.owner.to_lowercase())
                             .or_default()
-                            .push(wire);
+                            .push(&wire);
                     }
                 }
                 continue;
@@ -135,44 +207,34 @@ impl Zone {
                 }
                 soa_seen = Some((record.ttl, wire.clone()));
             }
-            // Case variants of one name are one node; the first spelling wins.
-            let (_, by_type) = grouped
-                .entry(record.owner.to_lowercase())
-                .or_insert_with(|| (record.owner.clone(), Vec::with_capacity(1)));
-            let at = match by_type.iter().position(|(t, _, _)| *t == record.rtype) {
-                Some(at) => at,
-                None => {
-                    // Most RRsets hold one record: do not reserve four.
-                    by_type.push((record.rtype, record.ttl, Vec::with_capacity(1)));
-                    by_type.len() - 1
+            let at = builder.node_for(&record.owner);
+            let rrsets = &mut builder.nodes[at].rrsets;
+            match rrsets.iter_mut().find(|s| s.rtype == record.rtype) {
+                Some(rrset) => {
+                    if rrset.ttl != record.ttl {
+                        crate::cli::warn(&format!(
+                            "{}:{}: TTL set to prior TTL ({})",
+                            record.file, record.line, rrset.ttl
+                        ));
+                    }
+                    rrset.rdatas.push(&wire);
                 }
-            };
-            let (_, ttl, rdatas) = &mut by_type[at];
-            if *ttl != record.ttl {
-                crate::cli::warn(&format!(
-                    "{}:{}: TTL set to prior TTL ({ttl})",
-                    record.file, record.line
-                ));
+                None => rrsets.push(RrSet {
+                    rtype: record.rtype,
+                    ttl: record.ttl,
+                    rdatas: Rdatas::one(&wire),
+                }),
             }
-            rdatas.push(wire);
         }
         if soa_seen.is_none() {
             return Err(Error::Failed(format!(
                 "zone '{origin}' has no SOA record at its apex"
             )));
         }
-        let mut nodes = Vec::with_capacity(grouped.len());
-        for (_, (owner, mut by_type)) in grouped {
-            by_type.sort_by_key(|(rtype, _, _)| *rtype);
-            let mut rrsets = Vec::with_capacity(by_type.len());
-            for (rtype, ttl, mut rdatas) in by_type {
-                rdatas.sort_by(|a, b| rdata::canonical(rtype, a).cmp(&rdata::canonical(rtype, b)));
-                rdatas.dedup_by(|a, b| rdata::canonical(rtype, a) == rdata::canonical(rtype, b));
-                rdatas.shrink_to_fit();
-                rrsets.push(RrSet { rtype, ttl, rdatas });
-            }
-            nodes.push(Node { owner, rrsets });
+        for signatures in input_signatures.values_mut() {
+            signatures.sort_dedup_by(<[u8]>::cmp);
         }
+        let nodes = builder.finish();
         let zone = Zone {
             origin: nodes
                 .first()
@@ -197,7 +259,10 @@ impl Zone {
             .apex()
             .rrset(RType::SOA)
             .ok_or_else(|| Error::Failed("no SOA at the apex".into()))?;
-        let rdata = &soa.rdatas[0];
+        let rdata = soa
+            .rdatas
+            .first()
+            .ok_or_else(|| Error::Failed("an empty SOA RRset".into()))?;
         let n1 = rdata::name_len(rdata).map_err(Error::Failed)?;
         let n2 = rdata::name_len(&rdata[n1..]).map_err(Error::Failed)?;
         let fields = &rdata[n1 + n2..];
@@ -238,7 +303,10 @@ impl Zone {
             .iter_mut()
             .find(|s| s.rtype == RType::SOA)
             .ok_or_else(|| Error::Failed("no SOA at the apex".into()))?;
-        let rdata = &mut soa.rdatas[0];
+        let rdata = soa
+            .rdatas
+            .first_mut()
+            .ok_or_else(|| Error::Failed("an empty SOA RRset".into()))?;
         let n1 = rdata::name_len(rdata).map_err(Error::Failed)?;
         let n2 = rdata::name_len(&rdata[n1..]).map_err(Error::Failed)?;
         rdata[n1 + n2..n1 + n2 + 4].copy_from_slice(&serial.to_be_bytes());

@@ -5,7 +5,7 @@
 use crate::name::Name;
 use crate::rdata;
 use crate::record::{Class, RType};
-use crate::sign::OutRecord;
+use crate::sign::{rrsig_ttl, SignedZone};
 use std::io::Write;
 
 /// Output style (`-O`).
@@ -15,11 +15,10 @@ pub enum Style {
     Text,
 }
 
-/// Writes the records in order. `header` lines are written as comments.
+/// Writes the signed zone in order. `header` lines are written as comments.
 pub fn write_zone(
     out: &mut dyn Write,
-    records: &[OutRecord],
-    class: Class,
+    signed: &SignedZone,
     style: Style,
     dnssec_only: bool,
     header: &[String],
@@ -27,34 +26,51 @@ pub fn write_zone(
     for line in header {
         writeln!(out, "; {line}")?;
     }
-    let mut previous: Option<&Name> = None;
-    for record in records {
-        if dnssec_only && !is_dnssec(record.rtype) {
-            continue;
+    let mut lines = Lines {
+        out,
+        class: signed.class,
+        style,
+        previous: None,
+    };
+    signed.each_rrset(|owner, rrset, signatures| {
+        if !dnssec_only || is_dnssec(rrset.rtype) {
+            for rdata in rrset.rdatas.iter() {
+                lines.record(owner, rrset.ttl, rrset.rtype, rdata)?;
+            }
         }
-        let text = rdata::format(record.rtype, &record.rdata);
-        let rtype = rdata::type_text(record.rtype);
-        match style {
-            Style::Full => writeln!(
-                out,
-                "{} {} {class} {rtype} {text}",
-                record.owner, record.ttl
-            )?,
+        for rdata in signatures.into_iter().flatten() {
+            lines.record(owner, rrsig_ttl(rrset.ttl, rdata), RType::RRSIG, rdata)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes records as lines, remembering the last owner for `text` style.
+struct Lines<'o> {
+    out: &'o mut dyn Write,
+    class: Class,
+    style: Style,
+    previous: Option<Name>,
+}
+
+impl Lines<'_> {
+    fn record(&mut self, owner: &Name, ttl: u32, rtype: RType, wire: &[u8]) -> std::io::Result<()> {
+        let text = rdata::format(rtype, wire);
+        let rtype = rdata::type_text(rtype);
+        let class = self.class;
+        match self.style {
+            Style::Full => writeln!(self.out, "{owner} {ttl} {class} {rtype} {text}")?,
             Style::Text => {
-                if previous.is_some_and(|p| p == &record.owner) {
-                    writeln!(out, "\t\t\t{}\t{rtype}\t{text}", record.ttl)?;
+                if self.previous.as_ref() == Some(owner) {
+                    writeln!(self.out, "\t\t\t{ttl}\t{rtype}\t{text}")?;
                 } else {
-                    writeln!(
-                        out,
-                        "{}\t{}\t{class}\t{rtype}\t{text}",
-                        record.owner, record.ttl
-                    )?;
+                    writeln!(self.out, "{owner}\t{ttl}\t{class}\t{rtype}\t{text}")?;
+                    self.previous = Some(owner.clone());
                 }
             }
         }
-        previous = Some(&record.owner);
+        Ok(())
     }
-    Ok(())
 }
 
 fn is_dnssec(rtype: RType) -> bool {
