@@ -1,4 +1,4 @@
-use crate::hsm::{Hsm, SOFTHSM_MODULE};
+use crate::hsm::{Hsm, PIN, SOFTHSM_MODULE};
 
 #[test]
 fn tokens_prints_bind_blocks_with_padded_fields() {
@@ -169,4 +169,55 @@ fn speed_measures_signing_and_leaves_nothing_behind() {
         .args(["--speed", "--seconds", "0.1", "-p", "wrong-pin-1"])
         .assert()
         .code(1);
+}
+
+#[test]
+fn speed_with_a_token_key_uses_it_and_changes_nothing() {
+    let hsm = Hsm::new();
+    hsm.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-a", "ECDSAP256SHA256", "-l", "zsk"],
+    );
+    let before = hsm.run_ok("pkcs11-list", &[]);
+    let text = hsm.run_ok(
+        "pkcs11-tokens",
+        &["--speed", "-l", "zsk", "-n", "2", "--seconds", "0.3"],
+    );
+    // The algorithm is the key's own.
+    assert!(
+        text.starts_with("ECDSAP256SHA256: ") && text.contains(" with 2 sessions: "),
+        "{text}"
+    );
+    assert_eq!(
+        hsm.run_ok("pkcs11-list", &[]),
+        before,
+        "nothing made or lost"
+    );
+    // A key that is not there, an algorithm the key cannot do, and -b
+    // (which sizes a new key) with an existing key are refused.
+    hsm.tool("pkcs11-tokens")
+        .args(["--speed", "-l", "nosuch", "--seconds", "0.1", "-p", PIN])
+        .assert()
+        .code(3);
+    let output = hsm
+        .tool("pkcs11-tokens")
+        .args([
+            "--speed",
+            "-l",
+            "zsk",
+            "-a",
+            "RSASHA256",
+            "--seconds",
+            "0.1",
+            "-p",
+            PIN,
+        ])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&output.get_output().stderr).to_string();
+    assert!(stderr.contains("cannot sign with RSASHA256"), "{stderr}");
+    hsm.tool("pkcs11-tokens")
+        .args(["--speed", "-l", "zsk", "-b", "2048"])
+        .assert()
+        .code(2);
 }

@@ -14,18 +14,21 @@ use std::process::ExitCode;
 
 const HELP: &str = "\
 Usage: pkcs11-tokens [-v] [-m module] [--json]
-       pkcs11-tokens --speed [-a algorithm] [-b bits] [-n sessions] [--seconds S]
+       pkcs11-tokens --speed [-l label | -a algorithm [-b bits]] [-n sessions] [--seconds S]
                      [connection options]
 
 List the slots and tokens of a PKCS#11 module and what each token can do;
-with --speed, measure the token's signing rate the way zone-sign signs (a
-session key that leaves nothing on the token).
+with --speed, measure the token's signing rate the way zone-sign signs: with
+the key labelled -l (the key zone-sign will use; nothing on the token
+changes), or a session key made for it that leaves nothing on the token.
 
 Options:
   -v, --verbose      trace slot discovery and missing mechanisms on stderr
       --json         print JSON instead of BIND's format
       --speed        measure signatures per second
-  -a, --algorithm ALG  with --speed: the DNSSEC algorithm (default ECDSAP256SHA256)
+  -l, --label LABEL  with --speed: sign with the token's private key of this label
+  -a, --algorithm ALG  with --speed: the DNSSEC algorithm (default ECDSAP256SHA256;
+                     with -l, the key's own, RSASHA256 for RSA)
   -b, --bits BITS    with --speed and RSA: the key size (default 2048)
   -n, --sessions N   with --speed: sessions signing at once (default: CPUs)
       --seconds S    with --speed: how long to measure (default 3)
@@ -47,6 +50,7 @@ struct Args {
     verbose: bool,
     json: bool,
     speed: bool,
+    label: Option<String>,
     algorithm: Option<Algorithm>,
     bits: Option<u32>,
     sessions: Option<usize>,
@@ -62,6 +66,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         }
         if opt.is_long("speed") {
             parsed.speed = true;
+        } else if opt.is('l', "label") {
+            parsed.label = Some(cli::value(&mut parser, &opt)?);
         } else if opt.is('a', "algorithm") {
             let text = cli::value(&mut parser, &opt)?;
             parsed.algorithm = Some(
@@ -98,12 +104,18 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             return Err(opt.unexpected());
         }
     }
-    let speed_only = parsed.algorithm.is_some()
+    let speed_only = parsed.label.is_some()
+        || parsed.algorithm.is_some()
         || parsed.bits.is_some()
         || parsed.sessions.is_some()
         || parsed.seconds.is_some();
     if speed_only && !parsed.speed {
-        return Err(Error::usage("-a, -b, -n and --seconds go with --speed"));
+        return Err(Error::usage("-l, -a, -b, -n and --seconds go with --speed"));
+    }
+    if parsed.label.is_some() && parsed.bits.is_some() {
+        return Err(Error::usage(
+            "-b makes a key of that size: it does not go with -l (the key has its size)",
+        ));
     }
     Ok(Parsed::Run(parsed))
 }
@@ -162,7 +174,16 @@ fn speed(args: &Args, environment: &Environment) -> Result<()> {
         Some(token) if token.login_required() => Some(spec.pin.obtain()?),
         _ => None,
     };
-    let algorithm = args.algorithm.unwrap_or(Algorithm::EcdsaP256Sha256);
+    let key = match &args.label {
+        Some(label) => speed::SpeedKey::Label {
+            label: label.clone(),
+            algorithm: args.algorithm,
+        },
+        None => speed::SpeedKey::Fresh {
+            algorithm: args.algorithm.unwrap_or(Algorithm::EcdsaP256Sha256),
+            rsa_bits: args.bits.unwrap_or(2048),
+        },
+    };
     let sessions = args
         .sessions
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -171,11 +192,11 @@ fn speed(args: &Args, environment: &Environment) -> Result<()> {
         &module,
         &slot,
         pin.as_ref(),
-        algorithm,
-        args.bits.unwrap_or(2048),
+        &key,
         sessions,
         std::time::Duration::from_secs_f64(seconds),
     )?;
+    let algorithm = report.algorithm;
     let mut out = Stdout::new();
     if args.json {
         out.line(
