@@ -40,7 +40,10 @@ pub fn remove_temp_files_on_signals(tool: &'static str) {
                 }
             }
             eprintln!("{tool}: interrupted by signal {signal}: no output file was changed");
-            std::process::exit(128 + signal);
+            // _exit, not exit: exit runs the PKCS#11 module's static
+            // destructors while other threads are still inside it, which
+            // can crash the process (seen with SoftHSM2 mid-signing).
+            signal_hook::low_level::exit(128 + signal);
         }
     });
 }

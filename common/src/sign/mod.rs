@@ -25,6 +25,9 @@ use crate::zone::model::{InputSignatures, RrSet, Zone};
 use crate::zone::rdatas::{self, Rdatas};
 use rrsig::{labels, signed_data, RrsigFields};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use verify::Verifier;
 
@@ -156,6 +159,17 @@ impl Arena {
             block.push(signature);
         }
         ((self.blocks.len() - 1) as u32, start as u32, len as u32)
+    }
+
+    /// Stores the signatures of one RRset for worker `worker`; where they are.
+    fn slot(&mut self, worker: u32, signatures: &[Vec<u8>]) -> Slot {
+        let (block, start, len) = self.push(signatures);
+        Slot {
+            arena: worker,
+            block,
+            start,
+            len,
+        }
     }
 
     fn get(&self, slot: Slot) -> rdatas::Iter<'_> {
@@ -492,65 +506,24 @@ fn run_workers(
     context: &SignContext<'_>,
     stores: &mut [Box<dyn KeyStore + Send>],
 ) -> Result<(Vec<Arena>, Vec<Slot>, SignStats)> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let block = block_size(jobs.len(), stores.len());
-    // Filled a block at a time: a worker keeps only its current block's.
-    let slots = std::sync::Mutex::new(vec![Slot::default(); jobs.len()]);
+    let shared = Shared {
+        next: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+        block: block_size(jobs.len(), stores.len()),
+        slots: Mutex::new(vec![Slot::default(); jobs.len()]),
+    };
     let results: Vec<WorkerResult> = std::thread::scope(|scope| {
         let handles: Vec<_> = stores
             .iter_mut()
             .enumerate()
-            .map(|(worker, store)| {
-                let (next, failed, slots) = (&next, &failed, &slots);
+            .map(|(index, store)| {
+                let shared = &shared;
                 scope.spawn(move || {
-                    let mut signer = RrsetSigner {
-                        keys: context.keys,
-                        verifiers: context.verifiers,
-                        store: store.as_mut(),
-                        options: context.options,
-                        origin: context.origin.clone(),
-                        class: context.plan.zone.class,
-                        input: &context.plan.zone.input_signatures,
-                        stats: SignStats::default(),
-                    };
-                    let mut arena = Arena::default();
-                    let mut done: Vec<(usize, Slot)> = Vec::with_capacity(block);
-                    loop {
-                        if failed.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let start = next.fetch_add(block, Ordering::Relaxed);
-                        if start >= jobs.len() {
-                            break;
-                        }
-                        done.clear();
-                        for (index, &place) in jobs.iter().enumerate().skip(start).take(block) {
-                            let (owner, rrset) = context.plan.rrset(place);
-                            match signer.sign_rrset(index, &owner, &rrset) {
-                                Ok(signatures) => {
-                                    let (block, start, len) = arena.push(&signatures);
-                                    let slot = Slot {
-                                        arena: worker as u32,
-                                        block,
-                                        start,
-                                        len,
-                                    };
-                                    done.push((index, slot));
-                                }
-                                Err(error) => {
-                                    failed.store(true, Ordering::Relaxed);
-                                    return Err(error);
-                                }
-                            }
-                        }
-                        let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
-                        for &(index, slot) in &done {
-                            slots[index] = slot;
-                        }
+                    let result = work(index as u32, store.as_mut(), jobs, context, shared);
+                    if result.is_err() {
+                        shared.failed.store(true, Ordering::Relaxed);
                     }
-                    Ok((arena, signer.stats))
+                    result
                 })
             })
             .collect();
@@ -580,11 +553,161 @@ fn run_workers(
             }
         }
     }
-    let slots = slots.into_inner().unwrap_or_else(|e| e.into_inner());
+    let slots = shared.slots.into_inner().unwrap_or_else(|e| e.into_inner());
     match first_error {
         Some(error) => Err(error),
         None => Ok((arenas, slots, stats)),
     }
+}
+
+/// What the workers share: the next job to hand out, whether one failed,
+/// and where each job's signatures went.
+struct Shared {
+    next: AtomicUsize,
+    failed: AtomicBool,
+    block: usize,
+    /// Filled a block at a time, once the block's signatures verified.
+    slots: Mutex<Vec<Slot>>,
+}
+
+/// A signature the token made, waiting for its verification.
+struct Pending {
+    job: usize,
+    key: usize,
+    data: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// One worker: signs blocks of jobs on its session and has its own
+/// verifier thread check each block's new signatures while it signs the
+/// next block, so the session does not wait for the CPU and the CPU does
+/// not wait for the token (with one session, a signature made by SoftHSM2
+/// costs about what verifying it costs: done in turn, each waits half the
+/// time). A signature that fails is made once more, on a fresh session,
+/// and verified before the next block; a second failure stops the run.
+fn work(
+    index: u32,
+    store: &mut (dyn KeyStore + Send),
+    jobs: &[Place],
+    context: &SignContext<'_>,
+    shared: &Shared,
+) -> WorkerResult {
+    let mut signer = RrsetSigner {
+        keys: context.keys,
+        verifiers: context.verifiers,
+        store,
+        options: context.options,
+        origin: context.origin.clone(),
+        class: context.plan.zone.class,
+        input: &context.plan.zone.input_signatures,
+        stats: SignStats::default(),
+        deferred: Some(Vec::new()),
+    };
+    let mut arena = Arena::default();
+    let verifiers = context.verifiers;
+    std::thread::scope(|scope| {
+        let (to_verifier, batches) = sync_channel::<Vec<Pending>>(1);
+        let (verdicts, from_verifier) = sync_channel::<(usize, Vec<Pending>)>(1);
+        scope.spawn(move || {
+            for batch in batches {
+                let count = batch.len();
+                let failed = batch
+                    .into_iter()
+                    .filter(|p| !verifiers[p.key].verify(&p.data, &p.signature))
+                    .collect();
+                if verdicts.send((count, failed)).is_err() {
+                    break;
+                }
+            }
+        });
+        // The block being verified: (job, slot) of each of its jobs.
+        let mut in_flight: Option<Vec<(usize, Slot)>> = None;
+        let result = loop {
+            let start = shared.next.fetch_add(shared.block, Ordering::Relaxed);
+            let more = start < jobs.len() && !shared.failed.load(Ordering::Relaxed);
+            let mut done = Vec::new();
+            if more {
+                for (job, &place) in jobs.iter().enumerate().skip(start).take(shared.block) {
+                    let (owner, rrset) = context.plan.rrset(place);
+                    let signatures = match signer.sign_rrset(job, &owner, &rrset) {
+                        Ok(signatures) => signatures,
+                        Err(error) => return Err(error),
+                    };
+                    done.push((job, arena.slot(index, &signatures)));
+                }
+            }
+            if let Some(mut previous) = in_flight.take() {
+                let Ok((count, failed)) = from_verifier.recv() else {
+                    break Err(Error::Failed("a verifier thread stopped".into()));
+                };
+                signer.stats.verified += (count - failed.len()) as u64;
+                if let Err(error) = repair(
+                    &mut signer,
+                    &mut arena,
+                    index,
+                    jobs,
+                    context.plan,
+                    &mut previous,
+                    failed,
+                ) {
+                    break Err(error);
+                }
+                let mut slots = shared.slots.lock().unwrap_or_else(|e| e.into_inner());
+                for &(job, slot) in &previous {
+                    slots[job] = slot;
+                }
+            }
+            if !more {
+                break Ok(());
+            }
+            let batch = signer.deferred.replace(Vec::new()).unwrap_or_default();
+            if to_verifier.send(batch).is_err() {
+                break Err(Error::Failed("a verifier thread stopped".into()));
+            }
+            in_flight = Some(done);
+        };
+        drop(to_verifier);
+        result
+    })?;
+    Ok((arena, signer.stats))
+}
+
+/// Signs again, on a fresh session and verifying at once, every job of a
+/// block that has a signature that failed verification.
+fn repair(
+    signer: &mut RrsetSigner<'_>,
+    arena: &mut Arena,
+    index: u32,
+    jobs: &[Place],
+    plan: &Plan,
+    block: &mut [(usize, Slot)],
+    failed: Vec<Pending>,
+) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    for pending in &failed {
+        let (owner, rrset) = plan.rrset(jobs[pending.job]);
+        signer.stats.retried += 1;
+        crate::cli::warn(&format!(
+            "the signature by {} over {owner}/{} failed verification; signing again on a fresh session",
+            signer.keys[pending.key].description, rrset.rtype
+        ));
+    }
+    signer.store.fresh_session()?;
+    let deferred = signer.deferred.take();
+    let mut again: Vec<usize> = failed.iter().map(|p| p.job).collect();
+    again.dedup();
+    for job in again {
+        let (owner, rrset) = plan.rrset(jobs[job]);
+        let signatures = signer.sign_rrset(job, &owner, &rrset)?;
+        let slot = arena.slot(index, &signatures);
+        if let Some(entry) = block.iter_mut().find(|(j, _)| *j == job) {
+            entry.1 = slot;
+        }
+    }
+    signer.deferred = deferred;
+    Ok(())
 }
 
 /// Which RRsets get signatures: all authoritative data; at a delegation
@@ -649,6 +772,9 @@ struct RrsetSigner<'a> {
     class: crate::record::Class,
     input: &'a InputSignatures,
     stats: SignStats,
+    /// Where new signatures wait for their verification (by the worker's
+    /// verifier thread); `None` to verify each one at once.
+    deferred: Option<Vec<Pending>>,
 }
 
 impl RrsetSigner<'_> {
@@ -758,8 +884,20 @@ impl RrsetSigner<'_> {
                 signer: self.origin.clone(),
             };
             let data = signed_data(&fields, owner, self.class, rrset);
-            let signature = self.make_verified(key_index, &data, owner, rrset.rtype)?;
+            let signature = self.store.sign(key_index, &data)?;
+            self.stats.generated += 1;
             signatures.push(fields.rdata(&signature));
+            match &mut self.deferred {
+                Some(deferred) => deferred.push(Pending {
+                    job,
+                    key: key_index,
+                    data,
+                    signature,
+                }),
+                None => {
+                    self.check_second_attempt(key_index, &data, &signature, owner, rrset.rtype)?
+                }
+            }
         }
         signatures.sort();
         Ok(signatures)
@@ -803,29 +941,19 @@ impl RrsetSigner<'_> {
         })
     }
 
-    /// A signature from the store that verifies; one retry, then an error.
-    fn make_verified(
+    /// Verifies a signature made again after the first one failed: a
+    /// second failure stops the run.
+    fn check_second_attempt(
         &mut self,
         key: usize,
         data: &[u8],
+        signature: &[u8],
         owner: &Name,
         rtype: RType,
-    ) -> Result<Vec<u8>> {
-        for attempt in 0..2 {
-            let signature = self.store.sign(key, data)?;
-            self.stats.generated += 1;
-            if self.verifiers[key].verify(data, &signature) {
-                self.stats.verified += 1;
-                return Ok(signature);
-            }
-            if attempt == 0 {
-                self.stats.retried += 1;
-                crate::cli::warn(&format!(
-                    "the signature by {} over {owner}/{rtype} failed verification; signing again on a fresh session",
-                    self.keys[key].description
-                ));
-                self.store.fresh_session()?;
-            }
+    ) -> Result<()> {
+        if self.verifiers[key].verify(data, signature) {
+            self.stats.verified += 1;
+            return Ok(());
         }
         Err(Error::Failed(format!(
             "the token made a signature by {} over {owner}/{rtype} that does not verify, twice; nothing was written",
