@@ -487,7 +487,7 @@ type WorkerResult = Result<(Arena, SignStats)>;
 /// many sessions on a slow token, the last blocks would otherwise leave
 /// most sessions idle.
 fn block_size(jobs: usize, workers: usize) -> usize {
-    (jobs / (workers.max(1) * 16)).clamp(1, 64)
+    (jobs / (workers.max(1) * 64)).clamp(1, 64)
 }
 
 /// What every worker shares.
