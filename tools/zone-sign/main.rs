@@ -53,8 +53,9 @@ Options (BIND's dnssec-signzone letters):
   -P               do not check the signed zone before writing it
   -d DIR           where to write dsset-<zone>. (default .)
   -c CLASS         zone class (default IN)
-  -n N             signing workers, each with its own token session (default:
-                   the number of CPUs; capped at the token's session limit)
+  -n N             signing workers, each with its own token session and a
+                   verifier thread (default: the number of CPUs; capped at the
+                   token's session limit; a network HSM wants many, e.g. 64)
   -a               accepted (every signature is always verified)
   -t               print statistics
   -q               quiet: only the output file name
