@@ -684,6 +684,11 @@ pub(super) fn parse_hip(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> Result<(
     if hit.len() > 255 || key.len() > 65535 {
         return Err("HIT or public key too long".into());
     }
+    // An empty one has no presentation form (RFC 8005 §5): it would print
+    // as nothing and the next field would be read in its place.
+    if hit.is_empty() || key.is_empty() {
+        return Err("HIP needs a HIT and a public key".into());
+    }
     wire.push(hit.len() as u8);
     wire.push(algorithm);
     wire.extend_from_slice(&(key.len() as u16).to_be_bytes());
@@ -705,6 +710,10 @@ pub(super) fn format_hip(data: &[u8]) -> Result<String> {
     let key = rest
         .get(hit_len..hit_len + key_len)
         .ok_or("truncated HIP")?;
+    if hit.is_empty() || key.is_empty() {
+        // No presentation form: the caller writes it as `\#` instead.
+        return Err("HIP without a HIT or public key".into());
+    }
     let mut out = format!(
         "{algorithm} {} {}",
         data_encoding::HEXUPPER.encode(hit),

@@ -266,6 +266,9 @@ fn generic_rdata_of_rfc3597() {
     );
     assert_eq!(format(RType(123), &[0]), "\\# 1 00");
     assert_eq!(format(RType(124), &[]), "\\# 0");
+    // A HIP with an empty HIT, given as \#, has no other form to print.
+    let hip = wire("HIP", "\\# 6 00030001 0000").expect("hip");
+    assert_eq!(format(RType(55), &hip), "\\# 6 000300010000");
     for (rtype, text, message) in [
         ("A", "\\# 3 0A0000", "bad A RDATA"),
         ("A", "\\# 4 0A0000", "does not match"),
@@ -294,6 +297,9 @@ fn bad_rdata_is_named() {
         ("NSEC", "a. BOGUS", "unknown type 'BOGUS'"),
         ("LOC", "91 0 0 N 0 0 0 E 0m", "out of range"),
         ("SVCB", "1 . bogus=1", "unknown SvcParam key"),
+        // An empty HIT prints as nothing (found by fuzzing: the key was
+        // then read back as the HIT).
+        ("HIP", "3 \"\" AwEAAQ==", "needs a HIT and a public key"),
     ] {
         let error = wire(rtype, text).expect_err(text);
         assert!(error.contains(message), "{rtype} {text}: {error}");
