@@ -146,8 +146,8 @@ struct Slot {
 }
 
 impl Arena {
-    /// Stores the signatures of one RRset; returns (block, start, len).
-    fn push(&mut self, signatures: &[Vec<u8>]) -> (u32, u32, u32) {
+    /// Stores the signatures of one RRset for worker `worker`; where they are.
+    fn slot(&mut self, worker: u32, signatures: &[Vec<u8>]) -> Slot {
         let len = Rdatas::packed_len(signatures.iter().map(Vec::as_slice));
         if self.blocks.last().is_none_or(|block| block.room() < len) {
             self.blocks
@@ -158,17 +158,11 @@ impl Arena {
         for signature in signatures {
             block.push(signature);
         }
-        ((self.blocks.len() - 1) as u32, start as u32, len as u32)
-    }
-
-    /// Stores the signatures of one RRset for worker `worker`; where they are.
-    fn slot(&mut self, worker: u32, signatures: &[Vec<u8>]) -> Slot {
-        let (block, start, len) = self.push(signatures);
         Slot {
             arena: worker,
-            block,
-            start,
-            len,
+            block: (self.blocks.len() - 1) as u32,
+            start: start as u32,
+            len: len as u32,
         }
     }
 
@@ -620,28 +614,25 @@ fn work(
                 }
             }
         });
-        // The block being verified: (job, slot) of each of its jobs.
+        // The block being verified: (job, slot) of each of its jobs. The
+        // verifier thread ends when `to_verifier` is dropped on return.
+        let stopped = || Error::Failed("a verifier thread stopped".into());
         let mut in_flight: Option<Vec<(usize, Slot)>> = None;
-        let result = loop {
+        loop {
             let start = shared.next.fetch_add(shared.block, Ordering::Relaxed);
             let more = start < jobs.len() && !shared.failed.load(Ordering::Relaxed);
             let mut done = Vec::new();
             if more {
                 for (job, &place) in jobs.iter().enumerate().skip(start).take(shared.block) {
                     let (owner, rrset) = context.plan.rrset(place);
-                    let signatures = match signer.sign_rrset(job, &owner, &rrset) {
-                        Ok(signatures) => signatures,
-                        Err(error) => return Err(error),
-                    };
+                    let signatures = signer.sign_rrset(job, &owner, &rrset)?;
                     done.push((job, arena.slot(index, &signatures)));
                 }
             }
             if let Some(mut previous) = in_flight.take() {
-                let Ok((count, failed)) = from_verifier.recv() else {
-                    break Err(Error::Failed("a verifier thread stopped".into()));
-                };
+                let (count, failed) = from_verifier.recv().map_err(|_| stopped())?;
                 signer.stats.verified += (count - failed.len()) as u64;
-                if let Err(error) = repair(
+                repair(
                     &mut signer,
                     &mut arena,
                     index,
@@ -649,25 +640,19 @@ fn work(
                     context.plan,
                     &mut previous,
                     failed,
-                ) {
-                    break Err(error);
-                }
+                )?;
                 let mut slots = shared.slots.lock().unwrap_or_else(|e| e.into_inner());
                 for &(job, slot) in &previous {
                     slots[job] = slot;
                 }
             }
             if !more {
-                break Ok(());
+                return Ok::<(), Error>(());
             }
             let batch = signer.deferred.replace(Vec::new()).unwrap_or_default();
-            if to_verifier.send(batch).is_err() {
-                break Err(Error::Failed("a verifier thread stopped".into()));
-            }
+            to_verifier.send(batch).map_err(|_| stopped())?;
             in_flight = Some(done);
-        };
-        drop(to_verifier);
-        result
+        }
     })?;
     Ok((arena, signer.stats))
 }
