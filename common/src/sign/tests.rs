@@ -1,5 +1,8 @@
 use super::denial::nsec3_hash;
+use super::rrset::parse_rrsig;
+use super::rrsig::{signed_data, RrsigFields};
 use super::*;
+use crate::name::Name;
 use crate::record::Class;
 use crate::zone::rdatas::Rdatas;
 use crate::zone::ZoneReader;

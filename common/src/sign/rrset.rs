@@ -1,0 +1,238 @@
+//! Signing one RRset: which keys sign it (the roles), its RRSIGs with
+//! their jitter, and which signatures of a signed input can stay.
+
+use super::rrsig::{labels, signed_data, RrsigFields};
+use super::serial::serial_gt;
+use super::verify::Verifier;
+use super::workers::Pending;
+use super::{KeyStore, SignOptions, SignStats, SigningKey};
+use crate::algorithm::Algorithm;
+use crate::error::{Error, Result};
+use crate::name::Name;
+use crate::record::RType;
+use crate::zone::model::{InputSignatures, RrSet};
+use crate::zone::rdatas::Rdatas;
+
+pub(super) struct RrsetSigner<'a> {
+    pub(super) keys: &'a [SigningKey],
+    pub(super) verifiers: &'a [Verifier],
+    pub(super) store: &'a mut (dyn KeyStore + Send),
+    pub(super) options: &'a SignOptions,
+    pub(super) origin: Name,
+    pub(super) class: crate::record::Class,
+    pub(super) input: &'a InputSignatures,
+    pub(super) stats: SignStats,
+    /// Where new signatures wait for their verification (by the worker's
+    /// verifier thread); `None` to verify each one at once.
+    pub(super) deferred: Option<Vec<Pending>>,
+}
+
+impl RrsetSigner<'_> {
+    /// The keys that sign an RRset of this type at this node (see the
+    /// module documentation of the roles).
+    fn signers_for(&self, rtype: RType, apex: bool) -> Vec<usize> {
+        let key_set = apex && matches!(rtype, RType::DNSKEY | RType::CDS | RType::CDNSKEY);
+        let mut chosen = Vec::new();
+        let mut algorithms: Vec<Algorithm> = self
+            .keys
+            .iter()
+            .filter(|k| k.active)
+            .map(|k| k.algorithm)
+            .collect();
+        algorithms.sort();
+        algorithms.dedup();
+        for algorithm in algorithms {
+            let of_algorithm = |ksk: bool| -> Vec<usize> {
+                (0..self.keys.len())
+                    .filter(|&i| {
+                        let k = &self.keys[i];
+                        k.active
+                            && k.algorithm == algorithm
+                            && k.ksk == ksk
+                            && !k.dnskey.is_revoked()
+                    })
+                    .collect()
+            };
+            let (ksks, zsks) = (of_algorithm(true), of_algorithm(false));
+            if key_set {
+                chosen.extend(&ksks);
+                if self.options.zsk_signs_keys || ksks.is_empty() {
+                    chosen.extend(&zsks);
+                }
+                if rtype == RType::DNSKEY {
+                    // A revoked key signs the DNSKEY RRset (RFC 5011).
+                    chosen.extend((0..self.keys.len()).filter(|&i| {
+                        let k = &self.keys[i];
+                        k.active && k.algorithm == algorithm && k.dnskey.is_revoked()
+                    }));
+                }
+            } else {
+                chosen.extend(&zsks);
+                if self.options.ksk_signs_all || zsks.is_empty() {
+                    chosen.extend(&ksks);
+                }
+            }
+        }
+        chosen
+    }
+
+    /// The jitter of one signature: a function of the seed, the RRset's
+    /// place and the key, so that it does not depend on which worker signs.
+    fn jitter(&self, job: usize, key: usize) -> u32 {
+        if self.options.jitter == 0 {
+            return 0;
+        }
+        // splitmix64: spread, not secrecy, is what jitter needs.
+        let mut x =
+            self.options.seed ^ (job as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ key as u64;
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        (x % u64::from(self.options.jitter)) as u32
+    }
+
+    /// The RRSIGs over one RRset, sorted as BIND orders them.
+    pub(super) fn sign_rrset(
+        &mut self,
+        job: usize,
+        owner: &Name,
+        rrset: &RrSet,
+    ) -> Result<Vec<Vec<u8>>> {
+        let apex = owner.eq_ignore_case(&self.origin);
+        let mut signatures: Vec<Vec<u8>> = Vec::new();
+        // The input's signatures over this RRset, parsed once for all keys.
+        let input: Vec<(RrsigFields, &[u8])> = if self.input.is_empty() {
+            Vec::new()
+        } else {
+            self.input
+                .get(&owner.to_lowercase())
+                .into_iter()
+                .flat_map(Rdatas::iter)
+                .filter_map(parse_rrsig)
+                .filter(|(fields, _)| fields.type_covered == rrset.rtype)
+                .collect()
+        };
+        for key_index in self.signers_for(rrset.rtype, apex) {
+            if let Some(kept) = self.reusable(key_index, owner, rrset, &input) {
+                self.stats.retained += 1;
+                self.stats.verified += 1;
+                signatures.push(kept);
+                continue;
+            }
+            let key = &self.keys[key_index];
+            let expiration = if rrset.rtype == RType::DNSKEY {
+                self.options
+                    .dnskey_expiration
+                    .unwrap_or(self.options.expiration)
+            } else {
+                self.options.expiration
+            };
+            let expiration = expiration.wrapping_sub(self.jitter(job, key_index));
+            let fields = RrsigFields {
+                type_covered: rrset.rtype,
+                algorithm: key.algorithm.number(),
+                labels: labels(owner),
+                original_ttl: rrset.ttl,
+                expiration,
+                inception: self.options.inception,
+                key_tag: key.dnskey.key_tag(),
+                signer: self.origin.clone(),
+            };
+            let data = signed_data(&fields, owner, self.class, rrset);
+            let signature = self.store.sign(key_index, &data)?;
+            self.stats.generated += 1;
+            signatures.push(fields.rdata(&signature));
+            match &mut self.deferred {
+                Some(deferred) => deferred.push(Pending {
+                    job,
+                    key: key_index,
+                    data,
+                    signature,
+                }),
+                None => {
+                    self.check_second_attempt(key_index, &data, &signature, owner, rrset.rtype)?
+                }
+            }
+        }
+        signatures.sort();
+        Ok(signatures)
+    }
+
+    /// An input signature by key `key_index` over this RRset that can stay
+    /// (the latest-expiring, if there are several). It must name the key
+    /// (algorithm, tag, signer), the owner's labels and the RRset's TTL,
+    /// be valid now, not expire within the refresh interval, and verify
+    /// over the RRset as it is now — so a changed RRset is signed again.
+    /// A signature by a key that no longer signs this RRset is dropped.
+    fn reusable(
+        &self,
+        key_index: usize,
+        owner: &Name,
+        rrset: &RrSet,
+        input: &[(RrsigFields, &[u8])],
+    ) -> Option<Vec<u8>> {
+        let key = &self.keys[key_index];
+        let now = self.options.now;
+        let mut candidates: Vec<&(RrsigFields, &[u8])> = input
+            .iter()
+            .filter(|(fields, _)| {
+                fields.algorithm == key.algorithm.number()
+                    && fields.key_tag == key.dnskey.key_tag()
+                    && fields.signer.eq_ignore_case(&self.origin)
+                    && fields.labels == labels(owner)
+                    && fields.original_ttl == rrset.ttl
+                    && !serial_gt(fields.inception, now)
+                    && serial_gt(fields.expiration, now.wrapping_add(self.options.refresh))
+            })
+            .collect();
+        // Latest expiration first.
+        candidates
+            .sort_by_key(|(fields, _)| std::cmp::Reverse(fields.expiration.wrapping_sub(now)));
+        candidates.into_iter().find_map(|(fields, signature)| {
+            let data = signed_data(fields, owner, self.class, rrset);
+            self.verifiers[key_index]
+                .verify(&data, signature)
+                .then(|| fields.rdata(signature))
+        })
+    }
+
+    /// Verifies a signature made again after the first one failed: a
+    /// second failure stops the run.
+    fn check_second_attempt(
+        &mut self,
+        key: usize,
+        data: &[u8],
+        signature: &[u8],
+        owner: &Name,
+        rtype: RType,
+    ) -> Result<()> {
+        if self.verifiers[key].verify(data, signature) {
+            self.stats.verified += 1;
+            return Ok(());
+        }
+        Err(Error::Failed(format!(
+            "the token made a signature by {} over {owner}/{rtype} that does not verify, twice; nothing was written",
+            self.keys[key].description
+        )))
+    }
+}
+
+/// The fields and signature of RRSIG RDATA, or `None` if it is malformed.
+pub(super) fn parse_rrsig(rdata: &[u8]) -> Option<(RrsigFields, &[u8])> {
+    let word =
+        |at: usize| u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]);
+    let fixed = rdata.get(..18)?;
+    let (signer, signer_len) = Name::from_wire(&rdata[18..]).ok()?;
+    let signature = rdata.get(18 + signer_len..).filter(|s| !s.is_empty())?;
+    let fields = RrsigFields {
+        type_covered: RType(u16::from_be_bytes([fixed[0], fixed[1]])),
+        algorithm: fixed[2],
+        labels: fixed[3],
+        original_ttl: word(4),
+        expiration: word(8),
+        inception: word(12),
+        key_tag: u16::from_be_bytes([fixed[16], fixed[17]]),
+        signer,
+    };
+    Some((fields, signature))
+}
