@@ -686,3 +686,58 @@ fn re_signing_a_signed_zone_reuses_what_is_still_good() {
         );
     }
 }
+
+/// The expiration fields of every RRSIG in a zone written with `-O full`.
+fn rrsig_expirations(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("signed zone")
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(3) == Some(&"RRSIG")).then(|| fields[8].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn jitter_and_validity_bound_every_signature() {
+    let signing = setup("ECDSAP256SHA256");
+    // A jitter as long as the validity would wrap expirations around 2^32.
+    for (jitter, validity) in [
+        ("2592000", None),
+        ("2592001", None),
+        ("86400", Some("+86400")),
+    ] {
+        let mut args = vec!["-j", jitter];
+        if let Some(validity) = validity {
+            args.extend(["-e", validity]);
+        }
+        let output = signing.sign(&args);
+        assert_eq!(output.status.code(), Some(2), "-j {jitter}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("-j") && stderr.contains("validity"),
+            "{stderr}"
+        );
+        assert!(!signing.signed_path().exists(), "nothing is written");
+    }
+
+    // Signed for 60 days, then again for 30: what is kept from the first
+    // run must not outlive the second run's expiration.
+    let long = signing.hsm.dir().join("long.signed");
+    let short = signing.hsm.dir().join("short.signed");
+    let run = |input: &Path, output: &Path, expiration: &str| {
+        let path = output.to_str().expect("path");
+        ok(&signing.sign_file(input, &["-O", "full", "-e", expiration, "-f", path]));
+        assert_validates(output, "example.com", &[]);
+    };
+    run(&signing.zone, &long, "now+5184000");
+    let limit = format_utc(common_now() as u64 + 2_592_000 + 60);
+    assert!(rrsig_expirations(&long).iter().any(|e| *e > limit));
+    run(&long, &short, "now+2592000");
+    let expirations = rrsig_expirations(&short);
+    assert!(expirations.len() > 20, "{expirations:?}");
+    for expiration in &expirations {
+        assert!(*expiration <= limit, "{expiration} is after {limit}");
+    }
+}

@@ -19,6 +19,7 @@ pub mod pkcs11;
 pub mod rdata;
 pub mod record;
 pub mod sign;
+pub mod threads;
 pub mod time;
 pub mod uri;
 pub mod zone;

@@ -91,7 +91,10 @@ pub fn parse_bind_time(text: &str, now: i64, relative_base: i64) -> Result<KeyTi
         return Ok(KeyTime::Set(0));
     }
     if text.starts_with('+') || text.starts_with('-') {
-        return Ok(KeyTime::Set(relative_base + parse_offset(text)?));
+        return relative_base
+            .checked_add(parse_offset(text)?)
+            .map(KeyTime::Set)
+            .ok_or_else(invalid);
     }
     // A base time, then optionally an offset.
     let (base, rest) = if lower.starts_with("now") {
@@ -117,7 +120,11 @@ pub fn parse_bind_time(text: &str, now: i64, relative_base: i64) -> Result<KeyTi
     if !(rest.starts_with('+') || rest.starts_with('-')) {
         return Err(invalid());
     }
-    Ok(KeyTime::Set(base + parse_offset(rest)?))
+    // Checked: an offset near i64::MAX must be refused, not wrapped into
+    // a time that looks valid.
+    base.checked_add(parse_offset(rest)?)
+        .map(KeyTime::Set)
+        .ok_or_else(invalid)
 }
 
 /// `+N[unit]` or `-N[unit]`: seconds.
@@ -259,6 +266,10 @@ mod tests {
             "now+",
             "20261129x",
             "ééééééééééééé",
+            // Offsets that overflow when added to the base.
+            "+9223372036854775807",
+            "now+9223372036854775807",
+            "20261129+9223372036854775807",
         ] {
             let error = parse_bind_time(text, NOW, NOW).expect_err(text);
             assert_eq!(error.exit_code(), 2, "{text}");

@@ -296,6 +296,21 @@ fn timestamp(text: &Option<String>, now: i64, base: i64, default: i64) -> Result
     u32::try_from(value).map_err(|_| Error::usage(format!("time {value} does not fit an RRSIG")))
 }
 
+/// `-j` must be shorter than every validity period it shortens: a jitter
+/// as long as the validity would put expirations before the inception,
+/// where the 32-bit times wrap (to 1985 or 2092).
+fn check_jitter(jitter: u32, inception: u32, expiration: u32, dnskey: Option<u32>) -> Result<()> {
+    for end in std::iter::once(expiration).chain(dnskey) {
+        let validity = end.wrapping_sub(inception);
+        if sign::serial_gt(end, inception) && jitter >= validity {
+            return Err(Error::usage(format!(
+                "-j {jitter} is not shorter than the signature validity period ({validity} seconds)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn run(args: &Args, environment: &Environment) -> Result<()> {
     common::output::remove_temp_files_on_signals("zone-sign");
     let now = time::now();
@@ -335,11 +350,15 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         )?),
         None => None,
     };
-    if !sign::serial_gt(expiration, inception) {
+    if std::iter::once(expiration)
+        .chain(dnskey_expiration)
+        .any(|end| !sign::serial_gt(end, inception))
+    {
         return Err(Error::Failed(
             "the signature expiration is not after the inception: invalid time".into(),
         ));
     }
+    check_jitter(args.jitter, inception, expiration, dnskey_expiration)?;
     if let Some(salt) = &args.salt {
         if !salt.is_empty() || args.iterations > 0 {
             cli::warn("RFC 9276 recommends no salt and 0 extra iterations for NSEC3 (-3 - -H 0)");
@@ -451,7 +470,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         for algorithm in keysource::algorithms(&keys) {
             report.line(&format!("- {algorithm}"));
         }
-        if let Err(error) = check_signed(&signed, &keys) {
+        if let Err(error) = check_signed(&signed, &keys, &options) {
             eprintln!("zone-sign: {error}");
             return Err(Error::Failed("Zone verification failed (failure)".into()));
         }

@@ -110,25 +110,29 @@ pub fn measure(
     let data = vec![0x5a_u8; 512];
     let started = Instant::now();
     let counts: Vec<Result<u64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = stores
-            .iter_mut()
-            .map(|store| {
-                let data = &data;
-                scope.spawn(move || {
+        let mut handles = Vec::with_capacity(stores.len());
+        for store in stores.iter_mut() {
+            let data = &data;
+            handles.push(crate::threads::spawn_scoped(
+                scope,
+                "a signing",
+                move || {
                     let mut count = 0u64;
                     while started.elapsed() < duration {
                         store.sign(0, data)?;
                         count += 1;
                     }
                     Ok(count)
-                })
-            })
-            .collect();
+                },
+            ));
+        }
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Failed("a worker panicked".into())))
+            .map(|started| {
+                started.and_then(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Failed("a worker panicked".into())))
+                })
             })
             .collect()
     });

@@ -1,17 +1,19 @@
 //! The check of a signed zone before it is written (skipped with `-P`):
 //! every signed RRset carries a signature of every algorithm, the DNSKEY
 //! RRset one by a KSK of every algorithm, and the NSEC or NSEC3 chain is
-//! closed and in order. Signatures themselves were verified as they were
-//! made; this catches what is missing, not what is wrong.
+//! closed and in order, and every RRSIG's validity lies within what was
+//! asked for (inception before expiration, expiration no later than `-e`
+//! or `-X`). Signatures themselves were verified as they were made; this
+//! catches what is missing or out of bounds, not what is forged.
 
-use super::{SignedZone, SigningKey};
+use super::{serial_gt, SignOptions, SignedZone, SigningKey};
 use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::record::RType;
 use std::collections::BTreeSet;
 
 /// Checks a signed zone, walking it once.
-pub fn check_signed(signed: &SignedZone, keys: &[SigningKey]) -> Result<()> {
+pub fn check_signed(signed: &SignedZone, keys: &[SigningKey], options: &SignOptions) -> Result<()> {
     let algorithms: BTreeSet<u8> = keys
         .iter()
         .filter(|k| k.active)
@@ -55,7 +57,9 @@ pub fn check_signed(signed: &SignedZone, keys: &[SigningKey]) -> Result<()> {
                     rrset.rtype
                 )));
             }
-            by_key.push((fixed[2], u16::from_be_bytes([fixed[16], fixed[17]])));
+            let tag = u16::from_be_bytes([fixed[16], fixed[17]]);
+            check_validity(owner, rrset.rtype, tag, fixed, options)?;
+            by_key.push((fixed[2], tag));
         }
         if let Some(missing) = algorithms
             .iter()
@@ -91,6 +95,42 @@ pub fn check_signed(signed: &SignedZone, keys: &[SigningKey]) -> Result<()> {
         }
     }
     chain.finish(origin)
+}
+
+/// An RRSIG's inception must come before its expiration, and its
+/// expiration no later than the one asked for: jitter or a reused input
+/// signature must never stretch a validity period (RFC 1982 arithmetic,
+/// as the 32-bit times wrap in 2106).
+fn check_validity(
+    owner: &Name,
+    rtype: RType,
+    tag: u16,
+    fixed: &[u8],
+    options: &SignOptions,
+) -> Result<()> {
+    let word =
+        |at: usize| u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]]);
+    let (expiration, inception) = (word(8), word(12));
+    let limit = match rtype {
+        RType::DNSKEY => options.dnskey_expiration.unwrap_or(options.expiration),
+        _ => options.expiration,
+    };
+    let shown = |t: u32| crate::time::format_timestamp(i64::from(t));
+    if !serial_gt(expiration, inception) {
+        return Err(Error::Failed(format!(
+            "the RRSIG by key {tag} over {owner}/{rtype} expires ({}) before its inception ({})",
+            shown(expiration),
+            shown(inception)
+        )));
+    }
+    if serial_gt(expiration, limit) {
+        return Err(Error::Failed(format!(
+            "the RRSIG by key {tag} over {owner}/{rtype} expires ({}) after the requested expiration ({})",
+            shown(expiration),
+            shown(limit)
+        )));
+    }
+    Ok(())
 }
 
 /// The NSEC or NSEC3 chain seen so far, one record at a time: each

@@ -76,6 +76,18 @@ impl RrsetSigner<'_> {
         chosen
     }
 
+    /// The expiration asked for signatures over RRsets of this type (`-X`
+    /// for the DNSKEY RRset, else `-e`), before jitter.
+    fn expiration_for(&self, rtype: RType) -> u32 {
+        match rtype {
+            RType::DNSKEY => self
+                .options
+                .dnskey_expiration
+                .unwrap_or(self.options.expiration),
+            _ => self.options.expiration,
+        }
+    }
+
     /// The jitter of one signature: a function of the seed, the RRset's
     /// place and the key, so that it does not depend on which worker signs.
     fn jitter(&self, job: usize, key: usize) -> u32 {
@@ -105,7 +117,7 @@ impl RrsetSigner<'_> {
             Vec::new()
         } else {
             self.input
-                .get(&owner.to_lowercase())
+                .get(&(owner.to_lowercase(), rrset.rtype))
                 .into_iter()
                 .flat_map(Rdatas::iter)
                 .filter_map(parse_rrsig)
@@ -120,14 +132,11 @@ impl RrsetSigner<'_> {
                 continue;
             }
             let key = &self.keys[key_index];
-            let expiration = if rrset.rtype == RType::DNSKEY {
-                self.options
-                    .dnskey_expiration
-                    .unwrap_or(self.options.expiration)
-            } else {
-                self.options.expiration
-            };
-            let expiration = expiration.wrapping_sub(self.jitter(job, key_index));
+            // `-j` is shorter than the validity (checked when parsing), so
+            // this never wraps below the inception.
+            let expiration = self
+                .expiration_for(rrset.rtype)
+                .wrapping_sub(self.jitter(job, key_index));
             let fields = RrsigFields {
                 type_covered: rrset.rtype,
                 algorithm: key.algorithm.number(),
@@ -183,6 +192,9 @@ impl RrsetSigner<'_> {
                     && fields.original_ttl == rrset.ttl
                     && !serial_gt(fields.inception, now)
                     && serial_gt(fields.expiration, now.wrapping_add(self.options.refresh))
+                    // Not beyond this run's expiration: a shorter -e than
+                    // last time must shorten what is kept too.
+                    && !serial_gt(fields.expiration, self.expiration_for(rrset.rtype))
             })
             .collect();
         // Latest expiration first.

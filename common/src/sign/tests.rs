@@ -596,3 +596,57 @@ fn serial_arithmetic() {
     assert!(!serial_gt(1, 2));
     assert!(!serial_gt(0x8000_0000, 0));
 }
+
+#[test]
+fn the_check_refuses_signatures_outside_the_requested_validity() {
+    let zone = read_zone(
+        "$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
+        "example.com.",
+    );
+    let pem = include_str!("../../testdata/keys/Kexample.com.+015+03613.pem");
+    let line = "example.com. 3600 IN DNSKEY 257 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=";
+    let (key, pair) = ed25519_key(pem, line);
+    let opts = options(1_000_000, 1_086_400);
+    let keys = [key];
+    let signed = sign_zone(zone, &keys, &mut one(RingStore(vec![pair])), &opts).expect("sign");
+    check::check_signed(&signed, &keys, &opts).expect("within what was asked");
+    // The same signatures judged against a shorter validity.
+    let shorter = options(1_000_000, 1_050_000);
+    let error = check::check_signed(&signed, &keys, &shorter).expect_err("too long");
+    assert!(
+        error.to_string().contains("after the requested expiration"),
+        "{error}"
+    );
+    let mut dnskey_shorter = options(1_000_000, 1_086_400);
+    dnskey_shorter.dnskey_expiration = Some(1_050_000);
+    let error = check::check_signed(&signed, &keys, &dnskey_shorter).expect_err("-X");
+    assert!(error.to_string().contains("/DNSKEY"), "{error}");
+}
+
+#[test]
+fn input_signatures_are_kept_by_owner_and_covered_type() {
+    let rrsig = |covered: &str, tag: u16| {
+        format!(
+            "www RRSIG {covered} 15 3 300 20270101000000 20261101000000 {tag} example.com. AAAA\n"
+        )
+    };
+    let mut text = String::from(
+        "$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.2\nwww TXT x\n",
+    );
+    for tag in 0..10 {
+        text.push_str(&rrsig("A", tag));
+        text.push_str(&rrsig("TXT", tag));
+    }
+    let zone = read_zone(&text, "example.com.");
+    let www = Name::parse("www.example.com.", None).expect("name");
+    // Each RRset looks only at its own signatures: an owner with many
+    // RRsets and many RRSIGs costs their sum, not their product.
+    assert_eq!(zone.input_signatures.len(), 2);
+    for covered in [RType::A, RType(16)] {
+        let signatures = zone
+            .input_signatures
+            .get(&(www.clone(), covered))
+            .expect("signatures of the type");
+        assert_eq!(signatures.len(), 10);
+    }
+}

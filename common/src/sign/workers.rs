@@ -9,6 +9,7 @@ use super::verify::Verifier;
 use super::{KeyStore, SignOptions, SignStats, SigningKey};
 use crate::error::{Error, Result};
 use crate::name::Name;
+use crate::threads::spawn_scoped;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
@@ -47,28 +48,37 @@ pub(super) fn run_workers(
         slots: Mutex::new(vec![Slot::default(); jobs.len()]),
     };
     let results: Vec<WorkerResult> = std::thread::scope(|scope| {
-        let handles: Vec<_> = stores
-            .iter_mut()
-            .enumerate()
-            .map(|(index, store)| {
-                let shared = &shared;
-                scope.spawn(move || {
-                    let result = work(index as u32, store.as_mut(), jobs, context, shared);
-                    if result.is_err() {
-                        shared.failed.store(true, Ordering::Relaxed);
-                    }
-                    result
-                })
-            })
-            .collect();
-        handles
+        let mut handles = Vec::with_capacity(stores.len());
+        let mut not_started = None;
+        for (index, store) in stores.iter_mut().enumerate() {
+            let shared = &shared;
+            let started = spawn_scoped(scope, "a signing", move || {
+                let result = work(index as u32, store.as_mut(), jobs, context, shared);
+                if result.is_err() {
+                    shared.failed.store(true, Ordering::Relaxed);
+                }
+                result
+            });
+            match started {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    // The workers already running stop at their next block.
+                    shared.failed.store(true, Ordering::Relaxed);
+                    not_started = Some(error);
+                    break;
+                }
+            }
+        }
+        let mut results: Vec<WorkerResult> = handles
             .into_iter()
             .map(|handle| {
                 handle
                     .join()
                     .unwrap_or_else(|_| Err(Error::Failed("a signing worker panicked".into())))
             })
-            .collect()
+            .collect();
+        results.extend(not_started.map(Err));
+        results
     });
     let mut arenas = Vec::with_capacity(results.len());
     let mut stats = SignStats::default();
@@ -142,7 +152,7 @@ fn work(
     std::thread::scope(|scope| {
         let (to_verifier, batches) = sync_channel::<Vec<Pending>>(1);
         let (verdicts, from_verifier) = sync_channel::<(usize, Vec<Pending>)>(1);
-        scope.spawn(move || {
+        spawn_scoped(scope, "a verifier", move || {
             for batch in batches {
                 let count = batch.len();
                 let failed = batch
@@ -153,7 +163,7 @@ fn work(
                     break;
                 }
             }
-        });
+        })?;
         // The block being verified: (job, slot) of each of its jobs. The
         // verifier thread ends when `to_verifier` is dropped on return.
         let stopped = || Error::Failed("a verifier thread stopped".into());

@@ -40,10 +40,12 @@ impl Node {
     }
 }
 
-/// The RRSIGs of a signed input, by lower-cased owner (all of an owner's
-/// signatures together, whatever type they cover): candidates for reuse
-/// when the zone is signed again.
-pub type InputSignatures = HashMap<Name, Rdatas>;
+/// The RRSIGs of a signed input, by lower-cased owner and the type they
+/// cover: candidates for reuse when the zone is signed again. Keyed by
+/// type too so that each RRset looks only at its own signatures: keyed by
+/// owner alone, an owner with many RRsets and many RRSIGs cost their
+/// product (200 types × 100,000 RRSIGs took seconds).
+pub type InputSignatures = HashMap<(Name, RType), Rdatas>;
 
 /// A zone: origin, class, and nodes in canonical order (apex first).
 #[derive(Clone, Debug)]
@@ -181,8 +183,9 @@ impl Zone {
                     // RDATA given as `\#` may be too short to be an RRSIG:
                     // it is counted, and can only be dropped.
                     if wire.len() >= 2 {
+                        let covered = RType(u16::from_be_bytes([wire[0], wire[1]]));
                         input_signatures
-                            .entry(record.owner.to_lowercase())
+                            .entry((record.owner.to_lowercase(), covered))
                             .or_default()
                             .push(&wire);
                     }
