@@ -125,6 +125,25 @@ impl Setup {
             .expect("run zone-sign")
     }
 
+    /// `-S` with the PIN in PKCS11_PIN, as cron jobs often give it: the
+    /// case where a key file's PIN or PIN source would win.
+    fn smart_sign_pin_from_environment(&self) -> Output {
+        self.hsm
+            .tool("zone-sign")
+            .current_dir(self.hsm.dir())
+            .env("PKCS11_PIN", PIN)
+            .args([
+                "-S",
+                "-K",
+                self.keys.to_str().expect("p"),
+                "-o",
+                "example.com",
+            ])
+            .arg(&self.zone)
+            .output()
+            .expect("run")
+    }
+
     fn smart_sign(&self, extra: &[&str]) -> Output {
         let mut args = vec!["-S", "--pin-file", self.pin_file.to_str().expect("p")];
         args.extend_from_slice(extra);
@@ -259,15 +278,7 @@ fn a_module_name_is_a_bare_name_in_key_files_and_on_the_command_line() {
 fn a_planted_pin_value_is_refused_before_any_login() {
     let s = setup();
     let (private, line) = s.plant("pkcs11:object=zsk?pin-value=00000000");
-    let output = s
-        .hsm
-        .tool("zone-sign")
-        .current_dir(s.hsm.dir())
-        .env("PKCS11_PIN", PIN)
-        .args(["-S", "-K", s.keys.to_str().expect("p"), "-o", "example.com"])
-        .arg(&s.zone)
-        .output()
-        .expect("run");
+    let output = s.smart_sign_pin_from_environment();
     assert_refused_at(&output, &private, line, "pin-value");
     assert!(!stderr(&output).contains("00000000"));
     s.assert_nothing_happened();
@@ -283,7 +294,7 @@ fn a_pin_source_in_a_key_file_is_refused_with_a_hint_for_bind_916_files() {
         "pkcs11:object=zsk;pin-source={}",
         secret.display()
     ));
-    let output = s.smart_sign(&[]);
+    let output = s.smart_sign_pin_from_environment();
     assert_refused_at(&output, &private, line, "pin-source");
     let text = stderr(&output);
     assert!(text.contains("BIND 9.16"), "{text}");
