@@ -297,7 +297,7 @@ pub fn parse_private(text: &str, file: &str) -> Result<PrivateKeyFile> {
         let Some((tag, value)) = line.split_once(':') else {
             return Err(error(
                 number,
-                format!("not a key file line: '{}'", line.trim()),
+                format!("not a key file line: '{}'", excerpt(line.trim())),
             ));
         };
         let value = value.trim();
@@ -307,7 +307,10 @@ pub fn parse_private(text: &str, file: &str) -> Result<PrivateKeyFile> {
                 let Some((major, minor)) =
                     version.and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
                 else {
-                    return Err(error(number, format!("bad Private-key-format '{value}'")));
+                    return Err(error(
+                        number,
+                        format!("bad Private-key-format '{}'", excerpt(value)),
+                    ));
                 };
                 (parsed.major, parsed.minor) = (major, minor);
                 saw_format = true;
@@ -322,7 +325,7 @@ pub fn parse_private(text: &str, file: &str) -> Result<PrivateKeyFile> {
                 let number_text = value.split_whitespace().next().unwrap_or("");
                 parsed.algorithm = number_text
                     .parse()
-                    .map_err(|_| error(number, format!("bad Algorithm '{value}'")))?;
+                    .map_err(|_| error(number, format!("bad Algorithm '{}'", excerpt(value))))?;
                 saw_algorithm = true;
             }
             "Engine" => parsed.engine = Some(decode_c_string(value)),

@@ -334,6 +334,8 @@ impl KeyLabel {
         let named = text
             .split([';', '?', '&'])
             .filter_map(|element| element.split('=').next())
+            // The first element carries the scheme: `pkcs11:module-path`.
+            .filter_map(|name| name.rsplit(':').next())
             .find(|name| CONNECTION_ATTRIBUTES.contains(name));
         if let Some(name) = named {
             return Err(refusal(name));
@@ -704,6 +706,8 @@ mod tests {
                 "'module-path'",
             ),
             ("pkcs11:object=zsk?module-name=softhsm2", "'module-name'"),
+            ("pkcs11:module-name=../../tmp/evil", "'module-name'"),
+            ("module-path=/tmp/evil.so", "'module-path'"),
             ("pkcs11:object=zsk?pin-value=secret-1234", "'pin-value'"),
             ("object=zsk;pin-source=/etc/shadow", "'pin-source'"),
             (
