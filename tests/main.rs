@@ -9,6 +9,7 @@ mod faults;
 mod guide;
 mod hostile;
 mod hsm;
+mod key_trust;
 mod man;
 mod named_e2e;
 mod pins;

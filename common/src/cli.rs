@@ -6,7 +6,7 @@
 use crate::error::{Error, Result, EXIT_OK};
 use crate::pin::{Pin, PinSource};
 use crate::pkcs11::{ConnectionSpec, ModuleChoice, TokenSelector};
-use crate::uri::{PathAttr, Pkcs11Uri};
+use crate::uri::{KeyLabel, PathAttr, Pkcs11Uri};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -286,8 +286,21 @@ impl ConnectionArgs {
         Ok(())
     }
 
-    /// Combines the options with a URI (if the tool got one) and the
-    /// environment into what to connect to. Precedence, highest first:
+    /// Like [`ConnectionArgs::resolve`], for a key named by a key file's
+    /// `Label:`: a [`KeyLabel`] holds no module and no PIN, so both come
+    /// from the command line and the environment only.
+    pub fn resolve_label(
+        &self,
+        label: &KeyLabel,
+        environment: &Environment,
+    ) -> Result<ConnectionSpec> {
+        self.resolve(Some(label.uri()), environment)
+    }
+
+    /// Combines the options with a URI given on the command line (if the
+    /// tool got one) and the environment into what to connect to. A URI
+    /// read from a file goes through [`ConnectionArgs::resolve_label`]
+    /// instead. Precedence, highest first:
     /// module `-m`, URI `module-path`/`module-name`, `PKCS11_PROVIDER`,
     /// `PKCS11_MODULE`, `PKCS11_LIBRARY`, the SoftHSM2 default; PIN `-p` or
     /// `--pin-file`, URI `pin-value`/`pin-source`, `PKCS11_PIN`, prompt.
@@ -391,8 +404,8 @@ PKCS#11 connection (long forms only: -s, -p and -m are BIND's here):
       --token LABEL     the token with this label
       --serial SERIAL   the token with this serial number
       --pin-file FILE   read the user PIN from FILE (one trailing newline ignored)
-      --pin PIN         the user PIN (visible in ps: prefer --pin-file,
-                        PKCS11_PIN or pin-source= in the key's URI)
+      --pin PIN         the user PIN (visible in ps: prefer --pin-file or
+                        PKCS11_PIN)
 ";
 
 /// The help text of the connection options, for every tool's `--help`.

@@ -9,10 +9,37 @@ use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::record::{format_record, Class, RType};
 use crate::time::{format_ctime_local, format_timestamp, parse_timestamp};
+use crate::uri::KeyLabel;
 use crate::zone::reader::read_all;
 use crate::zone::ZoneReader;
 use base64::Engine as _;
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// The timing tags of BIND's `.private` files (dst_parse.c): a bad value
+/// in any of them makes BIND refuse the file, and so do we, because a
+/// retired key whose `Inactive:` is unreadable would otherwise keep signing.
+/// The first nine are the ones we use ([`KeyTiming`]); the others are
+/// BIND 9.18's key-state times, which we check but do not use.
+const TIMING_TAGS: [&str; 14] = [
+    "Created",
+    "Publish",
+    "Activate",
+    "Revoke",
+    "Inactive",
+    "Delete",
+    "DSPublish",
+    "SyncPublish",
+    "SyncDelete",
+    "DNSKEYChange",
+    "ZRRSIGChange",
+    "KRRSIGChange",
+    "DSChange",
+    "DSRemoved",
+];
 
 /// The timing metadata of a key (seconds since the epoch), in BIND's order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -223,6 +250,20 @@ pub fn decode_c_string(value: &str) -> String {
     }
 }
 
+/// A short, escaped excerpt of a value read from a file, for a message:
+/// a planted file must not make us print control characters or pages.
+fn excerpt(value: &str) -> String {
+    let mut shown: String = value
+        .chars()
+        .take(32)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().count() > 32 {
+        shown.push('…');
+    }
+    shown
+}
+
 /// What a `.private` file says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PrivateKeyFile {
@@ -230,8 +271,9 @@ pub struct PrivateKeyFile {
     pub minor: u32,
     pub algorithm: u8,
     pub engine: Option<String>,
-    /// The token key's label or URI.
-    pub label: Option<String>,
+    /// The token key's label or URI: names the key, never the module or
+    /// the PIN (refused when the file is parsed).
+    pub label: Option<KeyLabel>,
     pub timing: KeyTiming,
     /// True if the file holds private key material (a software key).
     pub has_key_material: bool,
@@ -255,7 +297,7 @@ pub fn parse_private(text: &str, file: &str) -> Result<PrivateKeyFile> {
         let Some((tag, value)) = line.split_once(':') else {
             return Err(error(
                 number,
-                format!("not a key file line: '{}'", line.trim()),
+                format!("not a key file line: '{}'", excerpt(line.trim())),
             ));
         };
         let value = value.trim();
@@ -265,7 +307,10 @@ pub fn parse_private(text: &str, file: &str) -> Result<PrivateKeyFile> {
                 let Some((major, minor)) =
                     version.and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
                 else {
-                    return Err(error(number, format!("bad Private-key-format '{value}'")));
+                    return Err(error(
+                        number,
+                        format!("bad Private-key-format '{}'", excerpt(value)),
+                    ));
                 };
                 (parsed.major, parsed.minor) = (major, minor);
                 saw_format = true;
@@ -280,22 +325,32 @@ pub fn parse_private(text: &str, file: &str) -> Result<PrivateKeyFile> {
                 let number_text = value.split_whitespace().next().unwrap_or("");
                 parsed.algorithm = number_text
                     .parse()
-                    .map_err(|_| error(number, format!("bad Algorithm '{value}'")))?;
+                    .map_err(|_| error(number, format!("bad Algorithm '{}'", excerpt(value))))?;
                 saw_algorithm = true;
             }
             "Engine" => parsed.engine = Some(decode_c_string(value)),
-            "Label" => parsed.label = Some(decode_c_string(value)),
+            "Label" => {
+                let label = KeyLabel::parse(&decode_c_string(value))
+                    .map_err(|message| error(number, format!("bad Label: {message}")))?;
+                parsed.label = Some(label);
+            }
             "PrivateKey" | "PrivateExponent" | "Prime1" | "Prime2" | "Exponent1" | "Exponent2"
             | "Coefficient" => parsed.has_key_material = true,
-            tag => {
-                if let Some(time) = parse_timestamp(value) {
-                    if parsed.timing.set(tag, time) {
-                        continue;
-                    }
-                }
-                // Other tags (Modulus, PublicExponent, Predecessor, MaxTTL,
-                // newer BIND additions) carry nothing we need.
+            tag if TIMING_TAGS.contains(&tag) => {
+                let Some(time) = parse_timestamp(value) else {
+                    return Err(error(
+                        number,
+                        format!(
+                            "bad {tag} time '{}': expected YYYYMMDDHHMMSS",
+                            excerpt(value)
+                        ),
+                    ));
+                };
+                parsed.timing.set(tag, time);
             }
+            // Other tags (Modulus, PublicExponent, Predecessor, MaxTTL,
+            // key states) carry nothing we need.
+            _ => {}
         }
     }
     if !saw_format || !saw_algorithm {
@@ -353,12 +408,164 @@ pub fn key_file_path(argument: &str) -> PathBuf {
     PathBuf::from(format!("{base}.key"))
 }
 
-/// Reads the one DNSKEY of a `.key` file.
-pub fn read_key_file(path: &Path) -> Result<KeyRecord> {
+/// The most a key file may hold: BIND's largest (RSA 4096 with every
+/// timing line) is a few kilobytes.
+const MAX_KEY_FILE: u64 = 1 << 20;
+
+/// Whether key files, and the directories they are in, are trusted when
+/// someone other than their owner may write them.
+///
+/// As ssh's StrictModes does, a key file or key directory that anyone may
+/// write (o+w, also with the sticky bit, as `/tmp` has) is refused: a
+/// planted or edited key file would choose the key that signs and what its
+/// timing says. Group-writable ones get a warning, since BIND's own key
+/// directories are often group `bind`. The owner does not matter: named
+/// keeps its key files as `bind` and operators sign as root, so whoever
+/// owns the files is trusted with them, and a warning about that would
+/// show on every cron run. `--insecure-key-dir` ([`KeyFileTrust::new`]
+/// with `true`) trusts them anyway and says so once on stderr.
+///
+/// Key files must be regular files (a FIFO would block the run, a device
+/// would be read without end); a symbolic link is followed and its target
+/// is checked.
+#[derive(Debug, Default)]
+pub struct KeyFileTrust {
+    insecure: bool,
+    said: AtomicBool,
+    /// Directories already checked, so that each is warned about once.
+    checked: Mutex<Vec<PathBuf>>,
+}
+
+impl KeyFileTrust {
+    /// Strict checks, or with `insecure` (`--insecure-key-dir`) none.
+    pub fn new(insecure: bool) -> KeyFileTrust {
+        KeyFileTrust {
+            insecure,
+            ..KeyFileTrust::default()
+        }
+    }
+
+    /// Checks a key directory that is read or written.
+    pub fn check_dir(&self, dir: &Path) -> Result<()> {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        {
+            let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked.iter().any(|d| d == dir) {
+                return Ok(());
+            }
+            checked.push(dir.to_path_buf());
+        }
+        let shown = dir.display().to_string();
+        let metadata = std::fs::metadata(dir).map_err(|e| Error::io(&shown, e))?;
+        if !metadata.is_dir() {
+            return Err(Error::Failed(format!(
+                "key directory '{shown}' is not a directory"
+            )));
+        }
+        self.check_mode("key directory", &shown, metadata.permissions().mode())
+    }
+
+    /// Reads a key file (`.key` or `.private`) after checking it and its
+    /// directory. The checks are made on the file as opened, so that it
+    /// cannot be swapped in between.
+    pub fn read(&self, path: &Path) -> Result<String> {
+        self.check_dir(path.parent().unwrap_or(Path::new(".")))?;
+        let shown = path.display().to_string();
+        // Checked before opening too: opening a FIFO would block.
+        let before = std::fs::metadata(path).map_err(|e| Error::io(&shown, e))?;
+        if !before.is_file() {
+            return Err(not_regular(&shown));
+        }
+        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
+        let metadata = file.metadata().map_err(|e| Error::io(&shown, e))?;
+        if !metadata.is_file() {
+            return Err(not_regular(&shown));
+        }
+        self.check_mode("key file", &shown, metadata.permissions().mode())?;
+        let mut bytes = Vec::new();
+        file.take(MAX_KEY_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&shown, e))?;
+        if bytes.len() as u64 > MAX_KEY_FILE {
+            return Err(Error::Input {
+                file: shown,
+                line: None,
+                message: "larger than any key file (1 MiB)".into(),
+            });
+        }
+        String::from_utf8(bytes).map_err(|_| Error::Input {
+            file: shown,
+            line: None,
+            message: "not a key file: it is not UTF-8 text".into(),
+        })
+    }
+
+    fn check_mode(&self, what: &str, shown: &str, mode: u32) -> Result<()> {
+        let writable = mode & 0o022;
+        if writable == 0 {
+            return Ok(());
+        }
+        if self.insecure {
+            if !self.said.swap(true, Ordering::Relaxed) {
+                crate::cli::warn(
+                    "--insecure-key-dir: trusting key files and key directories that others may write",
+                );
+            }
+            return Ok(());
+        }
+        let mode = mode & 0o7777;
+        if writable & 0o002 != 0 {
+            return Err(Error::Failed(format!(
+                "{what} '{shown}' is writable by anyone (mode {mode:04o}): refusing to trust it, \
+                 since a planted key file would choose the signing keys; chmod o-w it \
+                 (or give --insecure-key-dir)"
+            )));
+        }
+        crate::cli::warn(&format!(
+            "{what} '{shown}' is group-writable (mode {mode:04o}): its group can choose the signing keys"
+        ));
+        Ok(())
+    }
+}
+
+fn not_regular(shown: &str) -> Error {
+    Error::Failed(format!(
+        "'{shown}' is not a regular file: refusing it as a key file"
+    ))
+}
+
+/// Reads the one DNSKEY of a `.key` file, checked by `trust`. BIND reads a
+/// `.key` file with its lexer, not its zone file loader, so `$INCLUDE`
+/// and the other directives are refused (they would let a planted key file
+/// make us read any file).
+pub fn read_key_file(path: &Path, trust: &KeyFileTrust) -> Result<KeyRecord> {
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
+    let text = trust.read(path)?;
+    if let Some((index, line)) = text
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.trim_start().starts_with('$'))
+    {
+        let directive: String = line
+            .trim_start()
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        return Err(Error::Input {
+            file: shown,
+            line: Some(index + 1),
+            message: format!(
+                "a key file holds no directives such as '{}'",
+                excerpt(&directive)
+            ),
+        });
+    }
     let mut reader = ZoneReader::new(
-        Box::new(std::io::BufReader::new(file)),
+        Box::new(std::io::Cursor::new(text.into_bytes())),
         &shown,
         Some(path.to_path_buf()),
         Name::root(),
@@ -397,7 +604,7 @@ mod tests {
                 activate: Some(1_795_976_391),
                 ..KeyTiming::default()
             },
-            label: "pkcs11:object=ksk-example-com;pin-source=/tmp/hsm/pin".into(),
+            label: "pkcs11:object=ksk-example-com".into(),
             legacy: false,
         }
     }
@@ -420,7 +627,7 @@ mod tests {
         assert_eq!(
             files.private_text().expect("private"),
             "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nEngine: cGtjczExAA==\n\
-             Label: cGtjczExOm9iamVjdD1rc2stZXhhbXBsZS1jb207cGluLXNvdXJjZT0vdG1wL2hzbS9waW4A\n\
+             Label: cGtjczExOm9iamVjdD1rc2stZXhhbXBsZS1jb20A\n\
              Created: 20261129181951\nPublish: 20261129181951\nActivate: 20261129181951\n"
         );
     }
@@ -430,16 +637,140 @@ mod tests {
         let files = sample();
         let parsed =
             parse_private(&files.private_text().expect("text"), "K.private").expect("parse");
-        assert_eq!(parsed.label.as_deref(), Some(files.label.as_str()));
+        let label = parsed.label.as_ref().expect("label").uri().to_string();
+        assert_eq!(label, files.label);
         assert_eq!(parsed.engine.as_deref(), Some("pkcs11"));
         assert_eq!(parsed.timing, files.timing);
         assert_eq!((parsed.major, parsed.minor, parsed.algorithm), (1, 3, 13));
         // The HSM guide's hand-written file.
         let guide = "Private-key-format: v1.3\nAlgorithm: 8 (RSASHA256)\nEngine: pkcs11\nLabel: ksk-example-com\n";
         let parsed = parse_private(guide, "guide").expect("guide");
-        assert_eq!(parsed.label.as_deref(), Some("ksk-example-com"));
+        let label = parsed.label.expect("label");
+        assert_eq!(label.uri().to_string(), "pkcs11:object=ksk-example-com");
         assert!(parse_private("hello\n", "x").is_err());
         assert!(parse_private("Algorithm: 8\n", "x").is_err());
+    }
+
+    /// A fresh directory, removed when dropped (common has no tempfile).
+    struct TestDir(PathBuf);
+    impl TestDir {
+        fn new(name: &str) -> TestDir {
+            let path = std::env::temp_dir()
+                .join(format!("p11dnssec-keyfile-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir(&path).expect("test dir");
+            TestDir(path)
+        }
+    }
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const HEAD: &str =
+        "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nEngine: pkcs11\n";
+
+    #[test]
+    fn a_label_that_chooses_the_module_or_pin_is_refused_at_its_line() {
+        for label in [
+            "pkcs11:object=zsk?module-path=/tmp/x/evil.so".to_string(),
+            c_string_base64("pkcs11:object=zsk?module-path=/tmp/x/evil.so"),
+            "pkcs11:object=zsk?module-name=../../tmp/x/evil".to_string(),
+            "pkcs11:object=zsk?pin-value=secret-1234".to_string(),
+            c_string_base64("pkcs11:object=ksk-example-com;pin-source=/tmp/hsm/pin"),
+        ] {
+            let text = format!("{HEAD}Label: {label}\nCreated: 20260101000000\n");
+            let error = parse_private(&text, "Kx.+013+00001.private").expect_err(&label);
+            let message = error.to_string();
+            assert!(
+                message.starts_with("Kx.+013+00001.private:4: bad Label: "),
+                "{message}"
+            );
+            assert!(message.contains("PKCS11_PIN"), "{message}");
+            assert!(!message.contains("secret-1234"), "{message}");
+        }
+    }
+
+    #[test]
+    fn known_timing_tags_with_bad_dates_are_errors() {
+        for line in [
+            "Inactive: 20261301000000",
+            "Delete: tomorrow",
+            "Activate: 2026010100000",
+            "Publish: ",
+            "Revoke: 20260230000000",
+            "SyncDelete: -1",
+            "DSRemoved: 2026\u{1b}[0m",
+        ] {
+            let text = format!("{HEAD}Label: k\n{line}\n");
+            let message = parse_private(&text, "K.private")
+                .expect_err(line)
+                .to_string();
+            let tag = line.split(':').next().unwrap_or_default();
+            assert!(
+                message.starts_with(&format!("K.private:5: bad {tag} time '")),
+                "{message}"
+            );
+            assert!(!message.contains('\u{1b}'), "{message}");
+        }
+        // Tags that are not times, and unknown ones, are no concern of ours.
+        let text = format!("{HEAD}Label: k\nPredecessor: 12345\nMaxTTL: x\nFuture: y\n");
+        assert!(parse_private(&text, "K.private").is_ok());
+    }
+
+    #[test]
+    fn key_files_with_directives_are_refused() {
+        let dir = TestDir::new("directives");
+        let path = dir.0.join("Kx.+013+00001.key");
+        std::fs::write(&path, "; comment\n$INCLUDE /etc/passwd\n").expect("write");
+        let message = read_key_file(&path, &KeyFileTrust::new(false))
+            .expect_err("include")
+            .to_string();
+        assert!(
+            message.ends_with(":2: a key file holds no directives such as '$INCLUDE'"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn key_files_and_directories_anyone_may_write_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TestDir::new("modes");
+        let keys = dir.0.join("keys");
+        std::fs::create_dir(&keys).expect("keys");
+        let file = keys.join("K.private");
+        std::fs::write(&file, HEAD).expect("write");
+        let chmod = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        chmod(&keys, 0o755);
+        chmod(&file, 0o600);
+        assert!(KeyFileTrust::new(false).read(&file).is_ok());
+        for (dir_mode, file_mode, what) in [
+            (0o757, 0o600, "key directory"),
+            (0o1777, 0o600, "key directory"),
+            (0o755, 0o606, "key file"),
+        ] {
+            chmod(&keys, dir_mode);
+            chmod(&file, file_mode);
+            let message = KeyFileTrust::new(false)
+                .read(&file)
+                .expect_err(what)
+                .to_string();
+            assert!(message.starts_with(what), "{message}");
+            assert!(message.contains("writable by anyone"), "{message}");
+            assert!(KeyFileTrust::new(true).read(&file).is_ok());
+        }
+        chmod(&keys, 0o775);
+        chmod(&file, 0o660);
+        assert!(KeyFileTrust::new(false).read(&file).is_ok());
+        // Not a regular file: a directory in the file's place.
+        let message = KeyFileTrust::new(true)
+            .read(&keys)
+            .expect_err("dir")
+            .to_string();
+        assert!(message.contains("not a regular file"), "{message}");
     }
 
     #[test]

@@ -8,21 +8,40 @@ use crate::algorithm::Algorithm;
 use crate::cli::{ConnectionArgs, Environment};
 use crate::dnskey::{self, DnsKey, FLAG_REVOKE, FLAG_SEP, FLAG_ZONE};
 use crate::error::{Error, Result};
-use crate::keyfile::{key_file_path, parse_private, read_key_file};
+use crate::keyfile::{key_file_path, parse_private, read_key_file, KeyFileTrust};
 use crate::name::Name;
 use crate::pkcs11::keypair::find_key_pair;
 use crate::pkcs11::object::ObjectSelector;
 use crate::pkcs11::signer::{Pkcs11KeyStore, TokenKey};
 use crate::pkcs11::{Module, ModuleChoice, SlotSummary};
 use crate::sign::SigningKey;
-use crate::uri::Pkcs11Uri;
+use crate::uri::{KeyLabel, Pkcs11Uri};
 use std::path::{Path, PathBuf};
+
+/// A key's URI and where it came from, which decides what it may choose.
+#[derive(Clone, Debug)]
+pub enum KeyUri {
+    /// Named on the command line: all of RFC 7512, the module and the PIN too.
+    CommandLine(Pkcs11Uri),
+    /// A key file's `Label:`: the token and the object only.
+    KeyFile(KeyLabel),
+}
+
+impl KeyUri {
+    /// The URI, for finding the object.
+    pub fn uri(&self) -> &Pkcs11Uri {
+        match self {
+            KeyUri::CommandLine(uri) => uri,
+            KeyUri::KeyFile(label) => label.uri(),
+        }
+    }
+}
 
 /// A key to use, before the token is opened.
 #[derive(Clone, Debug)]
 pub struct KeyRequest {
     /// The token object (from a key file's `Label:` or the command line).
-    pub uri: Pkcs11Uri,
+    pub uri: KeyUri,
     /// The DNSKEY a key file gives; `None` for a URI.
     pub dnskey: Option<DnsKey>,
     /// `-k`: treat as a KSK.
@@ -42,10 +61,11 @@ pub fn from_argument(
     key_dir: Option<&Path>,
     origin: &Name,
     force_ksk: bool,
+    trust: &KeyFileTrust,
 ) -> Result<KeyRequest> {
     if Pkcs11Uri::is_uri(argument) {
         return Ok(KeyRequest {
-            uri: Pkcs11Uri::parse(argument)?,
+            uri: KeyUri::CommandLine(Pkcs11Uri::parse(argument)?),
             dnskey: None,
             force_ksk,
             publish: true,
@@ -60,7 +80,7 @@ pub fn from_argument(
             path = dir.join(path);
         }
     }
-    let (request, _) = from_key_files(&path, origin, force_ksk)?;
+    let (request, _) = from_key_files(&path, origin, force_ksk, trust)?;
     Ok(KeyRequest {
         publish: true,
         active: true,
@@ -74,8 +94,9 @@ fn from_key_files(
     key_path: &Path,
     origin: &Name,
     force_ksk: bool,
+    trust: &KeyFileTrust,
 ) -> Result<(KeyRequest, crate::keyfile::PrivateKeyFile)> {
-    let key = read_key_file(key_path)?;
+    let key = read_key_file(key_path, trust)?;
     let shown = key_path.display().to_string();
     if !key.owner.eq_ignore_case(origin) {
         return Err(Error::Failed(format!(
@@ -85,14 +106,11 @@ fn from_key_files(
     }
     let private_path = PathBuf::from(shown.trim_end_matches(".key").to_string() + ".private");
     let private_shown = private_path.display().to_string();
-    let text = std::fs::read_to_string(&private_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::Failed(format!(
-                "cannot sign zone with non-private dnskey {shown} (no {private_shown})"
-            ))
-        } else {
-            Error::io(&private_shown, e)
-        }
+    let text = trust.read(&private_path).map_err(|e| match e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Failed(
+            format!("cannot sign zone with non-private dnskey {shown} (no {private_shown})"),
+        ),
+        other => other,
     })?;
     let private = parse_private(&text, &private_shown)?;
     if private.has_key_material {
@@ -105,18 +123,13 @@ fn from_key_files(
         line: None,
         message: "no Label: naming the key in a token".into(),
     })?;
-    let uri = Pkcs11Uri::from_bind_label(&label).map_err(|e| Error::Input {
-        file: private_shown.clone(),
-        line: None,
-        message: format!("bad Label: {e}"),
-    })?;
     let name = key_path
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".key").to_string())
         .unwrap_or(shown);
     Ok((
         KeyRequest {
-            uri,
+            uri: KeyUri::KeyFile(label),
             dnskey: Some(key.dnskey),
             force_ksk,
             publish: false,
@@ -136,7 +149,12 @@ fn from_key_files(
 /// metadata at all (as the HSM guide writes by hand) is published and
 /// used, as BIND's manual says; BIND 9.18 itself ignores such keys, which
 /// would leave the guide's zone unsigned.
-pub fn smart(key_dir: &Path, origin: &Name, now: i64) -> Result<Vec<KeyRequest>> {
+pub fn smart(
+    key_dir: &Path,
+    origin: &Name,
+    now: i64,
+    trust: &KeyFileTrust,
+) -> Result<Vec<KeyRequest>> {
     let prefix = format!("K{}+", origin.key_file_text());
     let entries =
         std::fs::read_dir(key_dir).map_err(|e| Error::io(key_dir.display().to_string(), e))?;
@@ -163,7 +181,7 @@ pub fn smart(key_dir: &Path, origin: &Name, now: i64) -> Result<Vec<KeyRequest>>
     let mut requests = Vec::new();
     for private_name in names {
         let key_path = key_dir.join(private_name.trim_end_matches(".private").to_string() + ".key");
-        let (mut request, private) = from_key_files(&key_path, origin, false)?;
+        let (mut request, private) = from_key_files(&key_path, origin, false, trust)?;
         if (private.major, private.minor) < (1, 3) {
             continue;
         }
@@ -216,7 +234,10 @@ pub fn open_keys(
     let mut slots: Vec<(SlotSummary, Option<crate::pin::Pin>)> = Vec::new();
     let mut key_slots = Vec::new();
     for request in requests {
-        let spec = connection.resolve(Some(&request.uri), environment)?;
+        let spec = match &request.uri {
+            KeyUri::CommandLine(uri) => connection.resolve(Some(uri), environment)?,
+            KeyUri::KeyFile(label) => connection.resolve_label(label, environment)?,
+        };
         if module
             .as_ref()
             .is_some_and(|(choice, _)| *choice != spec.module)
@@ -317,7 +338,7 @@ pub fn open_keys(
                     .collect(),
                 selectors: requests
                     .iter()
-                    .map(|r| ObjectSelector::from_uri(&r.uri))
+                    .map(|r| ObjectSelector::from_uri(r.uri.uri()))
                     .collect(),
             }),
         });
@@ -364,7 +385,7 @@ fn open_worker(
     }
     let mut pairs = Vec::with_capacity(requests.len());
     for (request, &session_index) in requests.iter().zip(key_slots) {
-        let selector = ObjectSelector::from_uri(&request.uri);
+        let selector = ObjectSelector::from_uri(request.uri.uri());
         if selector.label.is_none() && selector.id.is_none() {
             return Err(Error::Failed(format!(
                 "key {}: its label names no object (object= or id=)",
@@ -404,7 +425,7 @@ fn signing_key(
                 return Err(Error::Failed(format!(
                     "key file {} does not match the token object it names ({})",
                     request.name,
-                    request.uri.without_secrets()
+                    request.uri.uri().without_secrets()
                 )));
             }
             dnskey.clone()
@@ -463,18 +484,19 @@ pub fn collect(
     key_dir: Option<&Path>,
     zone: &crate::zone::model::Zone,
     now: i64,
+    trust: &KeyFileTrust,
 ) -> Result<Vec<KeyRequest>> {
     let origin = &zone.origin;
     let mut requests = Vec::new();
     for key in named {
-        requests.push(from_argument(key, key_dir, origin, false)?);
+        requests.push(from_argument(key, key_dir, origin, false, trust)?);
     }
     for key in ksks {
-        requests.push(from_argument(key, key_dir, origin, true)?);
+        requests.push(from_argument(key, key_dir, origin, true, trust)?);
     }
     let dir = key_dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     if smart_signing {
-        for request in smart(&dir, origin, now)? {
+        for request in smart(&dir, origin, now, trust)? {
             let same_key = |r: &KeyRequest| {
                 r.dnskey.as_ref().map(|k| &k.public_key)
                     == request.dnskey.as_ref().map(|k| &k.public_key)
@@ -485,7 +507,7 @@ pub fn collect(
         }
     } else if requests.is_empty() {
         let apex = zone.apex_dnskeys();
-        for mut request in smart(&dir, origin, i64::MAX)? {
+        for mut request in smart(&dir, origin, i64::MAX, trust)? {
             if request
                 .dnskey
                 .as_ref()

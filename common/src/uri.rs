@@ -236,7 +236,13 @@ impl Pkcs11Uri {
             "module-path" if self.module_path.is_some() => return Err(duplicate()),
             "pin-source" => self.pin_source = Some(text()?),
             "pin-value" => self.pin_value = Some(Pin::new(value)),
-            "module-name" => self.module_name = Some(text()?),
+            "module-name" => {
+                let name = text()?;
+                crate::pkcs11::check_module_name(&name).map_err(|problem| {
+                    uri_error(uri, &format!("attribute 'module-name' {problem}"))
+                })?;
+                self.module_name = Some(name);
+            }
             "module-path" => self.module_path = Some(text()?),
             _ => return Err(uri_error(uri, &format!("unknown attribute '{name}'"))),
         }
@@ -298,6 +304,83 @@ impl Pkcs11Uri {
             ..Pkcs11Uri::default()
         }
     }
+}
+
+/// The query attributes that choose code or a secret: a URI read from a
+/// file may not hold them (see [`KeyLabel`]).
+const CONNECTION_ATTRIBUTES: [&str; 4] = ["module-path", "module-name", "pin-value", "pin-source"];
+
+/// A URI read from a file, such as a key file's `Label:`: it names a token
+/// and an object, never the module to load or the PIN.
+///
+/// Whoever can write a key directory must not be able to choose the code
+/// that the signer `dlopen`s (as root, from cron), a PIN that locks the
+/// token after a few runs, or a file that is read and sent to `C_Login`.
+/// So the module and the PIN come only from the command line and the
+/// environment; a URI on the command line keeps all of RFC 7512.
+/// The only way to make a `KeyLabel` is [`KeyLabel::parse`], which
+/// refuses those attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyLabel(Pkcs11Uri);
+
+impl KeyLabel {
+    /// Reads a label as BIND does ([`Pkcs11Uri::from_bind_label`]) and
+    /// refuses `module-path`, `module-name`, `pin-value` and `pin-source`.
+    /// The error is a message for the caller to place at its file and line;
+    /// it names the attribute, never its value.
+    pub fn parse(text: &str) -> std::result::Result<KeyLabel, String> {
+        // Looked for before parsing, so that the refusal, not a complaint
+        // about the value (a module-name with '/'), is what the operator reads.
+        let named = text
+            .split([';', '?', '&'])
+            .filter_map(|element| element.split('=').next())
+            // The first element carries the scheme: `pkcs11:module-path`.
+            .filter_map(|name| name.rsplit(':').next())
+            .find(|name| CONNECTION_ATTRIBUTES.contains(name));
+        if let Some(name) = named {
+            return Err(refusal(name));
+        }
+        let uri = Pkcs11Uri::from_bind_label(text).map_err(|e| match e {
+            Error::Usage(message) => message,
+            other => other.to_string(),
+        })?;
+        // Parsing sets these only from their names, which were refused
+        // above; checked again so that the guarantee does not rest on that.
+        let set = [
+            uri.module_path.is_some(),
+            uri.module_name.is_some(),
+            uri.pin_value.is_some(),
+            uri.pin_source.is_some(),
+        ];
+        if let Some((name, _)) = CONNECTION_ATTRIBUTES.into_iter().zip(set).find(|(_, s)| *s) {
+            return Err(refusal(name));
+        }
+        Ok(KeyLabel(uri))
+    }
+
+    /// The URI: path attributes only, so it never chooses a module or a PIN.
+    pub fn uri(&self) -> &Pkcs11Uri {
+        &self.0
+    }
+}
+
+/// Why a key file's label may not hold attribute `name`, and what to do.
+fn refusal(name: &str) -> String {
+    let mut message = format!(
+        "the key's label holds '{name}': a key file may name a key, not the PKCS#11 \
+         module or the PIN; give the module with --module or PKCS11_MODULE and the PIN \
+         with --pin-file or PKCS11_PIN"
+    );
+    if name == "pin-source" {
+        // bind-tools.md §6.1: BIND 9.16's dnssec-keyfromlabel stored the
+        // label as typed, pin-source and all.
+        message.push_str(
+            " (BIND 9.16's dnssec-keyfromlabel stored pin-source in Label: pass that \
+             file with --pin-file and write the key files again without it, e.g. with \
+             dnskey-from-label)",
+        );
+    }
+    message
 }
 
 impl fmt::Display for Pkcs11Uri {
@@ -609,6 +692,58 @@ mod tests {
     }
 
     #[test]
+    fn key_labels_name_keys_never_modules_or_pins() {
+        let label = KeyLabel::parse("token=bind9;object=ksk").expect("isc form");
+        assert_eq!(label.uri().get(PathAttr::Object), Some(&b"ksk"[..]));
+        assert!(KeyLabel::parse("pkcs11:object=zsk;id=%01").is_ok());
+        for (text, attribute) in [
+            (
+                "pkcs11:object=zsk?module-path=/tmp/x/evil.so",
+                "'module-path'",
+            ),
+            (
+                "pkcs11:object=zsk;module-path=/tmp/x/evil.so",
+                "'module-path'",
+            ),
+            ("pkcs11:object=zsk?module-name=softhsm2", "'module-name'"),
+            ("pkcs11:module-name=../../tmp/evil", "'module-name'"),
+            ("module-path=/tmp/evil.so", "'module-path'"),
+            ("pkcs11:object=zsk?pin-value=secret-1234", "'pin-value'"),
+            ("object=zsk;pin-source=/etc/shadow", "'pin-source'"),
+            (
+                "PKCS11:object=zsk?pin-source=/p&module-path=/m.so",
+                "'pin-source'",
+            ),
+        ] {
+            let message = KeyLabel::parse(text).expect_err(text);
+            assert!(message.contains(attribute), "{text}: {message}");
+            assert!(message.contains("--pin-file"), "{message}");
+            assert!(!message.contains("secret-1234"), "{message}");
+            assert!(!message.contains("evil.so"), "{message}");
+        }
+        let message = KeyLabel::parse("pkcs11:object=k;pin-source=/tmp/hsm/pin").expect_err("pin");
+        assert!(message.contains("BIND 9.16"), "{message}");
+    }
+
+    #[test]
+    fn module_names_are_bare_names_on_the_command_line_too() {
+        assert!(Pkcs11Uri::parse("pkcs11:?module-name=libsofthsm2").is_ok());
+        for text in [
+            "pkcs11:?module-name=/tmp/evil",
+            "pkcs11:?module-name=../../tmp/evil",
+            "pkcs11:?module-name=a%2Fb",
+            "pkcs11:?module-name=%2E%2E",
+            "pkcs11:?module-name=a%00b",
+            "pkcs11:?module-name=",
+            "pkcs11:object=k;module-name=x/y",
+        ] {
+            let error = Pkcs11Uri::parse(text).expect_err(text);
+            assert_eq!(error.exit_code(), 2, "{text}");
+            assert!(error.to_string().contains("'module-name'"), "{error}");
+        }
+    }
+
+    #[test]
     fn printing_encodes_and_omits_the_pin() {
         let uri = Pkcs11Uri::parse("pkcs11:token=my%20token;id=%01%02;object=k?pin-value=1234")
             .expect("uri");
@@ -673,7 +808,9 @@ mod tests {
                 uri.module_path = Some(random.text());
             }
             if random.next() % 3 == 0 {
-                uri.module_name = Some(random.text());
+                // A module-name is a bare name (no '/', no '..').
+                let name = random.text().replace('/', "_").replace("..", "._");
+                uri.module_name = Some(name);
             }
             if random.next() % 4 == 0 {
                 uri.vendor_query.push(("x-q".into(), random.bytes()));

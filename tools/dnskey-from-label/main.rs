@@ -29,7 +29,8 @@ Print the DNSKEY record of a key pair that lives in a PKCS#11 token, or with
 Options:
   -l, --label LABEL  the key: its CKA_LABEL, or a pkcs11: URI (object=, id=,
                      token=, serial=, pin-source=); text without ':' is read
-                     as BIND reads it (pkcs11: put in front)
+                     as BIND reads it (pkcs11: put in front); the key files
+                     record the token and object, never a PIN source
   -a, --algorithm ALG  RSASHA1, NSEC3RSASHA1, RSASHA256, RSASHA512,
                      ECDSAP256SHA256, ECDSAP384SHA384, ED25519, ED448 or a
                      number (default: from the key; RSA keys: RSASHA256)
@@ -38,6 +39,8 @@ Options:
   -L, --ttl TTL      TTL of the DNSKEY record (units s, mi, h, d, w, mo, y)
   -c, --class CLASS  class (default IN)
   -K, --directory DIR  write BIND key files in DIR and print their base name
+      --insecure-key-dir  write in a DIR that anyone may write (refused
+                     otherwise; a group-writable DIR gets a warning)
   -P DATE            publish time; -P sync DATE: CDS/CDNSKEY publish time
   -A DATE            activation time
   -R DATE            revocation time
@@ -89,6 +92,7 @@ struct Args {
     ttl: Option<u32>,
     class: Option<Class>,
     directory: Option<PathBuf>,
+    insecure_key_dir: bool,
     dates: Dates,
     no_dates: bool,
     legacy: bool,
@@ -172,6 +176,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 };
                 set_date(slot, &option, value)?;
             }
+            _ if opt.is_long("insecure-key-dir") => parsed.insecure_key_dir = true,
             _ if opt.is_short('G') => parsed.no_dates = true,
             _ if opt.is_short('C') => parsed.legacy = true,
             _ if opt.is_short('i') => {
@@ -308,6 +313,10 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
     common::output::remove_temp_files_on_signals("dnskey-from-label");
     let now = time::now();
     let timing = timing(&args, now)?;
+    // Before the token is opened: a refused directory costs no login.
+    if let Some(directory) = args.directory.as_deref().filter(|d| d.is_dir()) {
+        common::keyfile::KeyFileTrust::new(args.insecure_key_dir).check_dir(directory)?;
+    }
     let uri = args.uri.clone().unwrap_or_default();
     let name = args.name.clone().unwrap_or_else(Name::root);
     let spec = args.connection.resolve(Some(&uri), environment)?;
@@ -369,7 +378,7 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
         class,
         dnskey,
         timing,
-        label: stored_label(&token, &pair, &uri),
+        label: stored_label(&token, &pair),
         legacy: args.legacy,
     };
     if !args.allow_collision {
@@ -385,12 +394,9 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
 }
 
 /// The URI stored in `.private`: the token (label, serial) and the object
-/// (label, id), and the operator's pin-source if they gave one. Never a PIN.
-fn stored_label(
-    token: &Token,
-    pair: &common::pkcs11::keypair::KeyPair,
-    asked: &Pkcs11Uri,
-) -> String {
+/// (label, id). Never a PIN or a PIN source (BIND 9.16 stored the
+/// pin-source as typed; zone-sign refuses a key file that chooses the PIN).
+fn stored_label(token: &Token, pair: &common::pkcs11::keypair::KeyPair) -> String {
     let mut uri = Pkcs11Uri::default();
     if let Some(info) = &token.slot.token {
         uri.set(PathAttr::Token, Some(info.label().as_bytes().to_vec()));
@@ -403,7 +409,6 @@ fn stored_label(
     if !pair.id.is_empty() {
         uri.set(PathAttr::Id, Some(pair.id.clone()));
     }
-    uri.pin_source = asked.pin_source.clone();
     uri.to_string()
 }
 

@@ -38,6 +38,8 @@ Options:
   -K, --directory DIR directory of the -s keyset file
   -d DIR              deprecated spelling of -K
   -s                  read keyset-<zonename>. from the -K directory
+      --insecure-key-dir  read a key file, or a key file in a directory, that
+                      anyone may write (refused otherwise)
   -T, --ttl TTL       print this TTL in each record (units s, mi, h, d, w, mo, y)
   -v LEVEL            with 3 or more, name each key on stderr
   -h, --help          print this help
@@ -60,6 +62,7 @@ struct Args {
     ttl: Option<u32>,
     verbose: u32,
     operand: Option<OsString>,
+    insecure_key_dir: bool,
 }
 
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> {
@@ -76,6 +79,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             _ if opt.is_short('A') => parsed.include_zsks = true,
             _ if opt.is_short('C') => parsed.cds = true,
             _ if opt.is_long("cdnskey") => parsed.cdnskey = true,
+            _ if opt.is_long("insecure-key-dir") => parsed.insecure_key_dir = true,
             _ if opt.is('c', "class") => {
                 let text = cli::value(&mut parser, &opt)?;
                 parsed.class = Some(
@@ -205,7 +209,8 @@ fn select_keys(args: &Args) -> Result<Vec<KeyRecord>> {
         (zone_keys(file, zone, class)?, args.include_zsks)
     } else if let Some(argument) = &operand {
         // The keyfile form: -K does not apply (the path is used as given).
-        let key = read_key_file(&key_file_path(argument))?;
+        let trust = common::keyfile::KeyFileTrust::new(args.insecure_key_dir);
+        let key = read_key_file(&key_file_path(argument), &trust)?;
         (vec![key], true)
     } else {
         (zone_keys("-", None, class)?, true)

@@ -31,6 +31,8 @@ Options (BIND's dnssec-signzone letters):
   -K DIR           key directory (default .)
   -k KEY           a key file or URI to use as a KSK (repeatable)
   -S               smart signing: the zone's keys in -K, by their timing metadata
+      --insecure-key-dir  read key files and key directories that anyone may
+                   write (refused otherwise; group-writable ones get a warning)
   -s TIME          signature inception (default now-3600)
   -e TIME          signature expiration (default inception+30d; +N counts from
                    the inception)
@@ -82,6 +84,7 @@ struct Args {
     origin: Option<String>,
     output: Option<String>,
     key_dir: Option<PathBuf>,
+    insecure_key_dir: bool,
     smart: bool,
     inception: Option<String>,
     expiration: Option<String>,
@@ -122,6 +125,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             Opt::Short('K') => a.key_dir = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?)),
             Opt::Short('k') => a.ksks.push(cli::value(&mut parser, &opt)?),
             Opt::Short('S') => a.smart = true,
+            _ if opt.is_long("insecure-key-dir") => a.insecure_key_dir = true,
             Opt::Short('s') => a.inception = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('e') => a.expiration = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('X') => a.dnskey_expiration = Some(cli::value(&mut parser, &opt)?),
@@ -395,6 +399,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         args.key_dir.as_deref(),
         &zone,
         now,
+        &common::keyfile::KeyFileTrust::new(args.insecure_key_dir),
     )?;
     if requests.is_empty() {
         return Err(Error::Failed("No signing keys specified or found.".into()));

@@ -153,6 +153,20 @@ fn default_module_paths() -> Vec<PathBuf> {
     ]
 }
 
+/// Checks that a `module-name` is a bare name, so that it is looked up only
+/// in the module directories: no `/` (an absolute or relative path would
+/// load any file), no `..`, no NUL, not empty. The error completes
+/// "attribute 'module-name' …".
+pub fn check_module_name(name: &str) -> std::result::Result<(), &'static str> {
+    if name.is_empty() {
+        Err("is empty: give a module's name, such as 'libsofthsm2'")
+    } else if name.contains('/') || name.contains("..") || name.contains('\0') {
+        Err("must be a bare module name without '/', '..' or NUL: give a path with --module")
+    } else {
+        Ok(())
+    }
+}
+
 /// Where a URI's `module-name` is looked for (p11-kit's module directories).
 fn named_module_paths(name: &str) -> Vec<PathBuf> {
     let file = if name.ends_with(".so") || name.contains(".so.") {
@@ -179,7 +193,11 @@ impl Module {
     pub fn load(choice: &ModuleChoice) -> Result<Module> {
         let candidates = match choice {
             ModuleChoice::Explicit(path) => vec![path.clone()],
-            ModuleChoice::Named(name) => named_module_paths(name),
+            ModuleChoice::Named(name) => {
+                check_module_name(name)
+                    .map_err(|problem| Error::usage(format!("module-name '{name}' {problem}")))?;
+                named_module_paths(name)
+            }
             ModuleChoice::Default => default_module_paths(),
         };
         let mut tried = Vec::new();
@@ -426,6 +444,26 @@ mod tests {
         assert!(error
             .to_string()
             .contains("/usr/lib/pkcs11/no-such-module.so"));
+    }
+
+    #[test]
+    fn module_names_are_bare_names() {
+        for name in [
+            "/tmp/evil",
+            "../../tmp/evil",
+            "a/b",
+            "..",
+            "x..y",
+            "a\0b",
+            "",
+        ] {
+            let error = Module::load(&ModuleChoice::Named(name.into()))
+                .err()
+                .expect(name);
+            assert_eq!(error.exit_code(), 2, "{name}: {error}");
+        }
+        assert!(check_module_name("libsofthsm2").is_ok());
+        assert!(check_module_name("opensc-pkcs11.so.1").is_ok());
     }
 
     #[test]
