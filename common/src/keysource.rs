@@ -295,13 +295,19 @@ pub fn open_keys(
     }
     let others: Vec<Result<WorkerSessions>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (1..workers)
-            .map(|_| scope.spawn(|| open_worker(&module, &slots, requests, &key_slots)))
+            .map(|_| {
+                crate::threads::spawn_scoped(scope, "a session-opening", || {
+                    open_worker(&module, &slots, requests, &key_slots)
+                })
+            })
             .collect();
         handles
             .into_iter()
-            .map(|handle| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(Error::Failed("opening a signing session panicked".into()))
+            .map(|started| {
+                started.and_then(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(Error::Failed("opening a signing session panicked".into()))
+                    })
                 })
             })
             .collect()
