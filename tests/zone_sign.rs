@@ -741,3 +741,117 @@ fn jitter_and_validity_bound_every_signature() {
         assert!(*expiration <= limit, "{expiration} is after {limit}");
     }
 }
+
+#[test]
+fn a_zone_that_is_not_valid_now_is_not_written() {
+    let signing = setup("ECDSAP256SHA256");
+    for times in [
+        &["-s", "+3600"][..],
+        &["-s", "20261101000000", "-e", "20261130000000"],
+        &["-s", "0", "-e", "+1d"],
+        &["-e", "+0x100"],
+        // Ten digits are Unix seconds, as in BIND: valid from 2034.
+        &["-s", "2026113012"],
+    ] {
+        let output = signing.sign(times);
+        assert_eq!(output.status.code(), Some(1), "{times:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("Zone verification failed")
+                && (stderr.contains("not valid yet") || stderr.contains("has expired")),
+            "{times:?}: {stderr}"
+        );
+        assert!(
+            !signing.signed_path().exists(),
+            "{times:?}: nothing written"
+        );
+        // -P skips the check, as in BIND: the operator asked for it.
+        let mut unchecked = times.to_vec();
+        unchecked.push("-P");
+        ok(&signing.sign(&unchecked));
+        std::fs::remove_file(signing.signed_path()).expect("remove");
+    }
+}
+
+#[test]
+fn an_apex_algorithm_that_signs_nothing_is_refused_unless_allowed() {
+    let signing = setup("ECDSAP256SHA256");
+    // An RSASHA256 key left at the apex after an algorithm rollover.
+    let old_key = std::fs::read_to_string(data_dir().join("keys/bind/Ktest.+008+60616.key"))
+        .expect("key")
+        .replacen("test.\t", "example.com.\t3600\t", 1);
+    let mut zone = std::fs::read_to_string(&signing.zone).expect("zone");
+    zone.push_str(&old_key);
+    std::fs::write(&signing.zone, zone).expect("zone");
+    let output = signing.sign(&[]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no signature of algorithm 8")
+            && stderr.contains("--allow-unsigned-algorithm"),
+        "{stderr}"
+    );
+    assert!(!signing.signed_path().exists());
+    let output = signing.sign(&["--allow-unsigned-algorithm"]);
+    ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("algorithm 8"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_dnskey_ttl_comes_from_the_key_files_as_in_bind() {
+    let signing = setup("ECDSAP256SHA256");
+    // Key files written with -L 600 (dnskey-from-label, like dnssec-keygen -L).
+    let keys = signing.hsm.dir().join("keys600");
+    std::fs::create_dir(&keys).expect("dir");
+    for (label, flag) in [("ksk", Some("KSK")), ("zsk", None)] {
+        let mut args = vec![
+            "-l",
+            label,
+            "-L",
+            "600",
+            "-K",
+            keys.to_str().expect("path"),
+            "example.com",
+        ];
+        if let Some(flag) = flag {
+            args.extend(["-f", flag]);
+        }
+        signing.hsm.run_ok("dnskey-from-label", &args);
+    }
+    let dnskey_ttls = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["-S", "-K", keys.to_str().expect("path"), "-O", "full"];
+        args.extend_from_slice(extra);
+        let output = signing
+            .hsm
+            .tool("zone-sign")
+            .current_dir(signing.hsm.dir())
+            .args([
+                "-o",
+                "example.com",
+                "--pin-file",
+                signing.pin_file.to_str().expect("path"),
+            ])
+            .args(&args)
+            .arg(&signing.zone)
+            .output()
+            .expect("run");
+        ok(&output);
+        assert_validates(&signing.signed_path(), "example.com", &[]);
+        std::fs::read_to_string(signing.signed_path())
+            .expect("signed")
+            .lines()
+            .filter(|l| l.split_whitespace().nth(3) == Some("DNSKEY"))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
+            .collect()
+    };
+    // The key files' TTL beats -T and the SOA's, as BIND's smart signing does.
+    for extra in [&[][..], &["-T", "7200"]] {
+        let ttls = dnskey_ttls(extra);
+        assert_eq!(ttls.len(), 2, "{ttls:?}");
+        assert!(ttls.iter().all(|t| t == "600"), "{extra:?}: {ttls:?}");
+    }
+}

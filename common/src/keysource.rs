@@ -52,6 +52,9 @@ pub struct KeyRequest {
     pub name: String,
     /// Found in the key directory by `-S` (for the report line).
     pub from_repository: bool,
+    /// The TTL written in the `.key` file, if any (it sets the DNSKEY
+    /// RRset's TTL when the zone has none, as in BIND).
+    pub ttl: Option<u32>,
 }
 
 /// A key named on the command line: a PKCS#11 URI, or a BIND key file
@@ -72,6 +75,7 @@ pub fn from_argument(
             active: true,
             name: argument.to_string(),
             from_repository: false,
+            ttl: None,
         });
     }
     let mut path = key_file_path(argument);
@@ -136,6 +140,7 @@ fn from_key_files(
             active: false,
             name,
             from_repository: false,
+            ttl: key.ttl,
         },
         private,
     ))
@@ -464,6 +469,7 @@ fn signing_key(
             public_key,
             active: request.active,
             publish: request.publish,
+            key_file_ttl: request.ttl,
             description,
             dnskey,
         },

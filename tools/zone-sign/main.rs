@@ -49,10 +49,14 @@ Options (BIND's dnssec-signzone letters):
   -R               accepted (signatures by keys not signing are always dropped)
   -x               only KSKs sign the DNSKEY, CDS and CDNSKEY RRsets
   -z               KSKs sign all RRsets too
-  -T TTL           TTL of DNSKEYs added when the zone has none
+  -T TTL           TTL of DNSKEYs added when the zone has none and no key file
+                   gives one
   -O FORMAT        full (one record per line) or text (default; full with -f -)
   -D               output only DNSSEC records
   -P               do not check the signed zone before writing it
+      --allow-unsigned-algorithm  let the check pass an apex DNSKEY algorithm
+                   that no key signs with (warns; the zone is bogus for a
+                   DS of that algorithm)
   -d DIR           where to write dsset-<zone>. (default .)
   -c CLASS         zone class (default IN)
   -n N             signing workers, each with its own token session and a
@@ -101,6 +105,7 @@ struct Args {
     style: Option<Style>,
     dnssec_only: bool,
     skip_check: bool,
+    allow_unsigned_algorithm: bool,
     ds_dir: Option<PathBuf>,
     class: Option<Class>,
     stats: bool,
@@ -126,6 +131,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             Opt::Short('k') => a.ksks.push(cli::value(&mut parser, &opt)?),
             Opt::Short('S') => a.smart = true,
             _ if opt.is_long("insecure-key-dir") => a.insecure_key_dir = true,
+            _ if opt.is_long("allow-unsigned-algorithm") => a.allow_unsigned_algorithm = true,
             Opt::Short('s') => a.inception = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('e') => a.expiration = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('X') => a.dnskey_expiration = Some(cli::value(&mut parser, &opt)?),
@@ -461,6 +467,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         zsk_signs_keys: !args.zsk_not_on_keys,
         ksk_signs_all: args.ksk_signs_all,
         dnskey_ttl: args.dnskey_ttl,
+        allow_unsigned_algorithm: args.allow_unsigned_algorithm,
         seed: now as u64 ^ u64::from(std::process::id()) << 32,
         now: now as u32,
         // BIND's default cycle interval: a quarter of the validity period.

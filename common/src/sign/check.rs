@@ -1,7 +1,8 @@
 //! The check of a signed zone before it is written (skipped with `-P`):
 //! every signed RRset carries a signature of every algorithm, the DNSKEY
 //! RRset one by a KSK of every algorithm, and the NSEC or NSEC3 chain is
-//! closed and in order, and every RRSIG's validity lies within what was
+//! closed and in order, every algorithm of the apex DNSKEY RRset signs
+//! (RFC 4035 §2.2), and every RRSIG is valid now and within what was
 //! asked for (inception before expiration, expiration no later than `-e`
 //! or `-X`). Signatures themselves were verified as they were made; this
 //! catches what is missing or out of bounds, not what is forged.
@@ -14,11 +15,24 @@ use std::collections::BTreeSet;
 
 /// Checks a signed zone, walking it once.
 pub fn check_signed(signed: &SignedZone, keys: &[SigningKey], options: &SignOptions) -> Result<()> {
-    let algorithms: BTreeSet<u8> = keys
+    let signing: BTreeSet<u8> = keys
         .iter()
         .filter(|k| k.active)
         .map(|k| k.algorithm.number())
         .collect();
+    // An algorithm at the apex that no key signs with (an old key left
+    // after an algorithm rollover) makes the zone bogus for a validator
+    // whose DS names it: refused, or let pass with a warning on request.
+    let mut algorithms = signing.clone();
+    for unsigned in signed.apex_dnskey_algorithms().difference(&signing) {
+        if options.allow_unsigned_algorithm {
+            crate::cli::warn(&format!(
+                "the apex DNSKEY RRset has algorithm {unsigned}, which signs nothing (--allow-unsigned-algorithm)"
+            ));
+        } else {
+            algorithms.insert(*unsigned);
+        }
+    }
     // A key signs for the KSK role if it is one, or if its algorithm has
     // no active KSK (then its ZSKs sign the DNSKEY RRset).
     let ksk_tags: BTreeSet<(u8, u16)> = keys
@@ -65,8 +79,16 @@ pub fn check_signed(signed: &SignedZone, keys: &[SigningKey], options: &SignOpti
             .iter()
             .find(|a| !by_key.iter().any(|(algorithm, _)| algorithm == *a))
         {
+            let why = if signing.contains(missing) {
+                String::new()
+            } else {
+                format!(
+                    " (algorithm {missing} is in the apex DNSKEY RRset, but no key of it signs: \
+                     give its key, remove its DNSKEY, or --allow-unsigned-algorithm)"
+                )
+            };
             return Err(Error::Failed(format!(
-                "the zone is not fully signed: {owner}/{} has no signature of algorithm {missing}",
+                "the zone is not fully signed: {owner}/{} has no signature of algorithm {missing}{why}",
                 rrset.rtype
             )));
         }
@@ -116,6 +138,23 @@ fn check_validity(
         _ => options.expiration,
     };
     let shown = |t: u32| crate::time::format_timestamp(i64::from(t));
+    // Valid at the time of signing, as a validator will judge it at once:
+    // a zone signed with a future inception or a past expiration is bogus
+    // the moment it is written.
+    if serial_gt(inception, options.now) {
+        return Err(Error::Failed(format!(
+            "the RRSIG by key {tag} over {owner}/{rtype} is not valid yet: its inception ({}) is after now ({})",
+            shown(inception),
+            shown(options.now)
+        )));
+    }
+    if serial_gt(options.now, expiration) {
+        return Err(Error::Failed(format!(
+            "the RRSIG by key {tag} over {owner}/{rtype} has expired: its expiration ({}) is before now ({})",
+            shown(expiration),
+            shown(options.now)
+        )));
+    }
     if !serial_gt(expiration, inception) {
         return Err(Error::Failed(format!(
             "the RRSIG by key {tag} over {owner}/{rtype} expires ({}) before its inception ({})",

@@ -60,6 +60,8 @@ pub struct SigningKey {
     pub active: bool,
     /// Publish its DNSKEY at the apex if it is not there.
     pub publish: bool,
+    /// The TTL its `.key` file gives, if any.
+    pub key_file_ttl: Option<u32>,
     /// For messages: `example.com/ECDSAP256SHA256/12345`.
     pub description: String,
 }
@@ -89,8 +91,12 @@ pub struct SignOptions {
     pub zsk_signs_keys: bool,
     /// KSKs sign everything too (`-z`).
     pub ksk_signs_all: bool,
-    /// TTL for DNSKEYs added to the apex when there is no DNSKEY RRset (`-T`).
+    /// TTL for DNSKEYs added to the apex when there is no DNSKEY RRset
+    /// and no key file gives one (`-T`).
     pub dnskey_ttl: Option<u32>,
+    /// The check lets an apex DNSKEY algorithm that signs nothing pass,
+    /// with a warning (`--allow-unsigned-algorithm`).
+    pub allow_unsigned_algorithm: bool,
     /// Seed of the jitter sequence.
     pub seed: u64,
     /// The time of signing, for judging the input's signatures.
@@ -217,14 +223,33 @@ pub fn sign_zone(
     })
 }
 
-/// Adds the DNSKEY of every key to publish to the apex DNSKEY RRset. TTL:
-/// the existing RRset's, else `-T`, else the SOA's (BIND §9.5).
+/// Adds the DNSKEY of every key to publish to the apex DNSKEY RRset.
+/// TTL, by BIND's rule (bind-tools.md §9.5): the existing RRset's; else
+/// the shortest non-zero TTL the published keys' `.key` files give; else
+/// `-T`; else the SOA's. The DNSKEY TTL drives every rollover's timing, so
+/// the key files' word beats a command-line default.
 fn publish_keys(zone: &mut Zone, keys: &[SigningKey], options: &SignOptions) -> Result<()> {
     let (soa_ttl, _, _) = zone.soa()?;
     let apex = &mut zone.nodes[0];
-    let ttl = apex
-        .rrset(RType::DNSKEY)
-        .map(|s| s.ttl)
+    let existing = apex.rrset(RType::DNSKEY).map(|s| s.ttl);
+    if let (Some(existing), Some(asked)) = (existing, options.dnskey_ttl) {
+        if existing != asked {
+            crate::cli::warn(&format!(
+                "User-specified TTL {asked} conflicts with existing DNSKEY RRset TTL."
+            ));
+            crate::cli::warn(&format!(
+                "Imported keys will use the RRSet TTL {existing} instead."
+            ));
+        }
+    }
+    let from_key_files = keys
+        .iter()
+        .filter(|k| k.publish)
+        .filter_map(|k| k.key_file_ttl)
+        .filter(|&ttl| ttl > 0)
+        .min();
+    let ttl = existing
+        .or(from_key_files)
         .or(options.dnskey_ttl)
         .unwrap_or(soa_ttl);
     let mut added = Vec::new();

@@ -72,6 +72,18 @@ impl Arena {
 }
 
 impl SignedZone {
+    /// The algorithms of the apex DNSKEY RRset's keys that are not revoked
+    /// (RFC 4035 §2.2: each must sign every authoritative RRset).
+    pub fn apex_dnskey_algorithms(&self) -> std::collections::BTreeSet<u8> {
+        self.plan.zone.nodes[0]
+            .rrset(crate::record::RType::DNSKEY)
+            .into_iter()
+            .flat_map(|set| set.rdatas.iter())
+            .filter(|rdata| rdata.len() > 3 && rdata[1] & crate::dnskey::FLAG_REVOKE as u8 == 0)
+            .map(|rdata| rdata[3])
+            .collect()
+    }
+
     /// Calls `visit` with every RRset in output order (apex first, then
     /// canonical order; in a node SOA, NS, then by type; NSEC3 records
     /// last, by hash) and, if the RRset is signed, its RRSIG RDATA.

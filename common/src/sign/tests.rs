@@ -215,6 +215,7 @@ fn ed25519_key(pem: &str, dnskey_line: &str) -> (SigningKey, ring::signature::Ed
         ksk: dnskey.is_ksk(),
         active: true,
         publish: true,
+        key_file_ttl: None,
         description: format!("example.com/ED25519/{}", dnskey.key_tag()),
         dnskey,
     };
@@ -231,6 +232,7 @@ fn options(inception: u32, expiration: u32) -> SignOptions {
         zsk_signs_keys: true,
         ksk_signs_all: false,
         dnskey_ttl: None,
+        allow_unsigned_algorithm: false,
         seed: 1,
         now: inception,
         refresh: 0,
