@@ -13,7 +13,7 @@ pub struct Range {
 impl Range {
     /// Parses `start-stop[/step]`.
     pub fn parse(text: &str) -> Result<Range, String> {
-        let bad = || format!("bad $GENERATE range '{text}'");
+        let bad = || format!("bad $GENERATE range '{}'", crate::zone::excerpt(&*text));
         let (span, step) = match text.split_once('/') {
             Some((span, step)) => (span, step.parse::<u32>().map_err(|_| bad())?),
             None => (text, 1),
