@@ -524,7 +524,9 @@ impl ZoneReader {
                         self.sources.last().map_or("", |s| &s.file),
                         line
                     ));
-                    self.last_ttl = Some(minimum);
+                    // BIND makes the MINIMUM the default for the records
+                    // that follow, as a $TTL would be (RFC 2308 §4).
+                    self.default_ttl = Some(minimum);
                     (minimum, true)
                 }
                 None if self.lenient_ttl => (0, false),
@@ -828,7 +830,8 @@ mod tests {
         )
         .expect("zone");
         let ttls: Vec<u32> = records.iter().map(|r| r.ttl).collect();
-        assert_eq!(ttls, [300, 300, 60, 60]);
+        // As named-checkzone: the MINIMUM then acts as $TTL (y is 300, not 60).
+        assert_eq!(ttls, [300, 300, 60, 300]);
         let error = read("www A 192.0.2.1\n", "e.").expect_err("no ttl");
         assert_eq!(
             error.to_string(),
@@ -859,6 +862,138 @@ mod tests {
             let error = read(text, "e.").expect_err(text).to_string();
             assert!(error.starts_with(message), "{text:?}: {error}");
         }
+    }
+
+    #[test]
+    fn ttls_of_one_rrset_follow_bind() {
+        // Runs of one owner's records, as named-checkzone 9.18 -D reads
+        // them: inside a run the first TTL; a later run's TTL replaces an
+        // earlier one's (x 50, z 100, w 5); RRSIGs by type covered.
+        let records = read(
+            "$TTL 300\n@ SOA ns hm 1 2 3 4 5\nx 100 A 192.0.2.1\nx 200 A 192.0.2.2\ny A 192.0.2.1\nx 50 A 192.0.2.3\nx 30 A 192.0.2.4\ng 100 RRSIG A 8 2 300 20300101000000 20200101000000 1 t. AAAA\ng 200 RRSIG TXT 8 2 300 20300101000000 20200101000000 1 t. AAAA\n",
+            "t.",
+        )
+        .expect("zone");
+        let ttls: Vec<(String, u32, u64)> = records
+            .iter()
+            .map(|r| (r.owner.to_string(), r.ttl, r.batch))
+            .collect();
+        assert_eq!(
+            ttls,
+            [
+                ("t.".into(), 300, 1),
+                ("x.t.".into(), 100, 2),
+                ("x.t.".into(), 100, 2),
+                ("y.t.".into(), 300, 3),
+                ("x.t.".into(), 50, 4),
+                ("x.t.".into(), 50, 4),
+                ("g.t.".into(), 100, 5),
+                ("g.t.".into(), 200, 5),
+            ]
+        );
+        // Without $TTL the prior TTL also becomes the last TTL, as in BIND.
+        let records = read(
+            "@ 300 SOA ns hm 1 2 3 4 5\na 100 A 192.0.2.1\na 200 A 192.0.2.2\nd A 192.0.2.3\n",
+            "t.",
+        )
+        .expect("zone");
+        assert_eq!(records[3].ttl, 100);
+    }
+
+    #[test]
+    fn ttls_from_2_to_the_31_are_zero_and_overflow_is_refused() {
+        let records = read(
+            "$TTL 2147483648\n@ SOA ns hm 1 2 3 4 5\na 2147483647 A 192.0.2.1\nb 4294967295 A 192.0.2.1\nc A 192.0.2.1\n$GENERATE 1-1 g 3000000000 A 192.0.2.1\n",
+            "t.",
+        )
+        .expect("zone");
+        let ttls: Vec<u32> = records.iter().map(|r| r.ttl).collect();
+        assert_eq!(ttls, [0, 2_147_483_647, 0, 0, 0]);
+        let error = read("$TTL 4294967296\n", "t.").expect_err("overflow");
+        assert_eq!(error.to_string(), "test.zone:1: bad $TTL '4294967296'");
+        let error = read("a 4294967295w4294967295w A 1.2.3.4\n", "t.").expect_err("overflow");
+        assert!(
+            error.to_string().starts_with("test.zone:1: bad TTL"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn generate_is_bounded() {
+        let error = read("$TTL 1\n$GENERATE 0-4294967295 h$ A 192.0.2.1\n", "t.")
+            .expect_err("cap")
+            .to_string();
+        assert_eq!(
+            error,
+            "test.zone:2: $GENERATE range '0-4294967295' makes 4294967296 records; at most 10000000 are allowed"
+        );
+        let origin = Name::parse("t.", None).expect("origin");
+        let reader = |text: &str| {
+            ZoneReader::new(
+                Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+                "test.zone",
+                None,
+                origin.clone(),
+            )
+            .max_generate(4)
+        };
+        let mut ok = reader("$TTL 1\n$GENERATE 1-2 a$ A 1.2.3.4\n$GENERATE 0-3/2 b$ A 1.2.3.4\n");
+        assert_eq!(read_all(&mut ok).expect("4 records").len(), 4);
+        let mut over = reader("$TTL 1\n$GENERATE 1-2 a$ A 1.2.3.4\n$GENERATE 0-4/2 b$ A 1.2.3.4\n");
+        assert!(read_all(&mut over).is_err());
+    }
+
+    #[test]
+    fn errors_quote_short_escaped_excerpts() {
+        let secret = format!("PKCS11_PIN=1234\u{1}{}", "S".repeat(100));
+        let error = read(&format!("$TTL 1\n{secret} A 1.2.3.4\n"), "t.").expect_err("owner");
+        let text = error.to_string();
+        assert!(text.contains("'PKCS11_PIN=1234\\001SSSS"), "{text}");
+        assert!(!text.contains(&"S".repeat(30)), "{text}");
+        let error = read(&format!("$TTL 1\na TXT {secret}\\"), "t.").expect_err("lexer");
+        assert!(!error.to_string().contains("SSSS"), "{error}");
+    }
+
+    #[test]
+    fn includes_refuse_pseudo_files_directories_and_escapes_from_the_root() {
+        let dir = std::env::temp_dir().join(format!("p11dnssec-guard-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("root")).expect("dir");
+        std::fs::write(dir.join("outside.db"), "x A 192.0.2.9\n").expect("write");
+        std::fs::write(dir.join("root/inside.db"), "y A 192.0.2.9\n").expect("write");
+        let error = read("$INCLUDE /proc/self/environ\n", "e.").expect_err("proc");
+        assert_eq!(
+            error.to_string(),
+            "test.zone:1: $INCLUDE '/proc/self/environ': refusing to read a file under /proc"
+        );
+        let error = read("$INCLUDE /dev/null\n", "e.").expect_err("dev");
+        assert!(error.to_string().ends_with("under /dev"), "{error}");
+        let error = read(&format!("$INCLUDE {}\n", dir.display()), "e.").expect_err("dir");
+        assert!(error.to_string().ends_with("not a regular file"), "{error}");
+        let origin = Name::parse("e.", None).expect("origin");
+        let confined = |text: String| {
+            let reader = ZoneReader::new(
+                Box::new(std::io::Cursor::new(text.into_bytes())),
+                "test.zone",
+                None,
+                origin.clone(),
+            )
+            .include_root(&dir.join("root"))
+            .expect("root");
+            let mut reader = reader;
+            read_all(&mut reader)
+        };
+        let error = confined(format!("$INCLUDE {}/root/../outside.db\n", dir.display()))
+            .expect_err("outside");
+        assert!(
+            error.to_string().ends_with("outside the include root"),
+            "{error}"
+        );
+        let inside = confined(format!(
+            "$TTL 1\n$INCLUDE {}/root/inside.db\n",
+            dir.display()
+        ));
+        assert_eq!(inside.expect("inside").len(), 1);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
