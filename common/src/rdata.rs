@@ -412,7 +412,9 @@ impl<'a> Cursor<'a> {
                 let token = self.next("time")?;
                 let text = token.as_str();
                 let value = if text.len() == 14 {
-                    crate::time::parse_timestamp(&text).map(|t| t as u32)
+                    // RFC 4034 §3.1.5: a time is a serial number modulo
+                    // 2^32 (BIND reads 2106 and later so); not an overflow.
+                    crate::time::parse_timestamp(&text).map(|t| t.rem_euclid(1 << 32) as u32)
                 } else {
                     text.parse::<u32>().ok()
                 };

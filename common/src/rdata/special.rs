@@ -76,10 +76,10 @@ pub(super) fn parse_loc(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> Result<(
         let Some(text) = tokens.get(at) else { break };
         let centimeters = meters(text)
             .filter(|v| *v >= 0)
-            .ok_or(format!("bad LOC size '{}'", crate::zone::excerpt(&*text)))?;
+            .ok_or(format!("bad LOC size '{}'", crate::zone::excerpt(text)))?;
         *slot = encode_precision(centimeters as u64).ok_or(format!(
             "LOC size '{}' out of range",
-            crate::zone::excerpt(&*text)
+            crate::zone::excerpt(text)
         ))?;
         at += 1;
     }
