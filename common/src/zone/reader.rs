@@ -172,12 +172,12 @@ impl ZoneReader {
     /// zones that others write): an include whose real path, symbolic
     /// links resolved, lies outside it is refused.
     pub fn include_root(mut self, dir: &Path) -> Result<ZoneReader> {
-        let root =
-            std::fs::canonicalize(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+        let shown = escape(dir.as_os_str().as_encoded_bytes());
+        let root = std::fs::canonicalize(dir)
+            .map_err(|e| Error::usage(format!("--include-root '{shown}': {}", io_reason(&e))))?;
         if !root.is_dir() {
             return Err(Error::usage(format!(
-                "--include-root '{}' is not a directory",
-                escape(root.as_os_str().as_encoded_bytes())
+                "--include-root '{shown}' is not a directory"
             )));
         }
         self.include_root = Some(root);
