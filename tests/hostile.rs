@@ -300,3 +300,176 @@ fn bad_key_files_uris_and_flags_are_rejected() {
         assert!(output.stdout.is_empty(), "{tool} {args:?}");
     }
 }
+
+/// zone-sign on `zone` in `dir` with `extra` options and `PKCS11_PIN` set
+/// (the README's pipeline sets it), killed if it runs longer than 20 s:
+/// (exit code, stderr); `None` for the code if it had to be killed.
+fn sign_zone(hsm: &Hsm, dir: &Path, zone: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(tool_path("zone-sign"))
+        .env_clear()
+        // First in the environment, so that a parser echoing the start of
+        // /proc/self/environ would echo it.
+        .env("PKCS11_PIN", PIN)
+        .env("SOFTHSM2_CONF", hsm.dir().join("softhsm2.conf"))
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(dir)
+        .args(["-o", "example.com", "-f", "out.signed"])
+        .args(extra)
+        .args([zone, "pkcs11:object=any"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zone-sign");
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().ok();
+            child.wait().ok();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).ok();
+    }
+    assert!(!dir.join("out.signed").exists(), "{zone}: output written");
+    (code, stderr)
+}
+
+#[test]
+fn include_of_proc_environ_is_refused_and_never_shows_the_pin() {
+    let hsm = Hsm::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let soa = "$TTL 1\n@ SOA ns hm 1 2 3 4 5\n";
+    std::fs::write(
+        dir.path().join("direct.zone"),
+        format!("{soa}$INCLUDE /proc/self/environ\n"),
+    )
+    .expect("zone");
+    std::os::unix::fs::symlink("/proc/self/environ", dir.path().join("env.db")).expect("link");
+    std::fs::write(
+        dir.path().join("linked.zone"),
+        format!("{soa}$INCLUDE env.db\n"),
+    )
+    .expect("zone");
+    for zone in ["direct.zone", "linked.zone"] {
+        let (code, stderr) = sign_zone(&hsm, dir.path(), zone, &[]);
+        assert_eq!(code, Some(1), "{zone}: {stderr}");
+        assert!(!stderr.contains(PIN), "{zone}: the PIN in {stderr}");
+        assert!(
+            stderr.contains(&format!("{zone}:3: $INCLUDE '"))
+                && stderr.contains("refusing to read a file under /proc"),
+            "{zone}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn include_of_a_fifo_is_refused_at_once() {
+    let hsm = Hsm::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let made = Command::new("mkfifo")
+        .arg(dir.path().join("pipe.db"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    std::fs::write(
+        dir.path().join("fifo.zone"),
+        "$TTL 1\n@ SOA ns hm 1 2 3 4 5\n$INCLUDE pipe.db\n",
+    )
+    .expect("zone");
+    let started = Instant::now();
+    let (code, stderr) = sign_zone(&hsm, dir.path(), "fifo.zone", &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        stderr.contains("fifo.zone:3: $INCLUDE 'pipe.db': not a regular file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn include_outside_the_include_root_is_refused() {
+    let hsm = Hsm::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().join("customer");
+    std::fs::create_dir(&root).expect("root");
+    std::fs::write(dir.path().join("secret.db"), "x A 192.0.2.1\n").expect("outside");
+    std::fs::write(root.join("hosts.db"), "www A 192.0.2.1\n").expect("inside");
+    std::os::unix::fs::symlink("../secret.db", root.join("link.db")).expect("link");
+    let soa = "$TTL 1\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.53\n";
+    for (zone, include) in [
+        ("dotdot.zone", "../secret.db"),
+        (
+            "absolute.zone",
+            dir.path().join("secret.db").to_str().expect("path"),
+        ),
+        ("link.zone", "link.db"),
+    ] {
+        std::fs::write(root.join(zone), format!("{soa}$INCLUDE {include}\n")).expect("zone");
+        let (code, stderr) = sign_zone(&hsm, &root, zone, &["--include-root", "."]);
+        assert_eq!(code, Some(1), "{zone}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{zone}:5: $INCLUDE '"))
+                && stderr.contains("outside the include root"),
+            "{zone}: {stderr}"
+        );
+    }
+    // Inside the root an include is read: the run gets as far as the key.
+    std::fs::write(
+        root.join("inside.zone"),
+        format!("{soa}$INCLUDE hosts.db\n"),
+    )
+    .expect("zone");
+    let (code, stderr) = sign_zone(&hsm, &root, "inside.zone", &["--include-root", "."]);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("$INCLUDE"), "{stderr}");
+}
+
+#[test]
+fn generate_beyond_max_generate_and_a_huge_ttl_are_refused_with_file_and_line() {
+    let hsm = Hsm::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let soa = "$TTL 1\n@ SOA ns hm 1 2 3 4 5\n";
+    std::fs::write(
+        dir.path().join("gen.zone"),
+        format!("{soa}$GENERATE 1-6 a$ A 192.0.2.$\n$GENERATE 1-5 b$ A 192.0.2.$\n"),
+    )
+    .expect("zone");
+    let (code, stderr) = sign_zone(&hsm, dir.path(), "gen.zone", &["--max-generate", "10"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("gen.zone:4: $GENERATE range '1-5' makes 5 records (with 6 from earlier lines); at most 10 are allowed"),
+        "{stderr}"
+    );
+    // A 78-kB TTL worth 2^64 + 3600 seconds: wrapping made it 3600.
+    let per_term: u128 = 4_294_967_295 * 604_800;
+    let total: u128 = (1u128 << 64) + 3600;
+    let terms = total / per_term;
+    let rest = total - terms * per_term;
+    let ttl = format!(
+        "{}{}w{}s",
+        "4294967295w".repeat(terms as usize),
+        rest / 604_800,
+        rest % 604_800
+    );
+    assert!(ttl.len() > 78_000);
+    std::fs::write(
+        dir.path().join("ttl.zone"),
+        format!("{soa}www {ttl} A 192.0.2.1\n"),
+    )
+    .expect("zone");
+    let (code, stderr) = sign_zone(&hsm, dir.path(), "ttl.zone", &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "zone-sign: ttl.zone:3: bad TTL '4294967295w4294967295w4294967295w4294967...'"
+        ) && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}

@@ -2,6 +2,7 @@
 //! token made for each test in its own temporary directory.
 
 mod audit;
+mod corpus;
 mod crash;
 mod dnskey_from_label;
 mod ds_from_key;

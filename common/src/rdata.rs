@@ -179,7 +179,7 @@ pub fn parse(rtype: RType, tokens: &[Token], origin: &Name) -> Result<Vec<u8>, S
     if cursor.at < tokens.len() {
         return Err(format!(
             "too many fields for {rtype}: '{}'",
-            tokens[cursor.at].as_str()
+            crate::zone::excerpt(&tokens[cursor.at].text)
         ));
     }
     if wire.len() > 65535 {
@@ -201,7 +201,8 @@ fn parse_generic(tokens: &[Token]) -> Result<Option<Vec<u8>>, String> {
         .iter()
         .map(|t| t.as_str().into_owned())
         .collect();
-    let wire = decode_hex(&hex).ok_or_else(|| format!("bad hex in \\# RDATA '{hex}'"))?;
+    let wire = decode_hex(&hex)
+        .ok_or_else(|| format!("bad hex in \\# RDATA '{}'", crate::zone::excerpt(&*hex)))?;
     if wire.len() != length {
         return Err(format!(
             "\\# RDATA length {length} does not match {} octets of data",
@@ -262,13 +263,17 @@ impl<'a> Cursor<'a> {
         text.parse::<u64>()
             .ok()
             .and_then(|v| T::try_from(v).ok())
-            .ok_or_else(|| format!("bad {what} '{text}'"))
+            .ok_or_else(|| format!("bad {what} '{}'", crate::zone::excerpt(&*text)))
     }
 
     fn name(&mut self) -> Result<Name, String> {
         let token = self.next("domain name")?;
-        Name::parse_bytes(&token.text, Some(self.origin))
-            .map_err(|e| format!("bad domain name '{}': {e}", token.as_str()))
+        Name::parse_bytes(&token.text, Some(self.origin)).map_err(|e| {
+            format!(
+                "bad domain name '{}': {e}",
+                crate::zone::excerpt(&token.text)
+            )
+        })
     }
 
     fn field(&mut self, field: Field, wire: &mut Vec<u8>, rtype: RType) -> Result<(), String> {
@@ -279,24 +284,22 @@ impl<'a> Cursor<'a> {
             Ttl => {
                 let token = self.next("number")?;
                 let value = crate::zone::parse_zone_ttl(&token.as_str())
-                    .ok_or_else(|| format!("bad number '{}'", token.as_str()))?;
+                    .ok_or_else(|| format!("bad number '{}'", crate::zone::excerpt(&token.text)))?;
                 wire.extend_from_slice(&value.to_be_bytes());
             }
             DomainName { .. } => wire.extend_from_slice(self.name()?.wire()),
             Ipv4 => {
                 let token = self.next("IPv4 address")?;
-                let address: std::net::Ipv4Addr = token
-                    .as_str()
-                    .parse()
-                    .map_err(|_| format!("bad IPv4 address '{}'", token.as_str()))?;
+                let address: std::net::Ipv4Addr = token.as_str().parse().map_err(|_| {
+                    format!("bad IPv4 address '{}'", crate::zone::excerpt(&token.text))
+                })?;
                 wire.extend_from_slice(&address.octets());
             }
             Ipv6 => {
                 let token = self.next("IPv6 address")?;
-                let address: std::net::Ipv6Addr = token
-                    .as_str()
-                    .parse()
-                    .map_err(|_| format!("bad IPv6 address '{}'", token.as_str()))?;
+                let address: std::net::Ipv6Addr = token.as_str().parse().map_err(|_| {
+                    format!("bad IPv6 address '{}'", crate::zone::excerpt(&token.text))
+                })?;
                 wire.extend_from_slice(&address.octets());
             }
             CharString => {
@@ -307,7 +310,10 @@ impl<'a> Cursor<'a> {
                 let token = self.next("CAA tag")?;
                 let tag = unescape(&token.text)?;
                 if tag.is_empty() || !tag.iter().all(u8::is_ascii_alphanumeric) {
-                    return Err(format!("bad CAA tag '{}'", token.as_str()));
+                    return Err(format!(
+                        "bad CAA tag '{}'",
+                        crate::zone::excerpt(&token.text)
+                    ));
                 }
                 push_char_string(wire, &tag)?;
             }
@@ -330,7 +336,7 @@ impl<'a> Cursor<'a> {
                 }
                 let data = base64::engine::general_purpose::STANDARD
                     .decode(text.as_bytes())
-                    .map_err(|_| format!("bad base64 '{text}'"))?;
+                    .map_err(|_| format!("bad base64 '{}'", crate::zone::excerpt(&*text)))?;
                 wire.extend_from_slice(&data);
             }
             Hex { optional } => {
@@ -342,7 +348,8 @@ impl<'a> Cursor<'a> {
                     return Err("missing hex data".into());
                 }
                 wire.extend_from_slice(
-                    &decode_hex(&text).ok_or_else(|| format!("bad hex '{text}'"))?,
+                    &decode_hex(&text)
+                        .ok_or_else(|| format!("bad hex '{}'", crate::zone::excerpt(&*text)))?,
                 );
             }
             SaltHex => {
@@ -351,7 +358,8 @@ impl<'a> Cursor<'a> {
                 if text == "-" {
                     wire.push(0);
                 } else {
-                    let salt = decode_hex(&text).ok_or_else(|| format!("bad salt '{text}'"))?;
+                    let salt = decode_hex(&text)
+                        .ok_or_else(|| format!("bad salt '{}'", crate::zone::excerpt(&*text)))?;
                     if salt.len() > 255 {
                         return Err("salt longer than 255 octets".into());
                     }
@@ -364,7 +372,7 @@ impl<'a> Cursor<'a> {
                 let text = token.as_str().to_ascii_uppercase();
                 let data = data_encoding::BASE32HEX_NOPAD
                     .decode(text.as_bytes())
-                    .map_err(|_| format!("bad base32hex '{text}'"))?;
+                    .map_err(|_| format!("bad base32hex '{}'", crate::zone::excerpt(&*text)))?;
                 if data.is_empty() || data.len() > 255 {
                     return Err("bad hashed owner name length".into());
                 }
@@ -375,10 +383,9 @@ impl<'a> Cursor<'a> {
                 let mut types = Vec::new();
                 for token in self.rest() {
                     let text = token.as_str();
-                    types.push(
-                        RType::parse(&text)
-                            .ok_or_else(|| format!("unknown type '{text}' in bitmap"))?,
-                    );
+                    types.push(RType::parse(&text).ok_or_else(|| {
+                        format!("unknown type '{}' in bitmap", crate::zone::excerpt(&*text))
+                    })?);
                 }
                 wire.extend_from_slice(&type_bitmap(&types));
             }
@@ -389,24 +396,30 @@ impl<'a> Cursor<'a> {
                     .parse::<u8>()
                     .ok()
                     .or_else(|| algorithm_number(&text))
-                    .ok_or_else(|| format!("unknown algorithm '{text}'"))?;
+                    .ok_or_else(|| {
+                        format!("unknown algorithm '{}'", crate::zone::excerpt(&*text))
+                    })?;
                 wire.push(number);
             }
             Type => {
                 let token = self.next("type")?;
                 let text = token.as_str();
-                let rtype = RType::parse(&text).ok_or_else(|| format!("unknown type '{text}'"))?;
+                let rtype = RType::parse(&text)
+                    .ok_or_else(|| format!("unknown type '{}'", crate::zone::excerpt(&*text)))?;
                 wire.extend_from_slice(&rtype.0.to_be_bytes());
             }
             Time => {
                 let token = self.next("time")?;
                 let text = token.as_str();
                 let value = if text.len() == 14 {
-                    crate::time::parse_timestamp(&text).map(|t| t as u32)
+                    // RFC 4034 §3.1.5: a time is a serial number modulo
+                    // 2^32 (BIND reads 2106 and later so); not an overflow.
+                    crate::time::parse_timestamp(&text).map(|t| t.rem_euclid(1 << 32) as u32)
                 } else {
                     text.parse::<u32>().ok()
                 };
-                let value = value.ok_or_else(|| format!("bad time '{text}'"))?;
+                let value =
+                    value.ok_or_else(|| format!("bad time '{}'", crate::zone::excerpt(&*text)))?;
                 wire.extend_from_slice(&value.to_be_bytes());
             }
             CertType => {
@@ -421,7 +434,12 @@ impl<'a> Cursor<'a> {
                             .find(|(_, n)| n.eq_ignore_ascii_case(&text))
                             .map(|(v, _)| *v)
                     })
-                    .ok_or_else(|| format!("unknown certificate type '{text}'"))?;
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown certificate type '{}'",
+                            crate::zone::excerpt(&*text)
+                        )
+                    })?;
                 wire.extend_from_slice(&value.to_be_bytes());
             }
             RestString => {
@@ -437,13 +455,13 @@ impl<'a> Cursor<'a> {
                 let text = token.as_str();
                 let groups: Vec<&str> = text.split(':').collect();
                 if groups.len() != 4 {
-                    return Err(format!("bad locator '{text}'"));
+                    return Err(format!("bad locator '{}'", crate::zone::excerpt(&*text)));
                 }
                 for group in groups {
                     let value = u16::from_str_radix(group, 16)
-                        .map_err(|_| format!("bad locator '{text}'"))?;
+                        .map_err(|_| format!("bad locator '{}'", crate::zone::excerpt(&*text)))?;
                     if group.is_empty() || group.len() > 4 {
-                        return Err(format!("bad locator '{text}'"));
+                        return Err(format!("bad locator '{}'", crate::zone::excerpt(&*text)));
                     }
                     wire.extend_from_slice(&value.to_be_bytes());
                 }
@@ -453,13 +471,15 @@ impl<'a> Cursor<'a> {
                 let text = token.as_str();
                 let parts: Vec<&str> = text.split('-').collect();
                 if parts.len() != octets || parts.iter().any(|p| p.len() != 2) {
-                    return Err(format!("bad EUI address '{text}'"));
+                    return Err(format!(
+                        "bad EUI address '{}'",
+                        crate::zone::excerpt(&*text)
+                    ));
                 }
                 for part in parts {
-                    wire.push(
-                        u8::from_str_radix(part, 16)
-                            .map_err(|_| format!("bad EUI address '{text}'"))?,
-                    );
+                    wire.push(u8::from_str_radix(part, 16).map_err(|_| {
+                        format!("bad EUI address '{}'", crate::zone::excerpt(&*text))
+                    })?);
                 }
             }
             Nsap => {
@@ -468,11 +488,16 @@ impl<'a> Cursor<'a> {
                 let hex = text
                     .strip_prefix("0x")
                     .or_else(|| text.strip_prefix("0X"))
-                    .ok_or_else(|| format!("NSAP must start with 0x: '{text}'"))?;
+                    .ok_or_else(|| {
+                        format!(
+                            "NSAP must start with 0x: '{}'",
+                            crate::zone::excerpt(&*text)
+                        )
+                    })?;
                 let hex: String = hex.chars().filter(|c| *c != '.').collect();
                 let data = decode_hex(&hex)
                     .filter(|d| !d.is_empty())
-                    .ok_or_else(|| format!("bad NSAP '{text}'"))?;
+                    .ok_or_else(|| format!("bad NSAP '{}'", crate::zone::excerpt(&*text)))?;
                 wire.extend_from_slice(&data);
             }
             NxtBitmap => {
@@ -482,9 +507,14 @@ impl<'a> Cursor<'a> {
                     let text = token.as_str();
                     let rtype = RType::parse(&text)
                         .or_else(|| text.parse().ok().map(RType))
-                        .ok_or_else(|| format!("unknown type '{text}'"))?;
+                        .ok_or_else(|| {
+                            format!("unknown type '{}'", crate::zone::excerpt(&*text))
+                        })?;
                     if rtype.0 >= 128 {
-                        return Err(format!("type {text} cannot be in an NXT bitmap"));
+                        return Err(format!(
+                            "type {} cannot be in an NXT bitmap",
+                            crate::zone::excerpt(&*text)
+                        ));
                     }
                     bits[rtype.0 as usize / 8] |= 0x80 >> (rtype.0 % 8);
                     max = max.max(rtype.0 as usize / 8 + 1);
@@ -538,7 +568,7 @@ pub fn unescape(text: &[u8]) -> Result<Vec<u8>, String> {
     while i < text.len() {
         if text[i] == b'\\' {
             let (byte, used) = parse_escape(&text[i + 1..])
-                .map_err(|_| format!("bad escape in '{}'", String::from_utf8_lossy(text)))?;
+                .map_err(|_| format!("bad escape in '{}'", crate::zone::excerpt(text)))?;
             out.push(byte);
             i += 1 + used;
         } else {

@@ -67,6 +67,9 @@ Options (BIND's dnssec-signzone letters):
   -q               quiet: only the output file name
   -v LEVEL         verbosity (accepted)
   -E ENGINE        a module path is used as --module; an engine name is ignored
+  --include-root DIR
+                   $INCLUDE only files inside DIR (symbolic links resolved)
+  --max-generate N at most N records from $GENERATE (default 10000000)
   -h, --help       print this help
   -V, --version    print the version
 
@@ -111,6 +114,8 @@ struct Args {
     stats: bool,
     quiet: bool,
     workers: Option<usize>,
+    include_root: Option<PathBuf>,
+    max_generate: Option<u64>,
 }
 
 fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &str) -> Result<T> {
@@ -233,6 +238,12 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                     "option '{}' is not supported by zone-sign",
                     short_name(&opt)
                 )))
+            }
+            _ if opt.is_long("include-root") => {
+                a.include_root = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?))
+            }
+            _ if opt.is_long("max-generate") => {
+                a.max_generate = Some(number(&mut parser, &opt, "a number of records")?)
             }
             _ if opt.is('h', "help") => return Ok(Parsed::Help),
             _ if opt.is('V', "version") => return Ok(Parsed::Version),
@@ -382,6 +393,12 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     let mut reader = ZoneReader::open(&zone_file, origin.clone())?;
     if let Some(class) = args.class {
         reader = reader.with_class(class);
+    }
+    if let Some(root) = &args.include_root {
+        reader = reader.include_root(root)?;
+    }
+    if let Some(count) = args.max_generate {
+        reader = reader.max_generate(count);
     }
     let (mut zone, load_report) = Zone::load(reader, &origin)?;
     if load_report.out_of_zone > 0 {

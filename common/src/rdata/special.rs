@@ -51,7 +51,10 @@ pub(super) fn parse_loc(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> Result<(
         } else if hemisphere == hemispheres[1] {
             Ok((1u32 << 31) - offset)
         } else {
-            Err(format!("bad LOC hemisphere '{hemisphere}'"))
+            Err(format!(
+                "bad LOC hemisphere '{}'",
+                crate::zone::excerpt(&*hemisphere)
+            ))
         }
     };
     let latitude = angle(["N", "S"], 90)?;
@@ -73,9 +76,11 @@ pub(super) fn parse_loc(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> Result<(
         let Some(text) = tokens.get(at) else { break };
         let centimeters = meters(text)
             .filter(|v| *v >= 0)
-            .ok_or(format!("bad LOC size '{text}'"))?;
-        *slot = encode_precision(centimeters as u64)
-            .ok_or(format!("LOC size '{text}' out of range"))?;
+            .ok_or(format!("bad LOC size '{}'", crate::zone::excerpt(text)))?;
+        *slot = encode_precision(centimeters as u64).ok_or(format!(
+            "LOC size '{}' out of range",
+            crate::zone::excerpt(text)
+        ))?;
         at += 1;
     }
     if at != tokens.len() {
@@ -210,20 +215,22 @@ pub(super) fn parse_wks(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> Result<(
     let address = cursor.next("WKS address")?.as_str().into_owned();
     let address: Ipv4Addr = address
         .parse()
-        .map_err(|_| format!("bad WKS address '{address}'"))?;
+        .map_err(|_| format!("bad WKS address '{}'", crate::zone::excerpt(&*address)))?;
     let protocol = cursor.next("WKS protocol")?.as_str().to_ascii_lowercase();
     let protocol: u8 = match protocol.as_str() {
         "tcp" => 6,
         "udp" => 17,
         other => other
             .parse()
-            .map_err(|_| format!("bad WKS protocol '{other}'"))?,
+            .map_err(|_| format!("bad WKS protocol '{}'", crate::zone::excerpt(&*other)))?,
     };
     let mut bitmap = Vec::new();
     for token in cursor.rest() {
         let text = token.as_str();
-        let port =
-            service_port(&text, protocol).ok_or(format!("unknown service '{text}'"))? as usize;
+        let port = service_port(&text, protocol).ok_or(format!(
+            "unknown service '{}'",
+            crate::zone::excerpt(&*text)
+        ))? as usize;
         if bitmap.len() <= port / 8 {
             bitmap.resize(port / 8 + 1, 0);
         }
@@ -259,7 +266,7 @@ pub(super) fn format_wks(data: &[u8]) -> Result<String> {
 pub(super) fn parse_apl(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> Result<()> {
     for token in cursor.rest() {
         let text = token.as_str();
-        let bad = || format!("bad APL item '{text}'");
+        let bad = || format!("bad APL item '{}'", crate::zone::excerpt(&*text));
         let (negate, item) = match text.strip_prefix('!') {
             Some(rest) => (true, rest),
             None => (false, &*text),
@@ -345,8 +352,14 @@ fn svc_key(name: &str) -> Option<u16> {
     name.strip_prefix("key")?.parse().ok()
 }
 
+/// How many keys are written by name: RFC 9460's first seven, the ones
+/// BIND 9.18 prints by name. Later ones (`dohpath`, `ohttp`, ...) are read
+/// by name but written as `keyNNNNN` (RFC 9460 §2.1), which every reader
+/// loads: BIND 9.18 refuses `ohttp`, ldns 1.8 refuses `ohttp`.
+const SVC_KEYS_WRITTEN: usize = 7;
+
 fn svc_key_name(key: u16) -> String {
-    SVC_KEYS
+    SVC_KEYS[..SVC_KEYS_WRITTEN]
         .get(key as usize)
         .map_or_else(|| format!("key{key}"), |k| k.to_string())
 }
@@ -405,9 +418,15 @@ pub(super) fn parse_svc_params(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> R
             }
             None => (String::from_utf8_lossy(text).into_owned(), None),
         };
-        let key = svc_key(&key_text).ok_or(format!("unknown SvcParam key '{key_text}'"))?;
+        let key = svc_key(&key_text).ok_or(format!(
+            "unknown SvcParam key '{}'",
+            crate::zone::excerpt(&*key_text)
+        ))?;
         if params.iter().any(|(k, _)| *k == key) {
-            return Err(format!("SvcParam '{key_text}' appears twice"));
+            return Err(format!(
+                "SvcParam '{}' appears twice",
+                crate::zone::excerpt(&*key_text)
+            ));
         }
         let value = value.unwrap_or_default();
         let encoded = match key {
@@ -416,7 +435,10 @@ pub(super) fn parse_svc_params(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> R
                 let mut keys = Vec::new();
                 for item in value_list(&value) {
                     let name = String::from_utf8_lossy(&item).into_owned();
-                    keys.push(svc_key(&name).ok_or(format!("unknown key '{name}' in mandatory"))?);
+                    keys.push(svc_key(&name).ok_or(format!(
+                        "unknown key '{}' in mandatory",
+                        crate::zone::excerpt(&*name)
+                    ))?);
                 }
                 keys.sort_unstable();
                 for k in keys {
@@ -444,7 +466,7 @@ pub(super) fn parse_svc_params(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> R
             3 => {
                 let text = String::from_utf8_lossy(&value);
                 text.parse::<u16>()
-                    .map_err(|_| format!("bad port '{text}'"))?
+                    .map_err(|_| format!("bad port '{}'", crate::zone::excerpt(&*text)))?
                     .to_be_bytes()
                     .to_vec()
             }
@@ -455,7 +477,9 @@ pub(super) fn parse_svc_params(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> R
                     out.extend_from_slice(
                         &text
                             .parse::<Ipv4Addr>()
-                            .map_err(|_| format!("bad ipv4hint '{text}'"))?
+                            .map_err(|_| {
+                                format!("bad ipv4hint '{}'", crate::zone::excerpt(&*text))
+                            })?
                             .octets(),
                     );
                 }
@@ -465,7 +489,7 @@ pub(super) fn parse_svc_params(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> R
                 let text = String::from_utf8_lossy(&value);
                 base64::engine::general_purpose::STANDARD
                     .decode(text.as_bytes())
-                    .map_err(|_| format!("bad ech '{text}'"))?
+                    .map_err(|_| format!("bad ech '{}'", crate::zone::excerpt(&*text)))?
             }
             6 => {
                 let mut out = Vec::new();
@@ -474,7 +498,9 @@ pub(super) fn parse_svc_params(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> R
                     out.extend_from_slice(
                         &text
                             .parse::<Ipv6Addr>()
-                            .map_err(|_| format!("bad ipv6hint '{text}'"))?
+                            .map_err(|_| {
+                                format!("bad ipv6hint '{}'", crate::zone::excerpt(&*text))
+                            })?
                             .octets(),
                     );
                 }
@@ -561,6 +587,8 @@ pub(super) fn format_svc_params(data: &[u8]) -> Result<String> {
                     .collect();
                 format!("{name}={}", list.join(","))
             }
+            // A key without a value is written bare: `key8`, not `key8=""`.
+            _ if value.is_empty() => name,
             _ => format!("{name}={}", quote_string(value)),
         };
         out.push(text);
@@ -578,21 +606,26 @@ fn parse_gateway(cursor: &mut Cursor<'_>, kind: u8, wire: &mut Vec<u8>) -> Resul
         1 => wire.extend_from_slice(
             &text
                 .parse::<Ipv4Addr>()
-                .map_err(|_| format!("bad gateway '{text}'"))?
+                .map_err(|_| format!("bad gateway '{}'", crate::zone::excerpt(&*text)))?
                 .octets(),
         ),
         2 => wire.extend_from_slice(
             &text
                 .parse::<Ipv6Addr>()
-                .map_err(|_| format!("bad gateway '{text}'"))?
+                .map_err(|_| format!("bad gateway '{}'", crate::zone::excerpt(&*text)))?
                 .octets(),
         ),
         3 => {
             let name = crate::name::Name::parse_bytes(&token.text, Some(cursor.origin))
-                .map_err(|e| format!("bad gateway '{text}': {e}"))?;
+                .map_err(|e| format!("bad gateway '{}': {e}", crate::zone::excerpt(&*text)))?;
             wire.extend_from_slice(name.wire());
         }
-        _ => return Err(format!("bad gateway '{text}' for gateway type {kind}")),
+        _ => {
+            return Err(format!(
+                "bad gateway '{}' for gateway type {kind}",
+                crate::zone::excerpt(&*text)
+            ))
+        }
     }
     Ok(())
 }
@@ -676,7 +709,8 @@ pub(super) fn format_amtrelay(data: &[u8]) -> Result<String> {
 pub(super) fn parse_hip(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> Result<()> {
     let algorithm: u8 = cursor.number("PK algorithm")?;
     let hit_text = cursor.next("HIT")?.as_str().into_owned();
-    let hit = decode_hex(&hit_text).ok_or(format!("bad HIT '{hit_text}'"))?;
+    let hit =
+        decode_hex(&hit_text).ok_or(format!("bad HIT '{}'", crate::zone::excerpt(&*hit_text)))?;
     let key_text = cursor.next("public key")?.as_str().into_owned();
     let key = base64::engine::general_purpose::STANDARD
         .decode(key_text.as_bytes())
@@ -742,7 +776,7 @@ pub(super) fn parse_a6(cursor: &mut Cursor<'_>, wire: &mut Vec<u8>) -> Result<()
         let text = cursor.next("address suffix")?.as_str().into_owned();
         let address: Ipv6Addr = text
             .parse()
-            .map_err(|_| format!("bad A6 address '{text}'"))?;
+            .map_err(|_| format!("bad A6 address '{}'", crate::zone::excerpt(&*text)))?;
         wire.extend_from_slice(&address.octets()[16 - suffix_len..]);
     }
     if prefix > 0 {

@@ -13,7 +13,7 @@ pub struct Range {
 impl Range {
     /// Parses `start-stop[/step]`.
     pub fn parse(text: &str) -> Result<Range, String> {
-        let bad = || format!("bad $GENERATE range '{text}'");
+        let bad = || format!("bad $GENERATE range '{}'", crate::zone::excerpt(&*text));
         let (span, step) = match text.split_once('/') {
             Some((span, step)) => (span, step.parse::<u32>().map_err(|_| bad())?),
             None => (text, 1),
@@ -78,7 +78,12 @@ fn modified(spec: &str, value: u32) -> Result<String, String> {
     if parts.next().is_some() || width > 255 {
         return Err(bad());
     }
-    let value = (i64::from(value) + offset) as u32;
+    // BIND's arithmetic is unsigned 32 bits: the sum wraps by design, but
+    // an offset past 64 bits is refused, not wrapped.
+    let value = i64::from(value)
+        .checked_add(offset)
+        .ok_or_else(bad)?
+        .rem_euclid(1 << 32) as u32;
     Ok(match base {
         "d" => format!("{value:0width$}"),
         "o" => format!("{value:0width$o}"),
@@ -122,6 +127,8 @@ mod tests {
         assert_eq!(text("a\\$b$", 1), "a\\$b1");
         assert!(substitute(b"${1,2,q}", 1).is_err());
         assert!(substitute(b"${1", 1).is_err());
+        assert!(substitute(b"${9223372036854775807}", 1).is_err());
+        assert_eq!(text("${-2}", 1), "4294967295");
     }
 
     #[test]

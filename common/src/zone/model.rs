@@ -156,6 +156,9 @@ impl Zone {
         let mut class = None;
         let mut soa_seen: Option<(u32, Vec<u8>)> = None;
         let mut input_signatures = InputSignatures::new();
+        // The types given a TTL in the current run of one owner's records
+        // (the reader makes the TTLs inside a run agree, BIND's way).
+        let mut run: (u64, Vec<RType>) = (0, Vec::new());
         while let Some(record) = reader.next_record()? {
             if !record.owner.is_subdomain_of(origin) {
                 if report.out_of_zone == 0 {
@@ -212,13 +215,24 @@ impl Zone {
             }
             let at = builder.node_for(&record.owner);
             let rrsets = &mut builder.nodes[at].rrsets;
+            cname_conflict(rrsets, &record, &wire, apex)?;
+            if run.0 != record.batch {
+                run = (record.batch, Vec::new());
+            }
+            let first_in_run = !run.1.contains(&record.rtype);
+            if first_in_run {
+                run.1.push(record.rtype);
+            }
             match rrsets.iter_mut().find(|s| s.rtype == record.rtype) {
                 Some(rrset) => {
-                    if rrset.ttl != record.ttl {
+                    // BIND adds each run of an owner's records to the zone
+                    // in turn, and a later run's TTL replaces the RRset's.
+                    if first_in_run && rrset.ttl != record.ttl {
                         crate::cli::warn(&format!(
-                            "{}:{}: TTL set to prior TTL ({})",
-                            record.file, record.line, rrset.ttl
+                            "{}:{}: TTL {} replaces the TTL {} of earlier records of the RRset, as BIND loads it",
+                            record.file, record.line, record.ttl, rrset.ttl
                         ));
+                        rrset.ttl = record.ttl;
                     }
                     rrset.rdatas.push(&wire);
                 }
@@ -316,7 +330,8 @@ impl Zone {
         Ok(())
     }
 
-    /// The structural checks of a zone that is to be signed.
+    /// The structural checks of a zone that is to be signed (loading has
+    /// made them at each record already, with its file and line).
     fn check(&self) -> Result<()> {
         for node in &self.nodes {
             let apex = node.owner.eq_ignore_case(&self.origin);
@@ -350,4 +365,33 @@ impl Zone {
         }
         Ok(())
     }
+}
+
+/// RFC 1034 §3.6.2 and RFC 2181 §10.1: a CNAME is alone at its owner.
+/// Checked as each record arrives, so that the error names the file and
+/// line of the record that made the conflict.
+fn cname_conflict(rrsets: &[RrSet], record: &super::Record, wire: &[u8], apex: bool) -> Result<()> {
+    let owner = &record.owner;
+    if record.rtype == RType::CNAME {
+        if apex {
+            return Err(record.error(format!("'{owner}': CNAME at the zone apex")));
+        }
+        if let Some(cname) = rrsets.iter().find(|s| s.rtype == RType::CNAME) {
+            if !cname.rdatas.contains(wire) {
+                return Err(record.error(format!("'{owner}': more than one CNAME record")));
+            }
+        }
+        if let Some(other) = rrsets.iter().find(|s| s.rtype != RType::CNAME) {
+            return Err(record.error(format!(
+                "'{owner}': CNAME and other data (a {} RRset)",
+                other.rtype
+            )));
+        }
+    } else if rrsets.iter().any(|s| s.rtype == RType::CNAME) {
+        return Err(record.error(format!(
+            "'{owner}': CNAME and other data (this {} record)",
+            record.rtype
+        )));
+    }
+    Ok(())
 }

@@ -8,16 +8,32 @@
 
 use super::generate::{substitute, Range};
 use super::lexer::{LexError, Lexer, LogicalLine, Token};
-use super::parse_zone_ttl;
+use super::{escape, excerpt, parse_zone_ttl, MAX_TTL};
 use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::record::{Class, RType};
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How deep `$INCLUDE` may nest.
 const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// How many records `$GENERATE` may make in one zone, unless the caller
+/// sets another bound: ten times the largest generated zone we know of
+/// (BIND has no bound; one `$GENERATE 0-4294967295` exhausts memory).
+pub const DEFAULT_MAX_GENERATE: u64 = 10_000_000;
+
+/// Trees an `$INCLUDE` never reads: their files are not zone data, some
+/// hold secrets (`/proc/self/environ` holds the PIN's environment
+/// variable) and some never end or block (`/dev/zero`, FIFOs, ttys).
+const FORBIDDEN_TREES: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// statfs(2) f_type of the pseudo file systems an `$INCLUDE` refuses
+/// even when reached by a path that was swapped after it was checked
+/// (linux/magic.h: PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC,
+/// SECURITYFS_MAGIC, CGROUP2_SUPER_MAGIC).
+const FORBIDDEN_FS: [u64; 5] = [0x9fa0, 0x6265_6572, 0x6462_6720, 0x7363_6673, 0x6367_7270];
 
 /// One record as read: its RDATA still as tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +49,10 @@ pub struct Record {
     pub origin: Name,
     pub file: Arc<str>,
     pub line: usize,
+    /// Which run of records with one owner this record belongs to. BIND
+    /// loads a zone in such runs: inside one, a type's later records take
+    /// the first one's TTL; a later run's TTL replaces an earlier one's.
+    pub batch: u64,
 }
 
 impl Record {
@@ -72,6 +92,15 @@ struct Generating {
     line: usize,
 }
 
+/// The current run of records with one owner (see [`Record::batch`]):
+/// each type's TTL, RRSIG and SIG by the type they cover, as BIND keys them.
+#[derive(Default)]
+struct Batch {
+    number: u64,
+    owner: Option<Name>,
+    ttls: Vec<(RType, Vec<u8>, u32)>,
+}
+
 /// Reads records from a zone file and the files it includes.
 pub struct ZoneReader {
     sources: Vec<Source>,
@@ -80,6 +109,10 @@ pub struct ZoneReader {
     last_ttl: Option<u32>,
     class: Option<Class>,
     lenient_ttl: bool,
+    include_root: Option<PathBuf>,
+    max_generate: u64,
+    generated: u64,
+    batch: Batch,
 }
 
 impl ZoneReader {
@@ -109,6 +142,10 @@ impl ZoneReader {
             last_ttl: None,
             class: None,
             lenient_ttl: false,
+            include_root: None,
+            max_generate: DEFAULT_MAX_GENERATE,
+            generated: 0,
+            batch: Batch::default(),
         }
     }
 
@@ -131,6 +168,28 @@ impl ZoneReader {
         self
     }
 
+    /// Confines `$INCLUDE` to the tree under `dir` (for operators who sign
+    /// zones that others write): an include whose real path, symbolic
+    /// links resolved, lies outside it is refused.
+    pub fn include_root(mut self, dir: &Path) -> Result<ZoneReader> {
+        let shown = escape(dir.as_os_str().as_encoded_bytes());
+        let root = std::fs::canonicalize(dir)
+            .map_err(|e| Error::usage(format!("--include-root '{shown}': {}", io_reason(&e))))?;
+        if !root.is_dir() {
+            return Err(Error::usage(format!(
+                "--include-root '{shown}' is not a directory"
+            )));
+        }
+        self.include_root = Some(root);
+        Ok(self)
+    }
+
+    /// At most `count` records from all `$GENERATE` lines together.
+    pub fn max_generate(mut self, count: u64) -> ZoneReader {
+        self.max_generate = count;
+        self
+    }
+
     /// Sets the zone class (records of another class are an error).
     pub fn with_class(mut self, class: Class) -> ZoneReader {
         self.class = Some(class);
@@ -150,6 +209,7 @@ impl ZoneReader {
                 Ok(Some(line)) => line,
                 Ok(None) => {
                     self.sources.pop();
+                    self.batch.owner = None;
                     continue;
                 }
                 Err(LexError { line, message }) => {
@@ -181,6 +241,19 @@ impl ZoneReader {
         }
     }
 
+    /// RFC 2181 §8: a TTL above 2^31 - 1 is read as zero, with BIND's
+    /// warning.
+    fn max_ttl(&self, line: usize, ttl: u32) -> u32 {
+        if ttl <= MAX_TTL {
+            return ttl;
+        }
+        crate::cli::warn(&format!(
+            "{}:{line}: TTL {ttl} > MAXTTL, setting TTL to 0",
+            self.sources.last().map_or("", |s| &s.file),
+        ));
+        0
+    }
+
     fn directive(&mut self, line: LogicalLine) -> Result<()> {
         let name = line.tokens[0].as_str().to_ascii_uppercase();
         let args = &line.tokens[1..];
@@ -191,7 +264,10 @@ impl ZoneReader {
                 };
                 let current = self.current_origin();
                 let origin = Name::parse_bytes(&origin.text, Some(&current)).map_err(|e| {
-                    self.error(line.line, format!("bad $ORIGIN '{}': {e}", origin.as_str()))
+                    self.error(
+                        line.line,
+                        format!("bad $ORIGIN '{}': {e}", excerpt(&origin.text)),
+                    )
                 })?;
                 if let Some(source) = self.sources.last_mut() {
                     source.origin = origin;
@@ -202,16 +278,17 @@ impl ZoneReader {
                 let [ttl] = args else {
                     return Err(self.error(line.line, "$TTL needs one TTL"));
                 };
-                let value = parse_zone_ttl(&ttl.as_str())
-                    .ok_or_else(|| self.error(line.line, format!("bad $TTL '{}'", ttl.as_str())))?;
-                self.default_ttl = Some(value);
+                let value = parse_zone_ttl(&ttl.as_str()).ok_or_else(|| {
+                    self.error(line.line, format!("bad $TTL '{}'", excerpt(&ttl.text)))
+                })?;
+                self.default_ttl = Some(self.max_ttl(line.line, value));
                 Ok(())
             }
             "$INCLUDE" => self.include(line.line, args),
             "$GENERATE" => self.generate(line.line, args),
             _ => Err(self.error(
                 line.line,
-                format!("unknown directive '{}'", line.tokens[0].as_str()),
+                format!("unknown directive '{}'", excerpt(&line.tokens[0].text)),
             )),
         }
     }
@@ -235,31 +312,96 @@ impl ZoneReader {
             Some(origin) => Name::parse_bytes(&origin.text, Some(&current)).map_err(|e| {
                 self.error(
                     line,
-                    format!("bad $INCLUDE origin '{}': {e}", origin.as_str()),
+                    format!("bad $INCLUDE origin '{}': {e}", excerpt(&origin.text)),
                 )
             })?,
             None => current,
         };
         let name = file.as_str().into_owned();
+        let shown = excerpt(&file.text);
         let path = self.resolve_include(&name);
+        let opened = self
+            .open_include(&path)
+            .map_err(|reason| self.error(line, format!("$INCLUDE '{shown}': {reason}")))?;
         let canonical = std::fs::canonicalize(&path).ok();
         let looping = self.sources.iter().any(|s| {
             s.path.as_ref().and_then(|p| std::fs::canonicalize(p).ok()) == canonical
                 && canonical.is_some()
         });
         if looping {
-            return Err(self.error(line, format!("$INCLUDE loop: '{name}' includes itself")));
+            return Err(self.error(line, format!("$INCLUDE loop: '{shown}' includes itself")));
         }
-        let opened = std::fs::File::open(&path)
-            .map_err(|e| self.error(line, format!("$INCLUDE '{name}': {}", io_reason(&e))))?;
+        self.batch.owner = None;
         self.sources.push(Source {
             lexer: Lexer::new(Box::new(std::io::BufReader::new(opened))),
-            file: path.display().to_string().into(),
+            file: escape(path.as_os_str().as_encoded_bytes()).into(),
             path: Some(path),
             origin,
             last_owner: None,
         });
         Ok(())
+    }
+
+    /// Opens an included file if it may be read: a regular file, not under
+    /// /proc, /sys or /dev (symbolic links resolved), inside the include
+    /// root if there is one. The checks on the path give the reason; the
+    /// same checks on the opened file (which was opened without blocking,
+    /// so a FIFO swapped in cannot hang us) close the race with a path
+    /// changed in between. Returns the reason for a refusal.
+    fn open_include(&self, path: &Path) -> std::result::Result<std::fs::File, String> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let real = std::fs::canonicalize(path).map_err(|e| io_reason(&e))?;
+        if let Some(tree) = FORBIDDEN_TREES.iter().find(|t| real.starts_with(t)) {
+            return Err(format!("refusing to read a file under {tree}"));
+        }
+        let metadata = std::fs::metadata(&real).map_err(|e| io_reason(&e))?;
+        if !metadata.is_file() {
+            return Err("not a regular file".into());
+        }
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let fd = match &self.include_root {
+            Some(root) => {
+                let inside = real
+                    .strip_prefix(root)
+                    .map_err(|_| "outside the include root".to_string())?;
+                let dir = rustix::fs::open(
+                    root,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| io_reason(&e.into()))?;
+                // RESOLVE_BENEATH: the kernel refuses any step out of the
+                // root, even by a symbolic link planted after our check.
+                match rustix::fs::openat2(
+                    &dir,
+                    inside,
+                    flags,
+                    Mode::empty(),
+                    ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+                ) {
+                    Ok(fd) => fd,
+                    Err(rustix::io::Errno::XDEV) => return Err("outside the include root".into()),
+                    // Kernels before 5.6 have no openat2: the path checks
+                    // above are what we have.
+                    Err(rustix::io::Errno::NOSYS) => rustix::fs::open(&real, flags, Mode::empty())
+                        .map_err(|e| io_reason(&e.into()))?,
+                    Err(e) => return Err(io_reason(&e.into())),
+                }
+            }
+            None => {
+                rustix::fs::open(&real, flags, Mode::empty()).map_err(|e| io_reason(&e.into()))?
+            }
+        };
+        let stat = rustix::fs::fstat(&fd).map_err(|e| io_reason(&e.into()))?;
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+            return Err("not a regular file".into());
+        }
+        let fs = rustix::fs::fstatfs(&fd).map_err(|e| io_reason(&e.into()))?;
+        #[allow(clippy::unnecessary_cast)] // f_type's width differs by target
+        if FORBIDDEN_FS.contains(&(fs.f_type as u64)) {
+            return Err("refusing to read a file of a kernel pseudo file system".into());
+        }
+        Ok(std::fs::File::from(fd))
     }
 
     /// `$INCLUDE` names are relative to the working directory (as BIND's
@@ -305,7 +447,7 @@ impl ZoneReader {
             Name::parse_bytes(&token.text, Some(&origin)).map_err(|e| {
                 self.error(
                     line.line,
-                    format!("bad owner name '{}': {e}", token.as_str()),
+                    format!("bad owner name '{}': {e}", excerpt(&token.text)),
                 )
             })?
         };
@@ -318,10 +460,10 @@ impl ZoneReader {
                 .ok_or_else(|| self.error(line.line, "no record type"))?;
             let text = token.as_str();
             if ttl.is_none() && text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-                ttl = Some(
-                    parse_zone_ttl(&text)
-                        .ok_or_else(|| self.error(line.line, format!("bad TTL '{text}'")))?,
-                );
+                let value = parse_zone_ttl(&text).ok_or_else(|| {
+                    self.error(line.line, format!("bad TTL '{}'", excerpt(&token.text)))
+                })?;
+                ttl = Some(self.max_ttl(line.line, value));
                 continue;
             }
             if class.is_none() {
@@ -330,8 +472,12 @@ impl ZoneReader {
                     continue;
                 }
             }
-            break RType::parse(&text)
-                .ok_or_else(|| self.error(line.line, format!("unknown record type '{text}'")))?;
+            break RType::parse(&text).ok_or_else(|| {
+                self.error(
+                    line.line,
+                    format!("unknown record type '{}'", excerpt(&token.text)),
+                )
+            })?;
         };
         let rdata: Vec<Token> = tokens.collect();
         self.finish_record(owner, ttl, class, rtype, rdata, origin, line.line)
@@ -372,12 +518,15 @@ impl ZoneReader {
                         .get(6)
                         .and_then(|t| parse_zone_ttl(&t.as_str()))
                         .ok_or_else(|| self.error(line, "SOA without TTL or MINIMUM"))?;
+                    let minimum = self.max_ttl(line, minimum);
                     crate::cli::warn(&format!(
                         "{}:{}: no TTL specified; using SOA MINTTL ({minimum}) instead",
                         self.sources.last().map_or("", |s| &s.file),
                         line
                     ));
-                    self.last_ttl = Some(minimum);
+                    // BIND makes the MINIMUM the default for the records
+                    // that follow, as a $TTL would be (RFC 2308 §4).
+                    self.default_ttl = Some(minimum);
                     (minimum, true)
                 }
                 None if self.lenient_ttl => (0, false),
@@ -386,6 +535,7 @@ impl ZoneReader {
                 }
             },
         };
+        let ttl = self.batch_ttl(&owner, rtype, &rdata, ttl, line);
         let source = self
             .sources
             .last_mut()
@@ -401,7 +551,61 @@ impl ZoneReader {
             origin,
             file: source.file.clone(),
             line,
+            batch: self.batch.number,
         })
+    }
+
+    /// BIND's rule for records of one RRset in one run of an owner's
+    /// records: they take the TTL of the run's first one, with BIND's
+    /// warning, and that TTL becomes the last TTL seen (RFC 1035's
+    /// default for records that give none).
+    fn batch_ttl(
+        &mut self,
+        owner: &Name,
+        rtype: RType,
+        rdata: &[Token],
+        ttl: u32,
+        line: usize,
+    ) -> u32 {
+        let same_run = self
+            .batch
+            .owner
+            .as_ref()
+            .is_some_and(|o| o.eq_ignore_case(owner));
+        if !same_run {
+            self.batch.number += 1;
+            self.batch.owner = Some(owner.clone());
+            self.batch.ttls.clear();
+        }
+        let covered: Vec<u8> = if matches!(rtype, RType::RRSIG | RType(24)) {
+            rdata
+                .first()
+                .map(|t| t.text.to_ascii_uppercase())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let prior = self
+            .batch
+            .ttls
+            .iter()
+            .find(|(t, c, _)| *t == rtype && *c == covered)
+            .map(|(_, _, ttl)| *ttl);
+        match prior {
+            Some(prior) if prior != ttl => {
+                crate::cli::warn(&format!(
+                    "{}:{line}: TTL set to prior TTL ({prior})",
+                    self.sources.last().map_or("", |s| &s.file),
+                ));
+                self.last_ttl = Some(prior);
+                prior
+            }
+            Some(_) => ttl,
+            None => {
+                self.batch.ttls.push((rtype, covered, ttl));
+                ttl
+            }
+        }
     }
 
     /// Starts a `$GENERATE range lhs [ttl] [class] type rhs`.
@@ -411,6 +615,24 @@ impl ZoneReader {
             return Err(self.error(line, usage));
         }
         let range = Range::parse(&args[0].as_str()).map_err(|e| self.error(line, e))?;
+        let count = u64::from(range.stop - range.start) / u64::from(range.step) + 1;
+        let total = self.generated.saturating_add(count);
+        if total > self.max_generate {
+            let earlier = if self.generated > 0 {
+                format!(" (with {} from earlier lines)", self.generated)
+            } else {
+                String::new()
+            };
+            return Err(self.error(
+                line,
+                format!(
+                    "$GENERATE range '{}' makes {count} records{earlier}; at most {} are allowed",
+                    excerpt(&args[0].text),
+                    self.max_generate
+                ),
+            ));
+        }
+        self.generated = total;
         let lhs = args[1].text.clone();
         let mut at = 2;
         let (mut ttl, mut class) = (None, None);
@@ -421,15 +643,15 @@ impl ZoneReader {
                 .as_str();
             at += 1;
             if ttl.is_none() && text.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-                ttl = Some(
-                    parse_zone_ttl(&text)
-                        .ok_or_else(|| self.error(line, format!("bad TTL '{text}'")))?,
-                );
+                let value = parse_zone_ttl(&text)
+                    .ok_or_else(|| self.error(line, format!("bad TTL '{}'", excerpt(&*text))))?;
+                ttl = Some(self.max_ttl(line, value));
             } else if class.is_none() && Class::parse(&text).is_some() {
                 class = Class::parse(&text);
             } else {
-                break RType::parse(&text)
-                    .ok_or_else(|| self.error(line, format!("unknown record type '{text}'")))?;
+                break RType::parse(&text).ok_or_else(|| {
+                    self.error(line, format!("unknown record type '{}'", excerpt(&*text)))
+                })?;
             }
         };
         if at >= args.len() {
@@ -450,6 +672,7 @@ impl ZoneReader {
                 rhs.extend_from_slice(&token.text);
             }
         }
+        self.batch.owner = None;
         self.generating = Some(Generating {
             next: u64::from(range.start),
             stop: u64::from(range.stop),
@@ -482,10 +705,7 @@ impl ZoneReader {
         let owner = Name::parse_bytes(&lhs, Some(&origin)).map_err(|e| {
             self.error(
                 line,
-                format!(
-                    "bad $GENERATE owner '{}': {e}",
-                    String::from_utf8_lossy(&lhs)
-                ),
+                format!("bad $GENERATE owner '{}': {e}", excerpt(&lhs)),
             )
         })?;
         let mut lexer = Lexer::new(&rhs[..]);
@@ -610,7 +830,8 @@ mod tests {
         )
         .expect("zone");
         let ttls: Vec<u32> = records.iter().map(|r| r.ttl).collect();
-        assert_eq!(ttls, [300, 300, 60, 60]);
+        // As named-checkzone: the MINIMUM then acts as $TTL (y is 300, not 60).
+        assert_eq!(ttls, [300, 300, 60, 300]);
         let error = read("www A 192.0.2.1\n", "e.").expect_err("no ttl");
         assert_eq!(
             error.to_string(),
@@ -641,6 +862,138 @@ mod tests {
             let error = read(text, "e.").expect_err(text).to_string();
             assert!(error.starts_with(message), "{text:?}: {error}");
         }
+    }
+
+    #[test]
+    fn ttls_of_one_rrset_follow_bind() {
+        // Runs of one owner's records, as named-checkzone 9.18 -D reads
+        // them: inside a run the first TTL; a later run's TTL replaces an
+        // earlier one's (x 50, z 100, w 5); RRSIGs by type covered.
+        let records = read(
+            "$TTL 300\n@ SOA ns hm 1 2 3 4 5\nx 100 A 192.0.2.1\nx 200 A 192.0.2.2\ny A 192.0.2.1\nx 50 A 192.0.2.3\nx 30 A 192.0.2.4\ng 100 RRSIG A 8 2 300 20300101000000 20200101000000 1 t. AAAA\ng 200 RRSIG TXT 8 2 300 20300101000000 20200101000000 1 t. AAAA\n",
+            "t.",
+        )
+        .expect("zone");
+        let ttls: Vec<(String, u32, u64)> = records
+            .iter()
+            .map(|r| (r.owner.to_string(), r.ttl, r.batch))
+            .collect();
+        assert_eq!(
+            ttls,
+            [
+                ("t.".into(), 300, 1),
+                ("x.t.".into(), 100, 2),
+                ("x.t.".into(), 100, 2),
+                ("y.t.".into(), 300, 3),
+                ("x.t.".into(), 50, 4),
+                ("x.t.".into(), 50, 4),
+                ("g.t.".into(), 100, 5),
+                ("g.t.".into(), 200, 5),
+            ]
+        );
+        // Without $TTL the prior TTL also becomes the last TTL, as in BIND.
+        let records = read(
+            "@ 300 SOA ns hm 1 2 3 4 5\na 100 A 192.0.2.1\na 200 A 192.0.2.2\nd A 192.0.2.3\n",
+            "t.",
+        )
+        .expect("zone");
+        assert_eq!(records[3].ttl, 100);
+    }
+
+    #[test]
+    fn ttls_from_2_to_the_31_are_zero_and_overflow_is_refused() {
+        let records = read(
+            "$TTL 2147483648\n@ SOA ns hm 1 2 3 4 5\na 2147483647 A 192.0.2.1\nb 4294967295 A 192.0.2.1\nc A 192.0.2.1\n$GENERATE 1-1 g 3000000000 A 192.0.2.1\n",
+            "t.",
+        )
+        .expect("zone");
+        let ttls: Vec<u32> = records.iter().map(|r| r.ttl).collect();
+        assert_eq!(ttls, [0, 2_147_483_647, 0, 0, 0]);
+        let error = read("$TTL 4294967296\n", "t.").expect_err("overflow");
+        assert_eq!(error.to_string(), "test.zone:1: bad $TTL '4294967296'");
+        let error = read("a 4294967295w4294967295w A 1.2.3.4\n", "t.").expect_err("overflow");
+        assert!(
+            error.to_string().starts_with("test.zone:1: bad TTL"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn generate_is_bounded() {
+        let error = read("$TTL 1\n$GENERATE 0-4294967295 h$ A 192.0.2.1\n", "t.")
+            .expect_err("cap")
+            .to_string();
+        assert_eq!(
+            error,
+            "test.zone:2: $GENERATE range '0-4294967295' makes 4294967296 records; at most 10000000 are allowed"
+        );
+        let origin = Name::parse("t.", None).expect("origin");
+        let reader = |text: &str| {
+            ZoneReader::new(
+                Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+                "test.zone",
+                None,
+                origin.clone(),
+            )
+            .max_generate(4)
+        };
+        let mut ok = reader("$TTL 1\n$GENERATE 1-2 a$ A 1.2.3.4\n$GENERATE 0-3/2 b$ A 1.2.3.4\n");
+        assert_eq!(read_all(&mut ok).expect("4 records").len(), 4);
+        let mut over = reader("$TTL 1\n$GENERATE 1-2 a$ A 1.2.3.4\n$GENERATE 0-4/2 b$ A 1.2.3.4\n");
+        assert!(read_all(&mut over).is_err());
+    }
+
+    #[test]
+    fn errors_quote_short_escaped_excerpts() {
+        let secret = format!("PKCS11_PIN=1234\u{1}{}", "S".repeat(100));
+        let error = read(&format!("$TTL 1\n{secret} A 1.2.3.4\n"), "t.").expect_err("owner");
+        let text = error.to_string();
+        assert!(text.contains("'PKCS11_PIN=1234\\001SSSS"), "{text}");
+        assert!(!text.contains(&"S".repeat(30)), "{text}");
+        let error = read(&format!("$TTL 1\na TXT {secret}\\"), "t.").expect_err("lexer");
+        assert!(!error.to_string().contains("SSSS"), "{error}");
+    }
+
+    #[test]
+    fn includes_refuse_pseudo_files_directories_and_escapes_from_the_root() {
+        let dir = std::env::temp_dir().join(format!("p11dnssec-guard-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("root")).expect("dir");
+        std::fs::write(dir.join("outside.db"), "x A 192.0.2.9\n").expect("write");
+        std::fs::write(dir.join("root/inside.db"), "y A 192.0.2.9\n").expect("write");
+        let error = read("$INCLUDE /proc/self/environ\n", "e.").expect_err("proc");
+        assert_eq!(
+            error.to_string(),
+            "test.zone:1: $INCLUDE '/proc/self/environ': refusing to read a file under /proc"
+        );
+        let error = read("$INCLUDE /dev/null\n", "e.").expect_err("dev");
+        assert!(error.to_string().ends_with("under /dev"), "{error}");
+        let error = read(&format!("$INCLUDE {}\n", dir.display()), "e.").expect_err("dir");
+        assert!(error.to_string().ends_with("not a regular file"), "{error}");
+        let origin = Name::parse("e.", None).expect("origin");
+        let confined = |text: String| {
+            let reader = ZoneReader::new(
+                Box::new(std::io::Cursor::new(text.into_bytes())),
+                "test.zone",
+                None,
+                origin.clone(),
+            )
+            .include_root(&dir.join("root"))
+            .expect("root");
+            let mut reader = reader;
+            read_all(&mut reader)
+        };
+        let error = confined(format!("$INCLUDE {}/root/../outside.db\n", dir.display()))
+            .expect_err("outside");
+        assert!(
+            error.to_string().ends_with("outside the include root"),
+            "{error}"
+        );
+        let inside = confined(format!(
+            "$TTL 1\n$INCLUDE {}/root/inside.db\n",
+            dir.display()
+        ));
+        assert_eq!(inside.expect("inside").len(), 1);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
