@@ -350,6 +350,15 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         ));
     }
 
+    // The output files are begun (as temp files) before the zone is read:
+    // a typo in -f or -d fails now, not after an hour of signing.
+    let mut zone_out = match to_stdout {
+        true => None,
+        false => Some(AtomicFile::create(std::path::Path::new(&output))?),
+    };
+    let ds_dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let mut dsset = AtomicFile::create(&ds_dir.join(format!("dsset-{}", origin.key_file_text())))?;
+
     let mut reader = ZoneReader::open(&zone_file, origin.clone())?;
     if let Some(class) = args.class {
         reader = reader.with_class(class);
@@ -471,22 +480,22 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             env!("CARGO_PKG_VERSION")
         ),
     ];
-    if to_stdout {
+    if let Some(file) = zone_out.as_mut() {
+        write_zone(file, &signed, style, args.dnssec_only, &header)
+            .and_then(|()| file.flush())
+            .map_err(|e| Error::io(&output, e))?;
+    } else {
         let mut out = common::output::Stdout::new();
         write_zone(&mut out, &signed, style, args.dnssec_only, &header)
             .map_err(|e| Error::io("stdout", e))?;
         out.flush()?;
-    } else {
-        let mut file = AtomicFile::create(std::path::Path::new(&output))?;
-        write_zone(&mut file, &signed, style, args.dnssec_only, &header)
-            .and_then(|()| file.flush())
-            .map_err(|e| Error::io(&output, e))?;
-        file.commit()?;
     }
-    let ds_dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let dsset = ds_dir.join(format!("dsset-{}", signed.origin.key_file_text()));
     let text = common::ds::dsset_text(&signed.origin, &keysource::ds_keys(&keys));
-    common::output::write_file_atomically(&dsset, text.as_bytes(), false, true)?;
+    dsset
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::io(dsset.path().display().to_string(), e))?;
+    // Both are complete and synced before either is renamed.
+    common::output::commit_all(zone_out.into_iter().chain([dsset]).collect())?;
     if !to_stdout {
         report.always(&output);
     }
