@@ -11,6 +11,7 @@ mod hostile;
 mod hsm;
 mod man;
 mod named_e2e;
+mod output_safety;
 mod pins;
 mod pkcs11_destroy;
 mod pkcs11_keygen;
