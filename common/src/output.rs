@@ -548,6 +548,20 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_that_fails_leaves_no_temp_file() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join("db.signed");
+        let mut file = AtomicFile::create(&path)?;
+        file.write_all(b"zone\n")
+            .map_err(|e| Error::io("write", e))?;
+        // The target became a directory during the run: rename fails.
+        std::fs::create_dir(&path).map_err(|e| Error::io("mkdir", e))?;
+        assert!(file.commit().is_err());
+        assert_eq!(names_in(dir.path()), ["db.signed"]);
+        Ok(())
+    }
+
+    #[test]
     fn two_writers_of_one_file_do_not_share_a_temp_file() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
         let path = dir.path().join("db.signed");
