@@ -317,3 +317,50 @@ fn only_our_own_unlocked_temp_files_are_taken_for_stale() {
     );
     drop(held);
 }
+
+#[test]
+fn a_signal_after_the_zone_was_written_says_what_was_changed() {
+    let setup = setup(20);
+    std::fs::write(&setup.output, "old\n").expect("old");
+    // stdout is a full pipe: the run blocks on its last line, which it
+    // prints after both files are renamed; then the signal comes.
+    let fifo = setup.hsm.dir().join("stdout.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let mut pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .expect("fifo");
+    std::io::Write::write_all(&mut pipe, &[b'x'; 65536]).expect("fill the pipe");
+    let stdout = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("fifo");
+    let mut command = setup.command();
+    command.stdout(stdout);
+    let child = command.spawn().expect("spawn");
+    let started = std::time::Instant::now();
+    while std::fs::read(&setup.output).expect("output") == b"old\n" {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the zone was never written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    let stderr = stderr(&output);
+    assert!(!stderr.contains("no output file was changed"), "{stderr}");
+    assert!(
+        stderr.contains("big.zone.signed'") && stderr.contains("dsset-example.com.'"),
+        "{stderr}"
+    );
+    drop(pipe);
+}
