@@ -127,13 +127,21 @@ fn remove_stale_temp_files(directory: &Path, file_name: &std::ffi::OsStr) {
         if !seen.file_type().is_file() || seen.uid() != uid {
             continue;
         }
+        // O_NONBLOCK: a FIFO swapped in after the check must not hang us;
+        // what was opened is checked again.
         let Ok(file) = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(nofollow())
+            .custom_flags(nofollow() | rustix::fs::OFlags::NONBLOCK.bits() as i32)
             .open(&path)
         else {
             continue;
         };
+        let Ok(opened) = file.metadata() else {
+            continue;
+        };
+        if !opened.file_type().is_file() || opened.uid() != uid {
+            continue;
+        }
         if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
             continue;
         }
