@@ -352,9 +352,10 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
 
     // The output files are begun (as temp files) before the zone is read:
     // a typo in -f or -d fails now, not after an hour of signing.
-    let mut zone_out = match to_stdout {
-        true => None,
-        false => Some(AtomicFile::create(std::path::Path::new(&output))?),
+    let mut zone_out = if to_stdout {
+        None
+    } else {
+        Some(AtomicFile::create(std::path::Path::new(&output))?)
     };
     let ds_dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut dsset = AtomicFile::create(&ds_dir.join(format!("dsset-{}", origin.key_file_text())))?;
