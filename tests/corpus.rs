@@ -135,7 +135,18 @@ fn check_zone(
     let output = hsm
         .tool("zone-sign")
         .current_dir(dir)
-        .args(["-q", "-n", "1", "-o", origin, "-f"])
+        // Some corpus zones carry DNSKEYs of their own (RFC 8976's
+        // examples): their algorithms sign nothing here, which the check
+        // refuses unless told; this test is about the data BIND loads.
+        .args([
+            "-q",
+            "-n",
+            "1",
+            "--allow-unsigned-algorithm",
+            "-o",
+            origin,
+            "-f",
+        ])
         .arg(&signed)
         .arg("-d")
         .arg(&ds_dir)

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A zone of `names` delegations, big enough that signing takes a while.
-fn big_zone(path: &Path, names: usize) {
+pub(crate) fn big_zone(path: &Path, names: usize) {
     let mut text = String::from(
         "$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n",
     );
@@ -21,13 +21,13 @@ fn big_zone(path: &Path, names: usize) {
     std::fs::write(path, text).expect("zone");
 }
 
-struct Setup {
-    hsm: Hsm,
-    zone: PathBuf,
-    output: PathBuf,
+pub(crate) struct Setup {
+    pub(crate) hsm: Hsm,
+    pub(crate) zone: PathBuf,
+    pub(crate) output: PathBuf,
 }
 
-fn setup(names: usize) -> Setup {
+pub(crate) fn setup(names: usize) -> Setup {
     let hsm = Hsm::new();
     hsm.run_ok("pkcs11-keygen", &["-a", "ED25519", "-l", "csk"]);
     let zone = hsm.dir().join("big.zone");
@@ -38,7 +38,7 @@ fn setup(names: usize) -> Setup {
 
 impl Setup {
     /// zone-sign with deterministic output: Ed25519, pinned times.
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut command = Command::new(crate::hsm::tool_path("zone-sign"));
         command
             .env("SOFTHSM2_CONF", self.hsm.dir().join("softhsm2.conf"))
@@ -66,7 +66,7 @@ impl Setup {
         command
     }
 
-    fn temp_files(&self) -> Vec<String> {
+    pub(crate) fn temp_files(&self) -> Vec<String> {
         std::fs::read_dir(self.hsm.dir())
             .expect("dir")
             .filter_map(|e| e.ok())

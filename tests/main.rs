@@ -13,6 +13,7 @@ mod hsm;
 mod key_trust;
 mod man;
 mod named_e2e;
+mod output_safety;
 mod pins;
 mod pkcs11_destroy;
 mod pkcs11_keygen;

@@ -855,3 +855,47 @@ fn the_dnskey_ttl_comes_from_the_key_files_as_in_bind() {
         assert!(ttls.iter().all(|t| t == "600"), "{extra:?}: {ttls:?}");
     }
 }
+
+#[test]
+fn a_thread_that_cannot_start_is_an_error_not_a_panic() {
+    let signing = setup("ECDSAP256SHA256");
+    // A stack no system can give makes every new thread fail to start, as
+    // a process limit or a container's pids cgroup would.
+    let output = signing
+        .hsm
+        .tool("zone-sign")
+        .current_dir(signing.hsm.dir())
+        .env("RUST_MIN_STACK", "1000000000000")
+        .args(["-S", "-K", signing.keys.to_str().expect("path")])
+        .args([
+            "-o",
+            "example.com",
+            "--pin-file",
+            signing.pin_file.to_str().expect("path"),
+        ])
+        .arg(&signing.zone)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot start") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!signing.signed_path().exists());
+    let output = signing
+        .hsm
+        .tool("pkcs11-tokens")
+        .env("RUST_MIN_STACK", "1000000000000")
+        .args(["--speed", "-a", "ECDSAP256SHA256", "--seconds", "1"])
+        .args(["--pin-file", signing.pin_file.to_str().expect("path")])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot start") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

@@ -185,32 +185,29 @@ impl TokenKeyFiles {
         Ok(text)
     }
 
-    /// Writes `<dir>/<base>.private` (mode 0600) and `<dir>/<base>.key`,
-    /// each atomically, refusing to replace either. If the second cannot be
-    /// written the first is removed again: nothing is left half-done.
+    /// Writes `<dir>/<base>.private` (mode 0600) and `<dir>/<base>.key`
+    /// (0644), both complete before either is installed, and installed
+    /// without ever replacing a file (no check-then-rename race). If the
+    /// second cannot be installed the first is removed again: nothing is
+    /// left half-done.
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
+        use crate::output::AtomicFile;
+        use std::io::Write;
         let base = dir.join(self.base_name());
         let key_path = base.with_extension_added("key");
         let private_path = base.with_extension_added("private");
-        for path in [&key_path, &private_path] {
-            if path.exists() {
-                return Err(Error::Failed(format!(
-                    "'{}' already exists",
-                    path.display()
-                )));
-            }
-        }
         let private = self.private_text()?;
-        crate::output::write_file_atomically(&private_path, private.as_bytes(), true, false)?;
-        if let Err(error) = crate::output::write_file_atomically(
-            &key_path,
-            self.key_text().as_bytes(),
-            false,
-            false,
-        ) {
-            let _ = std::fs::remove_file(&private_path);
-            return Err(error);
+        let mut files = Vec::new();
+        for (path, text, mode) in [
+            (&private_path, private, 0o600),
+            (&key_path, self.key_text(), 0o644),
+        ] {
+            let mut file = AtomicFile::create_new(path, mode)?;
+            file.write_all(text.as_bytes())
+                .map_err(|e| Error::io(path.display().to_string(), e))?;
+            files.push(file);
         }
+        crate::output::commit_all(files)?;
         Ok(base)
     }
 }

@@ -1,81 +1,238 @@
 //! Writing results: buffered stdout (flushed once, a closed pipe is not an
 //! error) and atomic file replacement (temp file in the same directory,
 //! fsync, rename), so a failure never leaves a half-written file.
+//!
+//! Output directories may be writable by other accounts (Debian's
+//! `/var/cache/bind` is root:bind 775), so a temp file's name is random and
+//! it is made with `O_CREAT|O_EXCL|O_NOFOLLOW`: a planted file or symlink is
+//! never opened, only stepped around. Its mode is set explicitly (the umask
+//! does not choose who can read a zone or a `.private`). While it is
+//! written it is `flock`ed: that, not a PID (which another user can fake and
+//! another PID namespace can share), tells a later run that it is stale.
 
 use crate::error::{Error, Result};
+use rustix::fs::FlockOperation;
+use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Temporary files being written now: removed if a signal ends the run.
-static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// What this run has on disk: temp files being written (removed if a
+/// signal ends the run) and the targets already replaced (for a truthful
+/// message). One lock for both: the signal thread takes it and exits while
+/// holding it, so no rename can happen after its message.
+struct State {
+    temps: Vec<PathBuf>,
+    written: Vec<PathBuf>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    temps: Vec::new(),
+    written: Vec::new(),
+});
+
+fn state() -> std::sync::MutexGuard<'static, State> {
+    // A panic while holding the lock does not make the lists wrong.
+    STATE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn register_temp(path: &Path) {
-    if let Ok(mut files) = TEMP_FILES.lock() {
-        files.push(path.to_path_buf());
-    }
+    state().temps.push(path.to_path_buf());
 }
 
 fn unregister_temp(path: &Path) {
-    if let Ok(mut files) = TEMP_FILES.lock() {
-        files.retain(|p| p != path);
-    }
+    state().temps.retain(|p| p != path);
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: remove the temporary files being written
-/// (the files they were to replace stay as they were), say so on one line,
-/// and exit with 128 + the signal number, as a shell would report it.
-/// std has no safe signal API; signal-hook's iterator runs the clean-up in
-/// an ordinary thread, not in a signal handler.
-pub fn remove_temp_files_on_signals(tool: &'static str) {
+/// (the files they were to replace stay as they were), say on one line
+/// what was already written, and exit with 128 + the signal number, as a
+/// shell would report it. std has no safe signal API; signal-hook's
+/// iterator runs the clean-up in an ordinary thread, not in a signal handler.
+///
+/// Fails (rather than going on unprotected) when the handler cannot be
+/// installed or its thread cannot start: a run that cannot start one
+/// thread could not sign either.
+pub fn remove_temp_files_on_signals(tool: &'static str) -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-        return;
-    };
-    std::thread::spawn(move || {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::Failed(format!("cannot handle signals: {e}")))?;
+    crate::threads::spawn("the signal-handling", move || {
         if let Some(signal) = signals.forever().next() {
-            if let Ok(files) = TEMP_FILES.lock() {
-                for file in files.iter() {
-                    let _ = std::fs::remove_file(file);
-                }
+            let state = state();
+            for file in state.temps.iter() {
+                let _ = std::fs::remove_file(file);
             }
-            eprintln!("{tool}: interrupted by signal {signal}: no output file was changed");
+            eprintln!("{tool}: {}", signal_message(signal, &state.written));
             // _exit, not exit: exit runs the PKCS#11 module's static
             // destructors while other threads are still inside it, which
             // can crash the process (seen with SoftHSM2 mid-signing).
+            // The state lock stays held: no file is renamed after this.
             signal_hook::low_level::exit(128 + signal);
         }
-    });
+    })?;
+    Ok(())
 }
 
-/// The temporary file next to `path` that this process writes.
-fn temp_path(directory: &Path, file_name: &std::ffi::OsStr) -> PathBuf {
-    directory.join(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ))
+/// The line printed when signal `signal` ends a run that has already
+/// written (renamed into place) the files `written`.
+pub fn signal_message(signal: i32, written: &[PathBuf]) -> String {
+    if written.is_empty() {
+        return format!("interrupted by signal {signal}: no output file was changed");
+    }
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| format!("'{}'", p.display()))
+        .collect();
+    format!(
+        "interrupted by signal {signal}: {} {} already written; no other output file was changed",
+        names.join(", "),
+        if names.len() == 1 { "was" } else { "were" }
+    )
 }
 
-/// Removes temporary files for `file_name` left by runs that were killed
-/// (their process no longer exists), so that they do not pile up.
+/// Random characters in a temp file's name: 62^12 names, and the name is
+/// never reused (`O_EXCL`), so one cannot be planted in advance.
+const RANDOM_CHARS: usize = 12;
+
+/// `.NAME.tmp-` — what our temp files for `NAME` start with.
+fn temp_prefix(file_name: &std::ffi::OsStr) -> String {
+    format!(".{}.tmp-", file_name.to_string_lossy())
+}
+
+/// Whether `name` is one of our temp files for the file whose prefix is given.
+fn is_temp_name(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == RANDOM_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// Removes temporary files for `file_name` left by runs that were killed,
+/// so that they do not pile up. Only our own name pattern, only regular
+/// files, only our own (another account's file is theirs to judge), and
+/// only those no process holds the lock of (a run writing now holds it).
 fn remove_stale_temp_files(directory: &Path, file_name: &std::ffi::OsStr) {
-    let prefix = format!(".{}.tmp-", file_name.to_string_lossy());
+    let prefix = temp_prefix(file_name);
     let Ok(entries) = std::fs::read_dir(directory) else {
         return;
     };
+    let uid = rustix::process::geteuid().as_raw();
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(&prefix) else {
+        if !is_temp_name(&entry.file_name().to_string_lossy(), &prefix) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(seen) = std::fs::symlink_metadata(&path) else {
             continue;
         };
-        let Ok(pid) = pid.parse::<u32>() else {
+        if !seen.file_type().is_file() || seen.uid() != uid {
+            continue;
+        }
+        // O_NONBLOCK: a FIFO swapped in after the check must not hang us;
+        // what was opened is checked again.
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nofollow() | rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&path)
+        else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_file(entry.path());
+        let Ok(opened) = file.metadata() else {
+            continue;
+        };
+        if !opened.file_type().is_file() || opened.uid() != uid {
+            continue;
+        }
+        if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+            continue;
+        }
+        // Removed only if the name still holds the file we locked.
+        if same_file(&file, &path) {
+            let _ = std::fs::remove_file(&path);
         }
     }
+}
+
+/// Waits for an exclusive `flock` (a cleaner holds one only briefly).
+/// rustix, not `File::lock`: that needs Rust 1.89, above our rust-version.
+fn lock(file: &File) -> std::io::Result<()> {
+    loop {
+        match rustix::fs::flock(file, FlockOperation::LockExclusive) {
+            Err(rustix::io::Errno::INTR) => continue,
+            result => return result.map_err(std::io::Error::from),
+        }
+    }
+}
+
+fn nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
+/// Whether `path` (not following a symlink) names the open `file`.
+fn same_file(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// The directory `path` is in ("." for a bare name).
+fn directory_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Makes a locked temp file with mode `mode` in `directory`, for `file_name`.
+fn create_temp(
+    directory: &Path,
+    file_name: &std::ffi::OsStr,
+    mode: u32,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    let prefix = temp_prefix(file_name);
+    // A cleaner of another run may lock and remove our file between its
+    // creation and our lock; then the name is gone and we make another.
+    for _ in 0..10 {
+        let temp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .rand_bytes(RANDOM_CHARS)
+            .make_in(directory, |path| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .custom_flags(nofollow())
+                    .open(path)
+            })?;
+        register_temp(temp.path());
+        if let Err(error) = lock(temp.as_file()) {
+            unregister_temp(temp.path());
+            return Err(error);
+        }
+        if !same_file(temp.as_file(), temp.path()) {
+            unregister_temp(temp.path());
+            // Not ours any more: keep tempfile from removing that name.
+            let _ = temp.into_temp_path().keep();
+            continue;
+        }
+        // The mode is ours, not the umask's: 0644 for what named reads,
+        // 0600 for a private key file.
+        if let Err(error) = temp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+        {
+            unregister_temp(temp.path());
+            return Err(error);
+        }
+        return Ok(temp);
+    }
+    Err(std::io::Error::other(
+        "temporary files keep disappearing; is another run cleaning this directory?",
+    ))
 }
 
 /// Buffered standard output. Errors are reported as I/O errors on
@@ -137,124 +294,189 @@ fn stdout_error(error: std::io::Error) -> Error {
 }
 
 /// Writes `content` to `path` atomically: a temp file next to it is
-/// written, synced and renamed over it. With `private`, the file is made
-/// with mode 0600 from the start. An existing file is replaced only when
-/// `replace` is true.
+/// written, synced and renamed over it. With `private`, the file gets mode
+/// 0600, else 0644. An existing file is replaced only when `replace` is
+/// true (and then never by a rename that could race with the check).
 pub fn write_file_atomically(
     path: &Path,
     content: &[u8],
     private: bool,
     replace: bool,
 ) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let shown = path.display().to_string();
-    if !replace && path.exists() {
-        return Err(Error::Failed(format!("'{shown}' already exists")));
-    }
-    let directory = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
+    let mode = if private { 0o600 } else { 0o644 };
+    let mut file = if replace {
+        AtomicFile::create_with_mode(path, mode)?
+    } else {
+        AtomicFile::create_new(path, mode)?
     };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Error::Failed(format!("'{shown}' is not a file name")))?;
-    remove_stale_temp_files(&directory, file_name);
-    let temp = temp_path(&directory, file_name);
-    register_temp(&temp);
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(if private { 0o600 } else { 0o644 })
-            .open(&temp)?;
-        file.write_all(content)?;
-        file.sync_all()?;
-        if !replace && path.exists() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "file exists",
-            ));
-        }
-        std::fs::rename(&temp, path)?;
-        // Make the rename itself durable.
-        if let Ok(dir) = std::fs::File::open(&directory) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    })();
-    unregister_temp(&temp);
-    if let Err(error) = result {
-        let _ = std::fs::remove_file(&temp);
-        return Err(Error::io(shown, error));
-    }
-    Ok(())
+    file.write_all(content)
+        .map_err(|e| Error::io(path.display().to_string(), e))?;
+    file.commit()
 }
 
 /// A file written in place of `path` only when complete: the content goes
 /// to a temporary file in the same directory, which [`AtomicFile::commit`]
-/// syncs and renames over `path`. Dropped without a commit (an error, a
-/// panic), the temporary file is removed and `path` is untouched.
+/// (or [`commit_all`] for files that belong together) syncs and renames
+/// over `path`. Dropped without a commit (an error, a panic), the temporary
+/// file is removed and `path` is untouched.
 pub struct AtomicFile {
     path: PathBuf,
-    temp: PathBuf,
-    writer: Option<BufWriter<std::fs::File>>,
+    temp_path: PathBuf,
+    writer: Option<BufWriter<tempfile::NamedTempFile>>,
+    /// Whether an existing `path` may be replaced (zone, dsset) or must not
+    /// be (K-files).
+    replace: bool,
 }
 
 impl AtomicFile {
-    /// Starts writing the new content of `path`.
+    /// Starts writing the new content of `path`, mode 0644 (a zone, a
+    /// dsset: named and others read them).
     pub fn create(path: &Path) -> Result<AtomicFile> {
+        AtomicFile::create_with_mode(path, 0o644)
+    }
+
+    /// Starts writing the new content of `path` with mode `mode`.
+    pub fn create_with_mode(path: &Path, mode: u32) -> Result<AtomicFile> {
+        AtomicFile::open(path, mode, true)
+    }
+
+    /// Starts writing `path`, which must not exist when it is committed:
+    /// the commit installs it without ever replacing a file (a check
+    /// before a rename could race with another writer).
+    pub fn create_new(path: &Path, mode: u32) -> Result<AtomicFile> {
+        AtomicFile::open(path, mode, false)
+    }
+
+    fn open(path: &Path, mode: u32, replace: bool) -> Result<AtomicFile> {
         let shown = path.display().to_string();
-        let directory = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
         let file_name = path
             .file_name()
             .ok_or_else(|| Error::Failed(format!("'{shown}' is not a file name")))?;
+        let directory = directory_of(path);
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::Failed(format!("'{shown}' is a directory")));
+            }
+            Ok(_) if !replace => {
+                return Err(Error::Failed(format!("'{shown}' already exists")));
+            }
+            _ => {}
+        }
         remove_stale_temp_files(&directory, file_name);
-        let temp = temp_path(&directory, file_name);
-        register_temp(&temp);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
-            .map_err(|e| {
-                unregister_temp(&temp);
-                Error::io(temp.display().to_string(), e)
-            })?;
+        let temp = create_temp(&directory, file_name, mode)
+            .map_err(|e| Error::io(directory.display().to_string(), e))?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
-            temp,
-            writer: Some(BufWriter::with_capacity(1 << 16, file)),
+            temp_path: temp.path().to_path_buf(),
+            writer: Some(BufWriter::with_capacity(1 << 16, temp)),
+            replace,
         })
     }
 
     /// Flushes, syncs and renames the temporary file over the target.
-    pub fn commit(mut self) -> Result<()> {
-        let shown = self.path.display().to_string();
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| Error::Failed(format!("'{shown}' was already written")))?;
-        let result = (|| {
-            let file = writer.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            std::fs::rename(&self.temp, &self.path)?;
-            unregister_temp(&self.temp);
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if let Ok(dir) = std::fs::File::open(dir) {
-                    let _ = dir.sync_all();
-                }
-            }
-            Ok::<(), std::io::Error>(())
-        })();
-        result.map_err(|e| Error::io(shown, e))
+    pub fn commit(self) -> Result<()> {
+        commit_all(vec![self])
     }
 
     /// The file being replaced (for messages).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Flushes and syncs the content: after this only the rename is left.
+    fn sync(&mut self) -> Result<()> {
+        let shown = self.path.display().to_string();
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::Failed(format!("'{shown}' was already written")))?;
+        writer
+            .flush()
+            .and_then(|()| writer.get_ref().as_file().sync_all())
+            .map_err(|e| Error::io(shown, e))
+    }
+
+    /// Renames the synced temp file to the target (the caller holds the
+    /// state lock). Returns the open file, to undo an install.
+    fn install(&mut self) -> std::io::Result<File> {
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| std::io::Error::other("already written"))?;
+        let temp = writer.into_inner().map_err(|e| e.into_error())?;
+        let installed = if self.replace {
+            temp.persist(&self.path)
+        } else {
+            // renameat2(RENAME_NOREPLACE), or link + unlink where the file
+            // system lacks it: an existing file is never replaced.
+            temp.persist_noclobber(&self.path)
+        };
+        // On failure the returned temp file is dropped here: removed.
+        installed.map_err(|e| e.error)
+    }
+}
+
+/// Makes `files` the new content of their targets, as far as a file
+/// system allows, all or nothing: every file is written and synced before
+/// the first is renamed, and a signal cannot come between the renames.
+/// Files that must not replace anything (K-files) are removed again if a
+/// later one fails; a replaced file cannot be put back, and the error then
+/// names what was already replaced. Temp files never stay behind.
+pub fn commit_all(mut files: Vec<AtomicFile>) -> Result<()> {
+    for file in files.iter_mut() {
+        file.sync()?;
+    }
+    let mut installed: Vec<(PathBuf, File, bool)> = Vec::new();
+    let mut failure = None;
+    {
+        let mut state = state();
+        for file in files.iter_mut() {
+            let result = file.install();
+            state.temps.retain(|p| p != &file.temp_path);
+            match result {
+                Ok(open) => {
+                    state.written.push(file.path.clone());
+                    installed.push((file.path.clone(), open, file.replace));
+                }
+                Err(error) => {
+                    failure = Some(Error::io(file.path.display().to_string(), error));
+                    break;
+                }
+            }
+        }
+        if failure.is_some() {
+            // A new file we just installed goes again (if it is still the
+            // file we wrote); a replaced one cannot.
+            installed.retain(|(path, open, replace)| {
+                if !*replace && same_file(open, path) && std::fs::remove_file(path).is_ok() {
+                    state.written.retain(|p| p != path);
+                    return false;
+                }
+                true
+            });
+        }
+    }
+    // Make the renames themselves durable.
+    let mut directories: Vec<PathBuf> = installed.iter().map(|(p, _, _)| directory_of(p)).collect();
+    directories.dedup();
+    for directory in directories {
+        if let Ok(dir) = File::open(&directory) {
+            let _ = dir.sync_all();
+        }
+    }
+    match failure {
+        None => Ok(()),
+        Some(error) if installed.is_empty() => Err(error),
+        Some(error) => {
+            let names: Vec<String> = installed
+                .iter()
+                .map(|(p, _, _)| format!("'{}'", p.display()))
+                .collect();
+            Err(Error::Failed(format!(
+                "{error} ({} already written)",
+                names.join(", ")
+            )))
+        }
     }
 }
 
@@ -276,9 +498,108 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = std::fs::remove_file(&self.temp);
+        // The NamedTempFile in the writer removes the temp file as it drops.
+        self.writer.take();
+        unregister_temp(&self.temp_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signal_message_names_what_was_written() {
+        assert_eq!(
+            signal_message(15, &[]),
+            "interrupted by signal 15: no output file was changed"
+        );
+        assert_eq!(
+            signal_message(2, &[PathBuf::from("db.signed")]),
+            "interrupted by signal 2: 'db.signed' was already written; no other output file was changed"
+        );
+        assert_eq!(
+            signal_message(1, &[PathBuf::from("a"), PathBuf::from("b")]),
+            "interrupted by signal 1: 'a', 'b' were already written; no other output file was changed"
+        );
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_pair_whose_second_file_cannot_be_installed_leaves_nothing() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let (first, second) = (dir.path().join("K.private"), dir.path().join("K.key"));
+        let mut files = Vec::new();
+        for path in [&first, &second] {
+            let mut file = AtomicFile::create_new(path, 0o600)?;
+            file.write_all(b"ours\n")
+                .map_err(|e| Error::io("write", e))?;
+            files.push(file);
         }
-        unregister_temp(&self.temp);
+        // Another writer takes the second name after our check.
+        std::fs::write(&second, "theirs\n").map_err(|e| Error::io("write", e))?;
+        let error = commit_all(files).err().map(|e| e.to_string());
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("K.key")),
+            "{error:?}"
+        );
+        assert_eq!(names_in(dir.path()), ["K.key"]);
+        let theirs = std::fs::read_to_string(&second).map_err(|e| Error::io("read", e))?;
+        assert_eq!(theirs, "theirs\n");
+        assert!(!state().written.contains(&first));
+        Ok(())
+    }
+
+    #[test]
+    fn a_commit_that_fails_leaves_no_temp_file() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join("db.signed");
+        let mut file = AtomicFile::create(&path)?;
+        file.write_all(b"zone\n")
+            .map_err(|e| Error::io("write", e))?;
+        // The target became a directory during the run: rename fails.
+        std::fs::create_dir(&path).map_err(|e| Error::io("mkdir", e))?;
+        assert!(file.commit().is_err());
+        assert_eq!(names_in(dir.path()), ["db.signed"]);
+        Ok(())
+    }
+
+    #[test]
+    fn two_writers_of_one_file_do_not_share_a_temp_file() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join("db.signed");
+        let mut first = AtomicFile::create(&path)?;
+        let mut second = AtomicFile::create(&path)?;
+        first
+            .write_all(b"first\n")
+            .map_err(|e| Error::io("write", e))?;
+        second
+            .write_all(b"second\n")
+            .map_err(|e| Error::io("write", e))?;
+        first.commit()?;
+        second.commit()?;
+        let now = std::fs::read_to_string(&path).map_err(|e| Error::io("read", e))?;
+        assert_eq!(now, "second\n");
+        assert_eq!(names_in(dir.path()), ["db.signed"]);
+        Ok(())
+    }
+
+    #[test]
+    fn only_our_temp_names_match() {
+        let prefix = temp_prefix(std::ffi::OsStr::new("db.signed"));
+        assert!(is_temp_name(".db.signed.tmp-Ab3dEf9hIjK0", &prefix));
+        assert!(!is_temp_name(".db.signed.tmp-12345", &prefix));
+        assert!(!is_temp_name(".db.signed.tmp-Ab3dEf9hIjK0x", &prefix));
+        assert!(!is_temp_name(".db.signed.tmp-Ab3dEf9hIj.0", &prefix));
+        assert!(!is_temp_name("db.signed", &prefix));
     }
 }

@@ -310,7 +310,7 @@ fn timing(args: &Args, now: i64) -> Result<KeyTiming> {
 }
 
 fn run(args: Args, environment: &Environment) -> Result<()> {
-    common::output::remove_temp_files_on_signals("dnskey-from-label");
+    common::output::remove_temp_files_on_signals("dnskey-from-label")?;
     let now = time::now();
     let timing = timing(&args, now)?;
     // Before the token is opened: a refused directory costs no login.

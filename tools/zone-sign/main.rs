@@ -333,7 +333,7 @@ fn check_jitter(jitter: u32, inception: u32, expiration: u32, dnskey: Option<u32
 }
 
 fn run(args: &Args, environment: &Environment) -> Result<()> {
-    common::output::remove_temp_files_on_signals("zone-sign");
+    common::output::remove_temp_files_on_signals("zone-sign")?;
     let now = time::now();
     let zone_file = args.zone_file.clone().unwrap_or_default();
     let origin_text = match (&args.origin, zone_file.as_str()) {
@@ -389,6 +389,16 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             "-H and -A need NSEC3: give -3 SALT (or -3 - for none)",
         ));
     }
+
+    // The output files are begun (as temp files) before the zone is read:
+    // a typo in -f or -d fails now, not after an hour of signing.
+    let mut zone_out = if to_stdout {
+        None
+    } else {
+        Some(AtomicFile::create(std::path::Path::new(&output))?)
+    };
+    let ds_dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let mut dsset = AtomicFile::create(&ds_dir.join(format!("dsset-{}", origin.key_file_text())))?;
 
     let mut reader = ZoneReader::open(&zone_file, origin.clone())?;
     if let Some(class) = args.class {
@@ -519,22 +529,22 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             env!("CARGO_PKG_VERSION")
         ),
     ];
-    if to_stdout {
+    if let Some(file) = zone_out.as_mut() {
+        write_zone(file, &signed, style, args.dnssec_only, &header)
+            .and_then(|()| file.flush())
+            .map_err(|e| Error::io(&output, e))?;
+    } else {
         let mut out = common::output::Stdout::new();
         write_zone(&mut out, &signed, style, args.dnssec_only, &header)
             .map_err(|e| Error::io("stdout", e))?;
         out.flush()?;
-    } else {
-        let mut file = AtomicFile::create(std::path::Path::new(&output))?;
-        write_zone(&mut file, &signed, style, args.dnssec_only, &header)
-            .and_then(|()| file.flush())
-            .map_err(|e| Error::io(&output, e))?;
-        file.commit()?;
     }
-    let ds_dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let dsset = ds_dir.join(format!("dsset-{}", signed.origin.key_file_text()));
     let text = common::ds::dsset_text(&signed.origin, &keysource::ds_keys(&keys));
-    common::output::write_file_atomically(&dsset, text.as_bytes(), false, true)?;
+    dsset
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::io(dsset.path().display().to_string(), e))?;
+    // Both are complete and synced before either is renamed.
+    common::output::commit_all(zone_out.into_iter().chain([dsset]).collect())?;
     if !to_stdout {
         report.always(&output);
     }
