@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = common::keyfile::parse_private(text, "fuzz.private");
         let _ = common::keyfile::decode_c_string(text);
     }
-    let mut reader = ZoneReader::new(Box::new(std::io::Cursor::new(data.to_vec())), "fuzz.key", None, Name::root()).lenient_ttl();
+    let mut reader = ZoneReader::new(Box::new(std::io::Cursor::new(data.to_vec())), "fuzz.key", None, Name::root()).lenient_ttl().max_generate(100_000);
     if let Ok(keys) = common::keyfile::read_dnskeys(&mut reader) {
         for key in keys {
             let _ = key.dnskey.key_tag();

@@ -9,8 +9,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(origin) = Name::parse("example.com.", None) else { return };
-    let mut reader = ZoneReader::new(Box::new(std::io::Cursor::new(data.to_vec())), "fuzz", None, origin.clone()).lenient_ttl();
-    let again = ZoneReader::new(Box::new(std::io::Cursor::new(data.to_vec())), "fuzz", None, origin.clone()).lenient_ttl();
+    let mut reader = ZoneReader::new(Box::new(std::io::Cursor::new(data.to_vec())), "fuzz", None, origin.clone()).lenient_ttl().max_generate(100_000);
+    let again = ZoneReader::new(Box::new(std::io::Cursor::new(data.to_vec())), "fuzz", None, origin.clone()).lenient_ttl().max_generate(100_000);
     let _ = common::zone::model::Zone::load(again, &origin);
     for _ in 0..10_000 {
         let Ok(Some(record)) = reader.next_record() else { break };
