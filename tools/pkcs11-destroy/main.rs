@@ -117,9 +117,12 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             "--all destroys every object: do not combine it with -i or -l",
         ));
     }
-    if !parsed.all && parsed.selector.is_empty() {
+    // A URI with only type= (or token attributes) names no object: it
+    // would select every private key, say, so it is no selection.
+    if !parsed.all && !parsed.selector.names_objects() {
         return Err(Error::usage(
-            "nothing selected: give -i ID or -l LABEL (or --all to destroy every object on the token)",
+            "nothing selected: give -i ID or -l LABEL, or a URI with object= or id= \
+             (or --all to destroy every object on the token)",
         ));
     }
     Ok(Parsed::Run(parsed))
@@ -246,6 +249,14 @@ mod tests {
         assert!(parse(&["--all", "-l", "x"]).is_err());
         assert!(parse(&["-i", "1", "-l", "x"]).is_err());
         assert!(parse(&["-l", "pkcs11:object=x;id=%01"]).is_ok());
+        for uri in [
+            "pkcs11:type=private",
+            "pkcs11:token=t;type=public",
+            "pkcs11:token=t",
+        ] {
+            let error = parse(&["-l", uri]).expect_err(uri);
+            assert!(error.to_string().contains("nothing selected"), "{uri}");
+        }
     }
 
     #[test]
