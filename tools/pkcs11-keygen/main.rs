@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 const HELP: &str = "\
 Usage: pkcs11-keygen [-a algorithm] [-b keysize] [-e] [-i id] [-m module] [-P | -E]
-                     [-p PIN] [-q] [-s slot] -l label | label
+                     [--modifiable] [-p PIN] [-q] [-s slot] -l label | label
 
 Generate a key pair for DNSSEC on a PKCS#11 token. The private key is
 sensitive and never extractable unless -E or -P is given. Unless -i or --id
@@ -29,10 +29,13 @@ Options:
       --id HEX         CKA_ID as hex bytes, any length
   -l, --label LABEL    CKA_LABEL of both keys (or a pkcs11: URI with object=,
                        id= and token attributes)
-  -E, --wrap-only      extractable but sensitive: the key can leave the token
-                       only wrapped under another key (for backup)
+  -E, --wrap-only      extractable but sensitive, with CKA_WRAP_WITH_TRUSTED:
+                       the key can leave the token only wrapped under a key
+                       the security officer marked CKA_TRUSTED (for backup)
   -P, --exportable     neither sensitive nor protected from export (BIND's -P;
                        the private key can be read out in the clear)
+      --modifiable     leave the private key CKA_MODIFIABLE (its label and ID
+                       can be changed later); by default it is not
   -q, --quiet          do not print the success line
   -h, --help           print this help
       --version        print the version
@@ -57,6 +60,7 @@ struct Args {
     label: Option<Vec<u8>>,
     uri: Option<Pkcs11Uri>,
     protection: Option<Protection>,
+    modifiable: bool,
     quiet: bool,
 }
 
@@ -93,6 +97,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             set_once(&mut parsed.protection, Protection::Exportable, "-P or -E")?;
         } else if opt.is('E', "wrap-only") {
             set_once(&mut parsed.protection, Protection::WrapOnly, "-P or -E")?;
+        } else if opt.is_long("modifiable") {
+            parsed.modifiable = true;
         } else if opt.is('q', "quiet") {
             parsed.quiet = true;
         } else if opt.is('h', "help") {
@@ -160,6 +166,7 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
         id: args.id,
         spec,
         protection: args.protection.unwrap_or(Protection::Sensitive),
+        modifiable: args.modifiable,
     };
     let spec = args.connection.resolve(args.uri.as_ref(), environment)?;
     let token = Token::open(&spec, Access::ReadWrite, |_| Ok(()))?;
@@ -167,7 +174,11 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
         if let Some(note) = &note {
             cli::note(note);
         }
-        keygen::generate(&token.session, &request)
+        let key = keygen::generate(&token.session, &request)?;
+        for warning in &key.warnings {
+            cli::warn(warning);
+        }
+        Ok(key)
     });
     audit_generation(&token, &request, &result);
     result?;
