@@ -169,7 +169,12 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
         modifiable: args.modifiable,
     };
     let spec = args.connection.resolve(args.uri.as_ref(), environment)?;
-    let token = Token::open(&spec, Access::ReadWrite, |_| Ok(()))?;
+    let token = common::audit::open_token_audited(
+        "pkcs11-keygen",
+        &spec,
+        Access::ReadWrite,
+        key_fields(&request, request.id.clone().unwrap_or_default()),
+    )?;
     let result = keygen::check_unused(&token.session, &request).and_then(|()| {
         if let Some(note) = &note {
             cli::note(note);
@@ -190,38 +195,36 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
     Ok(())
 }
 
+/// The audit fields that name the key: label, ID, type, protection.
+fn key_fields(request: &KeyGenRequest, id: Vec<u8>) -> Vec<(&'static str, String)> {
+    let protection = match request.protection {
+        Protection::Sensitive => "sensitive,never-extractable",
+        Protection::WrapOnly => "sensitive,extractable-wrapped-with-trusted",
+        Protection::Exportable => "exportable",
+    };
+    vec![
+        (
+            "label",
+            String::from_utf8_lossy(&request.label).into_owned(),
+        ),
+        ("id", data_encoding::HEXLOWER.encode(&id)),
+        ("key", request.spec.describe()),
+        ("protection", protection.to_string()),
+    ]
+}
+
 /// The syslog audit line of a key generation, made or refused.
 fn audit_generation(token: &Token, request: &KeyGenRequest, result: &Result<keygen::GeneratedKey>) {
     let id = match result {
         Ok(key) => key.id.clone(),
         Err(_) => request.id.clone().unwrap_or_default(),
     };
-    let protection = match request.protection {
-        Protection::Sensitive => "sensitive,never-extractable",
-        Protection::WrapOnly => "sensitive,extractable-wrapped",
-        Protection::Exportable => "exportable",
-    };
-    let (label, serial) = token
-        .slot
-        .token
-        .as_ref()
-        .map(|t| (t.label().to_string(), t.serial_number().to_string()))
-        .unwrap_or_default();
+    let mut fields = common::audit::token_fields(&token.slot);
+    fields.extend(key_fields(request, id));
     common::audit::log(&common::audit::AuditRecord {
         tool: "pkcs11-keygen",
         event: "generate",
-        fields: vec![
-            ("token", label),
-            ("serial", serial),
-            ("slot", token.slot.id.to_string()),
-            (
-                "label",
-                String::from_utf8_lossy(&request.label).into_owned(),
-            ),
-            ("id", data_encoding::HEXLOWER.encode(&id)),
-            ("key", request.spec.describe()),
-            ("protection", protection.to_string()),
-        ],
+        fields,
         outcome: match result {
             Ok(_) => "success".into(),
             Err(error) => format!("failure: {error}"),
