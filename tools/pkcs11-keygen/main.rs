@@ -263,6 +263,12 @@ mod tests {
         assert_eq!(args.label, Some(b"ksk-example-com".to_vec()));
         assert_eq!(args.connection.slot, Some(0));
         assert_eq!(args.protection, Some(Protection::WrapOnly));
+        assert!(!args.modifiable);
+        assert!(
+            parse(&["--modifiable", "-l", "k"])
+                .expect("modifiable")
+                .modifiable
+        );
     }
 
     #[test]
