@@ -119,9 +119,9 @@ impl PinSource {
                         &authority_and_path[at..]
                     }
                     _ => {
-                        return Err(Error::usage(format!(
-                            "pin-source: only local file: URIs are supported"
-                        )))
+                        return Err(Error::usage(
+                            "pin-source: only local file: URIs are supported",
+                        ))
                     }
                 },
                 None => rest,
@@ -129,9 +129,9 @@ impl PinSource {
             None => value,
         };
         if path.starts_with('|') {
-            return Err(Error::usage(format!(
-                "pin-source: running a command for the PIN is not supported"
-            )));
+            return Err(Error::usage(
+                "pin-source: running a command for the PIN is not supported",
+            ));
         }
         Ok(PinSource::File(PathBuf::from(path)))
     }
