@@ -19,6 +19,23 @@ fn destroy_without_a_selection_destroys_nothing() {
 }
 
 #[test]
+fn destroy_with_a_uri_naming_only_a_type_destroys_nothing() {
+    let hsm = Hsm::new();
+    hsm.run_ok("pkcs11-keygen", &["-a", "ECC", "-l", "keep-me"]);
+    hsm.run_ok("pkcs11-keygen", &["-a", "ECC", "-l", "keep-me-too"]);
+    for uri in ["pkcs11:type=private", "pkcs11:token=test;type=public"] {
+        let assert = hsm
+            .tool("pkcs11-destroy")
+            .args(["-l", uri, "-p", PIN, "-w", "0"])
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(stderr.contains("nothing selected"), "{uri}: {stderr}");
+    }
+    assert_eq!(object_count(&hsm), 4);
+}
+
+#[test]
 fn destroy_by_label_prints_bind_lines() {
     let hsm = Hsm::new();
     hsm.run_ok(

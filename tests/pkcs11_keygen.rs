@@ -1,4 +1,6 @@
-use crate::hsm::{Hsm, PIN};
+use crate::hsm::{tool_path, Hsm, PIN, SO_PIN};
+use std::path::PathBuf;
+use std::process::Output;
 
 /// The block of pkcs11-tool's listing for the object of this kind and label.
 fn hsm_block(listing: &str, kind: &str, label: &str) -> String {
@@ -212,4 +214,218 @@ fn keygen_accepts_a_uri_naming_token_object_and_id() {
     assert!(json.contains("\"id\":\"abcd\""), "{json}");
     let json = hsm.run_ok("pkcs11-list", &["--token", "first", "--json"]);
     assert_eq!(json.trim(), "[]");
+}
+
+/// An artifact of the test crate tests/fault-module (the fault module or
+/// p11-probe), built on first use if the test run did not build it.
+fn fault_crate_artifact(name: &str) -> PathBuf {
+    let path = tool_path("zone-sign")
+        .parent()
+        .expect("target dir")
+        .join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--quiet", "-p", "p11-fault"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build -p p11-fault");
+        assert!(status.success());
+    }
+    path
+}
+
+/// Runs p11-probe (tests/fault-module/src/bin) in one of its roles on the
+/// HSM's token.
+fn probe(hsm: &Hsm, role: &str, label: &str) -> Output {
+    let output = std::process::Command::new(fault_crate_artifact("p11-probe"))
+        .args([role, label])
+        .env("SOFTHSM2_CONF", hsm.dir().join("softhsm2.conf"))
+        .env("P11PROBE_PIN", PIN)
+        .env("P11PROBE_SO_PIN", SO_PIN)
+        .output()
+        .expect("p11-probe");
+    assert_ne!(
+        output.status.code(),
+        Some(2),
+        "p11-probe {role} {label}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The private key's line of `p11-probe attrs`.
+fn private_attributes(hsm: &Hsm, label: &str) -> String {
+    let output = probe(hsm, "attrs", label);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.starts_with("class=private "))
+        .unwrap_or_else(|| panic!("no private key {label}"))
+        .to_string()
+}
+
+fn assert_attributes(line: &str, expected: &[&str], what: &str) {
+    for attribute in expected {
+        assert!(
+            line.split(' ').any(|a| a == *attribute),
+            "{what}: {attribute}: {line}"
+        );
+    }
+}
+
+/// What every private key is, whatever the options: it signs and does
+/// nothing else, and stays in the token.
+const ONLY_SIGNS: [&str; 9] = [
+    "sign=true",
+    "decrypt=false",
+    "unwrap=false",
+    "sign_recover=false",
+    "derive=false",
+    "sensitive=true",
+    "private=true",
+    "token=true",
+    "modifiable=false",
+];
+
+#[test]
+fn keygen_private_keys_only_sign_and_cannot_be_changed() {
+    let hsm = Hsm::new();
+    let cases: [(&str, &[&str]); 4] = [
+        ("rsa", &["-a", "RSASHA256", "-b", "1024"]),
+        ("p256", &["-a", "ECDSAP256SHA256"]),
+        ("ed25519", &["-a", "ED25519"]),
+        ("with-id", &["-a", "ECDSAP384SHA384", "--id", "0f0e"]),
+    ];
+    for (label, args) in cases {
+        let output = hsm
+            .tool("pkcs11-keygen")
+            .args(args)
+            .args(["-l", label, "-p", PIN])
+            .output()
+            .expect("run");
+        assert!(output.status.success(), "{label}: {output:?}");
+        // SoftHSM2 takes the full template: no warning.
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{label}");
+        let line = private_attributes(&hsm, label);
+        assert_attributes(&line, &ONLY_SIGNS, label);
+        assert_attributes(&line, &["extractable=false"], label);
+        // Nor can a copy of it be made with other attributes.
+        let copies = String::from_utf8_lossy(&probe(&hsm, "copy", label).stdout).into_owned();
+        assert_eq!(copies.matches(": refused ").count(), 3, "{label}: {copies}");
+    }
+    // With the ID known at creation the key is not even copyable.
+    assert_attributes(
+        &private_attributes(&hsm, "with-id"),
+        &["copyable=false"],
+        "with-id",
+    );
+    // The ID is still SHA-1 of the public key (see above): the copy kept it.
+    let json = list_json(&hsm, "p256");
+    assert_eq!(json.matches("\"id\":\"").count(), 2, "{json}");
+    // --modifiable, when the operator wants to relabel later.
+    hsm.run_ok(
+        "pkcs11-keygen",
+        &["-a", "ECC", "--modifiable", "-l", "relabel"],
+    );
+    let line = private_attributes(&hsm, "relabel");
+    assert_attributes(
+        &line,
+        &["modifiable=true", "copyable=false", "decrypt=false"],
+        "relabel",
+    );
+}
+
+#[test]
+fn keygen_wrap_only_keys_leave_only_under_a_key_the_so_trusts() {
+    let hsm = Hsm::new();
+    hsm.run_ok(
+        "pkcs11-keygen",
+        &["-a", "ECDSAP256SHA256", "-E", "-l", "backup-me"],
+    );
+    // The attacker holds the user PIN and makes an AES key of its own.
+    let attack = probe(&hsm, "attack", "backup-me");
+    let text = String::from_utf8_lossy(&attack.stdout).into_owned();
+    assert_eq!(
+        attack.status.code(),
+        Some(1),
+        "the key was read out: {text}"
+    );
+    assert!(text.contains("KeyNotWrappable"), "{text}");
+    let line = private_attributes(&hsm, "backup-me");
+    assert_attributes(
+        &line,
+        &[
+            "sensitive=true",
+            "extractable=true",
+            "wrap_with_trusted=true",
+        ],
+        "-E",
+    );
+    // The security officer's CKA_TRUSTED key is the way out, for backups.
+    let backup = probe(&hsm, "trusted", "backup-me");
+    let text = String::from_utf8_lossy(&backup.stdout).into_owned();
+    assert_eq!(backup.status.code(), Some(0), "{text}");
+    assert!(text.contains("wrapped under the trusted key"), "{text}");
+    // -P keys stay readable: that is what -P asks for.
+    hsm.run_ok("pkcs11-keygen", &["-a", "ECC", "-P", "-l", "plain"]);
+    assert_eq!(probe(&hsm, "attack", "plain").status.code(), Some(0));
+}
+
+#[test]
+fn keygen_retries_once_without_the_optional_attributes_a_token_refuses() {
+    let hsm = Hsm::new();
+    let module = fault_crate_artifact("libp11_fault.so");
+    let keygen = |label: &str, refuse: &str, extra: &[&str]| {
+        hsm.tool("pkcs11-keygen")
+            .args(["-a", "ECC", "-q", "-l", label, "-p", PIN, "-m"])
+            .arg(&module)
+            .args(extra)
+            .env("P11FAULT_REFUSE_ATTRIBUTE", refuse)
+            .env("P11FAULT_REFUSE_WITH", "CKR_ATTRIBUTE_VALUE_INVALID")
+            .output()
+            .expect("run")
+    };
+    // A token that does not know CKA_COPYABLE (CloudHSM's answer).
+    let output = keygen("picky", "CKA_COPYABLE", &["--id", "0101"]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.starts_with(
+            "pkcs11-keygen: warning: the token refused the key template \
+             (C_GenerateKeyPair: CKR_ATTRIBUTE_VALUE_INVALID): made the key without "
+        ) && stderr.contains("CKA_COPYABLE=false")
+            && stderr.contains("the private key has the token's defaults")
+            && stderr.contains("CKA_DECRYPT=true"),
+        "{stderr}"
+    );
+    let line = private_attributes(&hsm, "picky");
+    assert_attributes(
+        &line,
+        &[
+            "sign=true",
+            "sensitive=true",
+            "extractable=false",
+            "private=true",
+            "token=true",
+        ],
+        "after the retry",
+    );
+    // What keeps the key in the token is never dropped: no key at all.
+    for (label, refuse, extra) in [
+        ("no-sensitive", "CKA_SENSITIVE", &[][..]),
+        ("no-trusted", "CKA_WRAP_WITH_TRUSTED", &["-E"][..]),
+    ] {
+        let output = keygen(label, refuse, extra);
+        assert_eq!(output.status.code(), Some(1), "{label}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            stderr.contains("(also without the optional attributes")
+                && stderr.contains("CKR_ATTRIBUTE_VALUE_INVALID"),
+            "{label}: {stderr}"
+        );
+        assert!(
+            !hsm.run_ok("pkcs11-list", &[]).contains(label),
+            "{label} was made"
+        );
+    }
 }

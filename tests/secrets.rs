@@ -253,3 +253,73 @@ fn private_key_files_are_owner_only() {
     }
     assert_eq!(privates, 1);
 }
+
+/// The soft core-size limit of a running process, from `/proc/PID/limits`.
+fn core_limit(pid: u32) -> Option<String> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))?;
+    line.split_whitespace().nth(4).map(str::to_string)
+}
+
+#[test]
+fn tools_are_not_dumpable_and_write_no_core() {
+    use std::os::unix::fs::MetadataExt;
+    // ds-from-key with no file reads its keys from stdin: it waits there,
+    // after the main wrapper ran. As another user than root (the tests run
+    // as root here), /proc/PID belongs to root only if the process is
+    // non-dumpable; run unprivileged when the tests are not root.
+    // The core limit starts above 0 (prlimit), so that the tool must
+    // lower it itself.
+    let root = std::fs::metadata("/proc/self").expect("proc").uid() == 0;
+    let mut command = Command::new("prlimit");
+    command.arg("--core=1000000:unlimited");
+    if root {
+        command.args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ]);
+    }
+    command.arg(tool_path("ds-from-key"));
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut limit = None;
+    while std::time::Instant::now() < deadline {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        if exe.ends_with("ds-from-key") {
+            limit = core_limit(pid);
+            if limit.as_deref() == Some("0") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let owner = std::fs::metadata(format!("/proc/{pid}/status"))
+        .expect("status")
+        .uid();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    drop(child.stdin.take());
+    let _ = child.wait();
+    assert_eq!(limit.as_deref(), Some("0"), "core size limit");
+    let process_uid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+        .expect("uid");
+    assert_ne!(process_uid, 0, "the tool must run unprivileged here");
+    // The kernel gives a non-dumpable process's /proc entries to root.
+    assert_eq!(
+        owner, 0,
+        "/proc/{pid} belongs to uid {owner}: still dumpable"
+    );
+}

@@ -57,6 +57,10 @@ pub fn main_with(
     body: impl FnOnce(&Environment) -> Result<Parsed<()>>,
 ) -> ExitCode {
     let _ = TOOL_NAME.set(tool.to_string());
+    // Before anything reads PKCS11_PIN or a PIN file.
+    for problem in crate::pin::protect_process() {
+        warn(&problem);
+    }
     let environment = Environment::from_process();
     let outcome = body(&environment);
     match outcome {

@@ -555,14 +555,74 @@ fn percent_decode(uri: &str, name: &str, raw: &str) -> Result<Vec<u8>> {
 }
 
 /// A URI error. The URI itself is shown only without its query part and
-/// only up to the problem, because the query may hold a `pin-value`.
+/// with any `pin-value` replaced, because both may hold a PIN; so is any
+/// quoted excerpt in `problem` that comes from the query or from a
+/// `pin-value` (a malformed URI may be a PIN pasted in the wrong place).
+/// Attribute names of RFC 7512 are vocabulary, not input, and stay.
 fn uri_error(uri: &str, problem: &str) -> Error {
     let shown = match uri.find(['?']) {
         Some(at) => &uri[..at],
         None => uri,
     };
     let shown = redact_pin_value(shown);
+    let problem = redact_excerpts(problem, &secret_parts(uri));
     Error::usage(format!("bad PKCS#11 URI '{shown}': {problem}"))
+}
+
+/// The parts of a URI that may hold a secret: its query, and the value of
+/// every `pin-value=` (a lenient URI may carry it in the path part).
+fn secret_parts(uri: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    if let Some(at) = uri.find('?') {
+        parts.push(&uri[at + 1..]);
+    }
+    let mut rest = uri;
+    while let Some(at) = rest.find("pin-value=") {
+        let value = &rest[at + "pin-value=".len()..];
+        let len = value.find([';', '&', '?']).unwrap_or(value.len());
+        parts.push(&value[..len]);
+        rest = &value[len..];
+    }
+    parts.retain(|part| !part.is_empty());
+    parts
+}
+
+/// Replaces each `'…'`-quoted excerpt of `problem` that overlaps a secret
+/// part with `'…'`, keeping excerpts that are attribute names.
+fn redact_excerpts(problem: &str, secrets: &[&str]) -> String {
+    if secrets.is_empty() {
+        return problem.to_string();
+    }
+    if secrets.iter().any(|s| s.contains('\'')) {
+        // A quote in the secret part shifts the excerpt boundaries: show
+        // no excerpt at all.
+        return "malformed attribute (not shown: the query or a pin-value may hold a PIN)"
+            .to_string();
+    }
+    let known = |excerpt: &str| {
+        is_query_name(excerpt)
+            || PathAttr::from_name(excerpt).is_some()
+            || excerpt == "=value"
+            || excerpt == "pkcs11:"
+    };
+    let mut out = String::with_capacity(problem.len());
+    let mut pieces = problem.split('\'');
+    if let Some(first) = pieces.next() {
+        out.push_str(first);
+    }
+    // Odd pieces are inside quotes (the messages quote in pairs).
+    for (index, piece) in pieces.enumerate() {
+        out.push('\'');
+        let quoted = index % 2 == 0;
+        let secret = quoted
+            && !piece.is_empty()
+            && !known(piece)
+            && secrets
+                .iter()
+                .any(|s| s.contains(piece) || piece.contains(s));
+        out.push_str(if secret { "…" } else { piece });
+    }
+    out
 }
 
 /// Replaces the value of any `pin-value=` element (a lenient URI may carry
@@ -741,6 +801,37 @@ mod tests {
             assert_eq!(error.exit_code(), 2, "{text}");
             assert!(error.to_string().contains("'module-name'"), "{error}");
         }
+    }
+
+    #[test]
+    fn errors_never_show_the_query_or_a_pin_value_however_malformed() {
+        for (text, kept) in [
+            ("pkcs11:object=a?pin-value=1234&SECRETTAIL", "no '=value'"),
+            (
+                "pkcs11:object=a?pin-value=12%GSECRET",
+                "attribute 'pin-value'",
+            ),
+            ("pkcs11:object=a?SECRET=1", "unknown attribute"),
+            (
+                "pkcs11:object=a?pin-value=1&x-SEC!RET=1",
+                "bad attribute name",
+            ),
+            ("pkcs11:pin-value=12%GSECRET;object=a", "bad percent escape"),
+            ("pkcs11:colour=red?pin-value=12'SECRET&'", "not shown"),
+            (
+                "pkcs11:object=a?pin-value=SECRET&pin-value=SECRET",
+                "appears twice",
+            ),
+        ] {
+            let message = Pkcs11Uri::parse(text).expect_err(text).to_string();
+            assert!(!message.contains("SECRET"), "{message}");
+            assert!(message.contains(kept), "{kept}: {message}");
+        }
+        // Path excerpts that are not secrets still show.
+        let message = Pkcs11Uri::parse("pkcs11:colour=red?pin-value=1234")
+            .expect_err("colour")
+            .to_string();
+        assert!(message.contains("unknown attribute 'colour'"), "{message}");
     }
 
     #[test]

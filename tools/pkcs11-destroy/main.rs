@@ -3,7 +3,7 @@
 
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
 use common::pkcs11::object::{list_objects, parse_hex_id, parse_numeric_id, ObjectSelector};
-use common::pkcs11::{Access, Token};
+use common::pkcs11::Access;
 use common::uri::Pkcs11Uri;
 use common::{output::Stdout, Error, Result};
 use std::ffi::OsString;
@@ -117,9 +117,12 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             "--all destroys every object: do not combine it with -i or -l",
         ));
     }
-    if !parsed.all && parsed.selector.is_empty() {
+    // A URI with only type= (or token attributes) names no object: it
+    // would select every private key, say, so it is no selection.
+    if !parsed.all && !parsed.selector.names_objects() {
         return Err(Error::usage(
-            "nothing selected: give -i ID or -l LABEL (or --all to destroy every object on the token)",
+            "nothing selected: give -i ID or -l LABEL, or a URI with object= or id= \
+             (or --all to destroy every object on the token)",
         ));
     }
     Ok(Parsed::Run(parsed))
@@ -133,7 +136,12 @@ fn main() -> ExitCode {
 
 fn run(args: &Args, environment: &Environment) -> Result<()> {
     let spec = args.connection.resolve(args.uri.as_ref(), environment)?;
-    let token = Token::open(&spec, Access::ReadWrite, |_| Ok(()))?;
+    let token = common::audit::open_token_audited(
+        "pkcs11-destroy",
+        &spec,
+        Access::ReadWrite,
+        vec![("selection", args.selector.describe())],
+    )?;
     let objects = list_objects(&token.session, &args.selector)?;
     let mut out = Stdout::new();
     if objects.is_empty() {
@@ -174,12 +182,6 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         out.line("")?;
     }
     let mut failures = Vec::new();
-    let (token_label, serial) = token
-        .slot
-        .token
-        .as_ref()
-        .map(|t| (t.label().to_string(), t.serial_number().to_string()))
-        .unwrap_or_default();
     for (index, (handle, object)) in objects.into_iter().enumerate() {
         let result = token
             .session
@@ -192,14 +194,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         common::audit::log(&common::audit::AuditRecord {
             tool: "pkcs11-destroy",
             event: "destroy",
-            fields: vec![
-                ("token", token_label.clone()),
-                ("serial", serial.clone()),
-                ("slot", token.slot.id.to_string()),
-                ("class", object.class_name().unwrap_or("?").to_string()),
-                ("label", String::from_utf8_lossy(&object.label).into_owned()),
-                ("id", data_encoding::HEXLOWER.encode(&object.id)),
-            ],
+            fields: common::audit::token_fields(&token.slot)
+                .into_iter()
+                .chain([
+                    ("class", object.class_name().unwrap_or("?").to_string()),
+                    ("label", String::from_utf8_lossy(&object.label).into_owned()),
+                    ("id", data_encoding::HEXLOWER.encode(&object.id)),
+                ])
+                .collect(),
             outcome,
         });
         if let Err(error) = result {
@@ -246,6 +248,14 @@ mod tests {
         assert!(parse(&["--all", "-l", "x"]).is_err());
         assert!(parse(&["-i", "1", "-l", "x"]).is_err());
         assert!(parse(&["-l", "pkcs11:object=x;id=%01"]).is_ok());
+        for uri in [
+            "pkcs11:type=private",
+            "pkcs11:token=t;type=public",
+            "pkcs11:token=t",
+        ] {
+            let error = parse(&["-l", uri]).expect_err(uri);
+            assert!(error.to_string().contains("nothing selected"), "{uri}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 const HELP: &str = "\
 Usage: pkcs11-keygen [-a algorithm] [-b keysize] [-e] [-i id] [-m module] [-P | -E]
-                     [-p PIN] [-q] [-s slot] -l label | label
+                     [--modifiable] [-p PIN] [-q] [-s slot] -l label | label
 
 Generate a key pair for DNSSEC on a PKCS#11 token. The private key is
 sensitive and never extractable unless -E or -P is given. Unless -i or --id
@@ -29,10 +29,13 @@ Options:
       --id HEX         CKA_ID as hex bytes, any length
   -l, --label LABEL    CKA_LABEL of both keys (or a pkcs11: URI with object=,
                        id= and token attributes)
-  -E, --wrap-only      extractable but sensitive: the key can leave the token
-                       only wrapped under another key (for backup)
+  -E, --wrap-only      extractable but sensitive, with CKA_WRAP_WITH_TRUSTED:
+                       the key can leave the token only wrapped under a key
+                       the security officer marked CKA_TRUSTED (for backup)
   -P, --exportable     neither sensitive nor protected from export (BIND's -P;
                        the private key can be read out in the clear)
+      --modifiable     leave the private key CKA_MODIFIABLE (its label and ID
+                       can be changed later); by default it is not
   -q, --quiet          do not print the success line
   -h, --help           print this help
       --version        print the version
@@ -57,6 +60,7 @@ struct Args {
     label: Option<Vec<u8>>,
     uri: Option<Pkcs11Uri>,
     protection: Option<Protection>,
+    modifiable: bool,
     quiet: bool,
 }
 
@@ -93,6 +97,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             set_once(&mut parsed.protection, Protection::Exportable, "-P or -E")?;
         } else if opt.is('E', "wrap-only") {
             set_once(&mut parsed.protection, Protection::WrapOnly, "-P or -E")?;
+        } else if opt.is_long("modifiable") {
+            parsed.modifiable = true;
         } else if opt.is('q', "quiet") {
             parsed.quiet = true;
         } else if opt.is('h', "help") {
@@ -160,14 +166,24 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
         id: args.id,
         spec,
         protection: args.protection.unwrap_or(Protection::Sensitive),
+        modifiable: args.modifiable,
     };
     let spec = args.connection.resolve(args.uri.as_ref(), environment)?;
-    let token = Token::open(&spec, Access::ReadWrite, |_| Ok(()))?;
+    let token = common::audit::open_token_audited(
+        "pkcs11-keygen",
+        &spec,
+        Access::ReadWrite,
+        key_fields(&request, request.id.clone().unwrap_or_default()),
+    )?;
     let result = keygen::check_unused(&token.session, &request).and_then(|()| {
         if let Some(note) = &note {
             cli::note(note);
         }
-        keygen::generate(&token.session, &request)
+        let key = keygen::generate(&token.session, &request)?;
+        for warning in &key.warnings {
+            cli::warn(warning);
+        }
+        Ok(key)
     });
     audit_generation(&token, &request, &result);
     result?;
@@ -179,38 +195,36 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
     Ok(())
 }
 
+/// The audit fields that name the key: label, ID, type, protection.
+fn key_fields(request: &KeyGenRequest, id: Vec<u8>) -> Vec<(&'static str, String)> {
+    let protection = match request.protection {
+        Protection::Sensitive => "sensitive,never-extractable",
+        Protection::WrapOnly => "sensitive,extractable-wrapped-with-trusted",
+        Protection::Exportable => "exportable",
+    };
+    vec![
+        (
+            "label",
+            String::from_utf8_lossy(&request.label).into_owned(),
+        ),
+        ("id", data_encoding::HEXLOWER.encode(&id)),
+        ("key", request.spec.describe()),
+        ("protection", protection.to_string()),
+    ]
+}
+
 /// The syslog audit line of a key generation, made or refused.
 fn audit_generation(token: &Token, request: &KeyGenRequest, result: &Result<keygen::GeneratedKey>) {
     let id = match result {
         Ok(key) => key.id.clone(),
         Err(_) => request.id.clone().unwrap_or_default(),
     };
-    let protection = match request.protection {
-        Protection::Sensitive => "sensitive,never-extractable",
-        Protection::WrapOnly => "sensitive,extractable-wrapped",
-        Protection::Exportable => "exportable",
-    };
-    let (label, serial) = token
-        .slot
-        .token
-        .as_ref()
-        .map(|t| (t.label().to_string(), t.serial_number().to_string()))
-        .unwrap_or_default();
+    let mut fields = common::audit::token_fields(&token.slot);
+    fields.extend(key_fields(request, id));
     common::audit::log(&common::audit::AuditRecord {
         tool: "pkcs11-keygen",
         event: "generate",
-        fields: vec![
-            ("token", label),
-            ("serial", serial),
-            ("slot", token.slot.id.to_string()),
-            (
-                "label",
-                String::from_utf8_lossy(&request.label).into_owned(),
-            ),
-            ("id", data_encoding::HEXLOWER.encode(&id)),
-            ("key", request.spec.describe()),
-            ("protection", protection.to_string()),
-        ],
+        fields,
         outcome: match result {
             Ok(_) => "success".into(),
             Err(error) => format!("failure: {error}"),
@@ -249,6 +263,12 @@ mod tests {
         assert_eq!(args.label, Some(b"ksk-example-com".to_vec()));
         assert_eq!(args.connection.slot, Some(0));
         assert_eq!(args.protection, Some(Protection::WrapOnly));
+        assert!(!args.modifiable);
+        assert!(
+            parse(&["--modifiable", "-l", "k"])
+                .expect("modifiable")
+                .modifiable
+        );
     }
 
     #[test]

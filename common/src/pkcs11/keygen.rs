@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::keys::{Curve, PublicKey};
 use crate::pkcs11::object::{find_objects, id_hex, read_public_key, ObjectSelector};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::Session;
 
 /// RSA public exponent F4 = 65537.
@@ -127,8 +127,9 @@ fn rsa_spec(bits: Option<u32>, large_exponent: bool) -> Result<(KeySpec, Option<
 pub enum Protection {
     /// Sensitive and never extractable (the default).
     Sensitive,
-    /// Sensitive but extractable: it can leave the token only wrapped
-    /// under another key, for backup (`-E`).
+    /// Sensitive but extractable with `CKA_WRAP_WITH_TRUSTED`: it can
+    /// leave the token only wrapped under a key the security officer
+    /// marked `CKA_TRUSTED`, for backup (`-E`).
     WrapOnly,
     /// Neither sensitive nor protected from export (BIND's `-P`).
     Exportable,
@@ -142,6 +143,9 @@ pub struct KeyGenRequest {
     pub id: Option<Vec<u8>>,
     pub spec: KeySpec,
     pub protection: Protection,
+    /// Leave the private key `CKA_MODIFIABLE` (`--modifiable`), so that its
+    /// label or ID can be changed later; by default it cannot.
+    pub modifiable: bool,
 }
 
 /// A key pair that was made.
@@ -152,6 +156,9 @@ pub struct GeneratedKey {
     pub public_key: PublicKey,
     /// The `CKA_ID` the pair carries (empty if the token refused one).
     pub id: Vec<u8>,
+    /// What the operator should know (a weaker template the token forced,
+    /// a missing ID): the tool prints these with [`crate::cli::warn`].
+    pub warnings: Vec<String>,
 }
 
 /// Refuses a label or ID that is already on the token (BIND checked the
@@ -179,9 +186,84 @@ pub fn check_unused(session: &Session, request: &KeyGenRequest) -> Result<()> {
     Ok(())
 }
 
+/// The private-key attributes that narrow what the key can do beyond
+/// signing, against SoftHSM2's defaults (CKA_DECRYPT, CKA_UNWRAP,
+/// CKA_SIGN_RECOVER, CKA_MODIFIABLE, CKA_COPYABLE all true): a DNSSEC key
+/// only signs. They are optional: some tokens refuse attributes that do
+/// not apply to a key type or that they do not implement (CloudHSM
+/// answers CKR_ATTRIBUTE_VALUE_INVALID, YubiHSM and Cavium refuse parts of
+/// common templates), and a key without them still stays in the token.
+fn optional_private_attributes(request: &KeyGenRequest, id_known: bool) -> Vec<Attribute> {
+    let mut optional = vec![
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::SignRecover(false),
+        Attribute::Derive(false),
+    ];
+    if request.modifiable {
+        optional.push(Attribute::Copyable(false));
+    } else if id_known {
+        optional.push(Attribute::Copyable(false));
+        optional.push(Attribute::Modifiable(false));
+    }
+    // Else the computed ID is set by a copy that clears CKA_MODIFIABLE (see
+    // `set_computed_id`): the original must be copyable until then.
+    optional
+}
+
+/// The return values with which tokens refuse an attribute they do not
+/// support (PKCS#11 does not say which attribute it was).
+fn refuses_attribute(error: &cryptoki::error::Error) -> bool {
+    use cryptoki::error::{Error as E, RvError};
+    matches!(
+        error,
+        E::Pkcs11(
+            RvError::AttributeTypeInvalid
+                | RvError::AttributeValueInvalid
+                | RvError::AttributeReadOnly
+                | RvError::TemplateInconsistent,
+            _
+        )
+    )
+}
+
+/// `CKA_DECRYPT=false`, for messages.
+fn attribute_text(attribute: &Attribute) -> String {
+    let value = match attribute {
+        Attribute::Decrypt(b)
+        | Attribute::Unwrap(b)
+        | Attribute::SignRecover(b)
+        | Attribute::Derive(b)
+        | Attribute::Copyable(b)
+        | Attribute::Modifiable(b) => b.to_string(),
+        _ => "…".into(),
+    };
+    format!("{}={value}", attribute_name(attribute.attribute_type()))
+}
+
+fn attribute_name(attribute: AttributeType) -> &'static str {
+    match attribute {
+        AttributeType::Decrypt => "CKA_DECRYPT",
+        AttributeType::Unwrap => "CKA_UNWRAP",
+        AttributeType::SignRecover => "CKA_SIGN_RECOVER",
+        AttributeType::Derive => "CKA_DERIVE",
+        AttributeType::Copyable => "CKA_COPYABLE",
+        AttributeType::Modifiable => "CKA_MODIFIABLE",
+        _ => "an attribute",
+    }
+}
+
 /// Generates the key pair. The caller has checked the label with
 /// [`check_unused`].
+///
+/// The private key is always `CKA_TOKEN`, `CKA_PRIVATE` and `CKA_SIGN`;
+/// `CKA_SENSITIVE`, `CKA_EXTRACTABLE` and (for `-E`) `CKA_WRAP_WITH_TRUSTED`
+/// follow [`Protection`]. These are never dropped: a token that refuses
+/// them makes no key. The optional narrowing attributes
+/// ([`optional_private_attributes`]) are dropped, once, if the token
+/// refuses the template for an attribute, with a warning naming them.
 pub fn generate(session: &Session, request: &KeyGenRequest) -> Result<GeneratedKey> {
+    let mut warnings = Vec::new();
     let label = Attribute::Label(request.label.clone());
     let mut public_template = vec![
         label.clone(),
@@ -202,6 +284,11 @@ pub fn generate(session: &Session, request: &KeyGenRequest) -> Result<GeneratedK
         Attribute::Sensitive(sensitive),
         Attribute::Extractable(extractable),
     ];
+    // -E's whole point: without it anyone with the user PIN wraps the key
+    // under an AES key of their own and unwraps it in the clear.
+    if request.protection == Protection::WrapOnly {
+        private_template.push(Attribute::WrapWithTrusted(true));
+    }
     let mechanism = match request.spec {
         KeySpec::Rsa {
             bits,
@@ -229,41 +316,146 @@ pub fn generate(session: &Session, request: &KeyGenRequest) -> Result<GeneratedK
         public_template.push(Attribute::Id(id.clone()));
         private_template.push(Attribute::Id(id.clone()));
     }
-    let (public, private) = session
-        .generate_key_pair(&mechanism, &public_template, &private_template)
-        .map_err(|e| {
-            Error::pkcs11(
-                format!("generating a {} key pair", request.spec.describe()),
-                e,
-            )
-        })?;
-    let public_key = read_public_key(session, public)?;
-    let id = match &request.id {
-        Some(id) => id.clone(),
-        None => {
-            let id = public_key.key_id();
-            let set = [Attribute::Id(id.clone())];
-            let result = session
-                .update_attributes(public, &set)
-                .and_then(|()| session.update_attributes(private, &set));
-            match result {
-                Ok(()) => id,
-                Err(error) => {
-                    crate::cli::warn(&format!(
-                        "the key pair was made but has no CKA_ID: {}",
-                        Error::pkcs11("", error)
-                    ));
-                    Vec::new()
-                }
-            }
+    let context = || format!("generating a {} key pair", request.spec.describe());
+    let optional = optional_private_attributes(request, request.id.is_some());
+    let full: Vec<Attribute> = private_template.iter().chain(&optional).cloned().collect();
+    let mut dropped = false;
+    let (public, private) = match session.generate_key_pair(&mechanism, &public_template, &full) {
+        Ok(pair) => pair,
+        Err(error) if refuses_attribute(&error) => {
+            let names: Vec<String> = optional.iter().map(attribute_text).collect();
+            warnings.push(format!(
+                "the token refused the key template ({}): made the key without {}",
+                Error::pkcs11("", error),
+                names.join(", ")
+            ));
+            dropped = true;
+            session
+                .generate_key_pair(&mechanism, &public_template, &private_template)
+                .map_err(|e| {
+                    Error::pkcs11(
+                        format!(
+                            "{} (also without the optional attributes{})",
+                            context(),
+                            if request.protection == Protection::WrapOnly {
+                                "; -E needs CKA_WRAP_WITH_TRUSTED"
+                            } else {
+                                ""
+                            }
+                        ),
+                        e,
+                    )
+                })?
         }
+        Err(error) => return Err(Error::pkcs11(context(), error)),
     };
+    let public_key = read_public_key(session, public)?;
+    let (private, id) = match &request.id {
+        Some(id) => (private, id.clone()),
+        None => set_computed_id(
+            session,
+            request,
+            (public, private),
+            public_key.key_id(),
+            dropped,
+            &mut warnings,
+        ),
+    };
+    if dropped {
+        let kept: Vec<String> = optional
+            .iter()
+            .chain(
+                [Attribute::Copyable(false), Attribute::Modifiable(false)]
+                    .iter()
+                    .filter(|_| request.id.is_none() && !request.modifiable),
+            )
+            .filter_map(|wanted| {
+                let have = session
+                    .get_attributes(private, &[wanted.attribute_type()])
+                    .ok()?
+                    .into_iter()
+                    .next()?;
+                (have != *wanted).then(|| attribute_text(&have))
+            })
+            .collect();
+        if !kept.is_empty() {
+            warnings.push(format!(
+                "the private key has the token's defaults {}",
+                kept.join(", ")
+            ));
+        }
+    }
     Ok(GeneratedKey {
         public,
         private,
         public_key,
         id,
+        warnings,
     })
+}
+
+/// Gives the pair the `CKA_ID` computed from its public key; returns the
+/// private key's handle (it changes when the key is copied) and the ID
+/// (empty if the token refused one). CKA_MODIFIABLE can become false only
+/// at creation or in `C_CopyObject` (SoftHSM2 refuses it in
+/// `C_SetAttributeValue`), and the ID is known only after creation: so the
+/// private key is copied with the ID and CKA_MODIFIABLE=false, and the
+/// original destroyed. A token that cannot copy keeps the original, with
+/// the ID set and a warning.
+fn set_computed_id(
+    session: &Session,
+    request: &KeyGenRequest,
+    (public, private): (ObjectHandle, ObjectHandle),
+    id: Vec<u8>,
+    dropped: bool,
+    warnings: &mut Vec<String>,
+) -> (ObjectHandle, Vec<u8>) {
+    let set = [Attribute::Id(id.clone())];
+    if let Err(error) = session.update_attributes(public, &set) {
+        warnings.push(format!(
+            "the key pair was made but has no CKA_ID: {}",
+            Error::pkcs11("", error)
+        ));
+        return (private, Vec::new());
+    }
+    if !request.modifiable && !dropped {
+        let template = [Attribute::Id(id.clone()), Attribute::Modifiable(false)];
+        match session.copy_object(private, &template) {
+            Ok(copy) => match session.destroy_object(private) {
+                Ok(()) => {
+                    // Tokens that let CKA_COPYABLE be cleared on an object
+                    // that is not modifiable do it here; on the others (SoftHSM2)
+                    // a copy of a key that is not modifiable can change
+                    // nothing (PKCS#11 §5.7: only what could be modified).
+                    let _ = session.update_attributes(copy, &[Attribute::Copyable(false)]);
+                    return (copy, id);
+                }
+                Err(error) => {
+                    // Two private keys of one label: keep the original.
+                    let _ = session.destroy_object(copy);
+                    warnings.push(format!(
+                        "the private key stays CKA_MODIFIABLE: {}",
+                        Error::pkcs11("", error)
+                    ));
+                }
+            },
+            Err(error) => warnings.push(format!(
+                "the private key stays CKA_MODIFIABLE (give -i or --id to make it \
+                 otherwise): {}",
+                Error::pkcs11("", error)
+            )),
+        }
+    }
+    match session.update_attributes(private, &set) {
+        Ok(()) => (private, id),
+        Err(error) => {
+            warnings.push(format!(
+                "the key pair was made but has no CKA_ID: {}",
+                Error::pkcs11("", error)
+            ));
+            (private, Vec::new())
+        }
+    }
 }
 
 #[cfg(test)]

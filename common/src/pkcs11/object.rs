@@ -23,6 +23,13 @@ impl ObjectSelector {
         *self == ObjectSelector::default()
     }
 
+    /// True if the selector names objects by label or `CKA_ID`. A class
+    /// alone (`pkcs11:type=private`) matches every object of that class,
+    /// so a destructive tool must not take it for a selection.
+    pub fn names_objects(&self) -> bool {
+        self.label.is_some() || self.id.is_some()
+    }
+
     /// The object part of a URI (`object=`, `id=`, `type=`).
     pub fn from_uri(uri: &Pkcs11Uri) -> ObjectSelector {
         ObjectSelector {

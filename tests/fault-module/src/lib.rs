@@ -11,6 +11,8 @@
 //! | `P11FAULT_EVERY` | fault every Kth call |
 //! | `P11FAULT_AFTER_MS` | fault every call after this many milliseconds |
 //! | `P11FAULT_LATENCY_US` | sleep this long in every wrapped call (a network HSM) |
+//! | `P11FAULT_REFUSE_ATTRIBUTE` | `C_GenerateKeyPair` refuses templates holding this attribute (`CKA_COPYABLE`, … or 0x hex), as CloudHSM and YubiHSM refuse some |
+//! | `P11FAULT_REFUSE_WITH` | the CKR of that refusal (default `CKR_ATTRIBUTE_TYPE_INVALID`) |
 //!
 //! `C_Sign` calls that only ask for the signature length do not count.
 //! All of this is test scaffolding: the one place of the workspace with
@@ -34,6 +36,8 @@ struct Config {
     every: u64,
     after: Option<Duration>,
     latency: Duration,
+    /// `C_GenerateKeyPair` refuses templates with this attribute.
+    refuse_attribute: Option<(CK_ATTRIBUTE_TYPE, CK_RV)>,
 }
 
 struct State {
@@ -63,24 +67,35 @@ const CKR_NAMES: &[(&str, CK_RV)] = &[
     ("CKR_FUNCTION_FAILED", CKR_FUNCTION_FAILED),
     ("CKR_PIN_INCORRECT", CKR_PIN_INCORRECT),
     ("CKR_DEVICE_MEMORY", CKR_DEVICE_MEMORY),
+    ("CKR_ATTRIBUTE_TYPE_INVALID", CKR_ATTRIBUTE_TYPE_INVALID),
+    ("CKR_ATTRIBUTE_VALUE_INVALID", CKR_ATTRIBUTE_VALUE_INVALID),
 ];
+
+const CKA_NAMES: &[(&str, CK_ATTRIBUTE_TYPE)] = &[
+    ("CKA_COPYABLE", CKA_COPYABLE),
+    ("CKA_MODIFIABLE", CKA_MODIFIABLE),
+    ("CKA_DECRYPT", CKA_DECRYPT),
+    ("CKA_UNWRAP", CKA_UNWRAP),
+    ("CKA_SIGN_RECOVER", CKA_SIGN_RECOVER),
+    ("CKA_DERIVE", CKA_DERIVE),
+    ("CKA_WRAP_WITH_TRUSTED", CKA_WRAP_WITH_TRUSTED),
+    ("CKA_SENSITIVE", CKA_SENSITIVE),
+];
+
+fn rv_named(text: &str) -> Option<CK_RV> {
+    CKR_NAMES
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, rv)| *rv)
+        .or_else(|| CK_RV::from_str_radix(text.strip_prefix("0x")?, 16).ok())
+}
 
 fn config() -> Config {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let number = |name: &str| var(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     let action = match var("P11FAULT_ACTION").as_deref() {
         Some("flip") => Action::Flip,
-        Some(text) => Action::Return(
-            CKR_NAMES
-                .iter()
-                .find(|(name, _)| *name == text)
-                .map(|(_, rv)| *rv)
-                .or_else(|| {
-                    let hex = text.strip_prefix("0x")?;
-                    CK_RV::from_str_radix(hex, 16).ok()
-                })
-                .unwrap_or(CKR_GENERAL_ERROR),
-        ),
+        Some(text) => Action::Return(rv_named(text).unwrap_or(CKR_GENERAL_ERROR)),
         None => Action::Return(CKR_DEVICE_ERROR),
     };
     Config {
@@ -92,6 +107,18 @@ fn config() -> Config {
             .and_then(|v| v.parse().ok())
             .map(Duration::from_millis),
         latency: Duration::from_micros(number("P11FAULT_LATENCY_US")),
+        refuse_attribute: var("P11FAULT_REFUSE_ATTRIBUTE").map(|name| {
+            let attribute = CKA_NAMES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, a)| *a)
+                .or_else(|| CK_ATTRIBUTE_TYPE::from_str_radix(name.strip_prefix("0x")?, 16).ok())
+                .unwrap_or(CK_ATTRIBUTE_TYPE::MAX);
+            let rv = var("P11FAULT_REFUSE_WITH")
+                .and_then(|text| rv_named(&text))
+                .unwrap_or(CKR_ATTRIBUTE_TYPE_INVALID);
+            (attribute, rv)
+        }),
     }
 }
 
@@ -181,8 +208,62 @@ forward!(login, C_Login, "C_Login", (session: CK_SESSION_HANDLE, user: CK_USER_T
 forward!(find_objects_init, C_FindObjectsInit, "C_FindObjectsInit", (session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG));
 forward!(get_attribute_value, C_GetAttributeValue, "C_GetAttributeValue", (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG));
 forward!(sign_init, C_SignInit, "C_SignInit", (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE));
-forward!(generate_key_pair, C_GenerateKeyPair, "C_GenerateKeyPair", (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, public: *mut CK_ATTRIBUTE, public_count: CK_ULONG, private: *mut CK_ATTRIBUTE, private_count: CK_ULONG, public_key: *mut CK_OBJECT_HANDLE, private_key: *mut CK_OBJECT_HANDLE));
+forward!(generate_key_pair_forward, C_GenerateKeyPair, "C_GenerateKeyPair", (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, public: *mut CK_ATTRIBUTE, public_count: CK_ULONG, private: *mut CK_ATTRIBUTE, private_count: CK_ULONG, public_key: *mut CK_OBJECT_HANDLE, private_key: *mut CK_OBJECT_HANDLE));
 forward!(destroy_object, C_DestroyObject, "C_DestroyObject", (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE));
+
+/// True if the template holds the attribute.
+///
+/// # Safety
+/// `template` must point to `count` attributes (or be null).
+unsafe fn holds(
+    template: *const CK_ATTRIBUTE,
+    count: CK_ULONG,
+    attribute: CK_ATTRIBUTE_TYPE,
+) -> bool {
+    if template.is_null() {
+        return false;
+    }
+    // SAFETY: the caller's template of `count` attributes, read only.
+    let attributes = unsafe { std::slice::from_raw_parts(template, count as usize) };
+    attributes.iter().any(|a| a.type_ == attribute)
+}
+
+/// `C_GenerateKeyPair`: refuses a template with the attribute named by
+/// `P11FAULT_REFUSE_ATTRIBUTE` (a token that does not support it), else
+/// forwards (with the other faults).
+#[allow(clippy::too_many_arguments)] // PKCS#11's signature.
+unsafe extern "C" fn generate_key_pair(
+    session: CK_SESSION_HANDLE,
+    mechanism: *mut CK_MECHANISM,
+    public: *mut CK_ATTRIBUTE,
+    public_count: CK_ULONG,
+    private: *mut CK_ATTRIBUTE,
+    private_count: CK_ULONG,
+    public_key: *mut CK_OBJECT_HANDLE,
+    private_key: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    if let Some((attribute, rv)) = state().config.refuse_attribute {
+        // SAFETY: the caller's templates with their counts.
+        if unsafe {
+            holds(public, public_count, attribute) || holds(private, private_count, attribute)
+        } {
+            return rv;
+        }
+    }
+    // SAFETY: forwarding the caller's arguments unchanged.
+    unsafe {
+        generate_key_pair_forward(
+            session,
+            mechanism,
+            public,
+            public_count,
+            private,
+            private_count,
+            public_key,
+            private_key,
+        )
+    }
+}
 
 /// `C_Sign`: length queries pass; real signing calls count, and may fail
 /// or come back with a flipped bit.
