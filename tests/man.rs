@@ -82,6 +82,7 @@ fn man_pages_have_the_sections_operators_need() {
             "ENVIRONMENT",
             "EXIT STATUS",
             "FAILURE BEHAVIOUR",
+            "SECURITY",
             "EXAMPLES",
             "SEE ALSO",
         ] {
