@@ -3,26 +3,13 @@
 //! end the run at once, bad signatures never reach the zone, and every
 //! failure leaves the previous output as it was.
 
-use crate::hsm::{data_dir, tool_path, Hsm, PIN};
+use crate::hsm::{data_dir, Hsm, PIN};
 use std::path::PathBuf;
 use std::process::Output;
 
 /// The fault module, built on first use if the test run did not build it.
 fn fault_module() -> PathBuf {
-    let path = tool_path("zone-sign")
-        .parent()
-        .expect("target dir")
-        .join("libp11_fault.so");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--quiet", "-p", "p11-fault"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build -p p11-fault");
-        assert!(status.success());
-    }
-    path
+    crate::hsm::fault_crate_artifact("libp11_fault.so")
 }
 
 struct Setup {

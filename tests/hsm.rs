@@ -113,6 +113,33 @@ impl Hsm {
         String::from_utf8(output.stdout).expect("utf8")
     }
 
+    /// Makes a KSK (label `ksk`) and a ZSK (`zsk`) of `algorithm` in the
+    /// token and their BIND key files for example.com in `keys`; returns
+    /// the key files' base names, KSK first.
+    pub fn ksk_and_zsk_key_files(&self, algorithm: &str, keys: &Path) -> [String; 2] {
+        let bits: &[&str] = if algorithm.starts_with("RSA") {
+            &["-b", "1024"]
+        } else {
+            &[]
+        };
+        [("ksk", Some("KSK")), ("zsk", None)].map(|(label, flag)| {
+            let mut args = vec!["-a", algorithm, "-l", label];
+            args.extend_from_slice(bits);
+            self.run_ok("pkcs11-keygen", &args);
+            let mut args = vec![
+                "-l",
+                label,
+                "-K",
+                keys.to_str().expect("path"),
+                "example.com",
+            ];
+            if let Some(flag) = flag {
+                args.extend(["-f", flag]);
+            }
+            self.run_ok("dnskey-from-label", &args).trim().to_string()
+        })
+    }
+
     /// OpenSC's pkcs11-tool on this HSM's SoftHSM2.
     pub fn pkcs11_tool(&self, args: &[&str]) -> String {
         let output = std::process::Command::new("pkcs11-tool")
@@ -229,4 +256,23 @@ pub fn run_plain(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> std::proces
         command.write_stdin(input.to_vec());
     }
     command.output().expect("run")
+}
+
+/// An artifact of the fault-module crate (the fault module, p11-probe),
+/// built on first use if the test run did not build it.
+pub fn fault_crate_artifact(name: &str) -> PathBuf {
+    let path = tool_path("zone-sign")
+        .parent()
+        .expect("target dir")
+        .join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--quiet", "-p", "p11-fault"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build -p p11-fault");
+        assert!(status.success());
+    }
+    path
 }

@@ -28,24 +28,8 @@ fn setup() -> Setup {
     let pin_file = hsm.private_file("pin", PIN.as_bytes());
     let keys = hsm.dir().join("keys");
     std::fs::create_dir(&keys).expect("keys dir");
-    let mut zsk_key = PathBuf::new();
-    for (label, flag) in [("ksk", Some("KSK")), ("zsk", None)] {
-        hsm.run_ok("pkcs11-keygen", &["-a", "ECDSAP256SHA256", "-l", label]);
-        let mut args = vec![
-            "-l",
-            label,
-            "-K",
-            keys.to_str().expect("path"),
-            "example.com",
-        ];
-        if let Some(flag) = flag {
-            args.extend(["-f", flag]);
-        }
-        let base = hsm.run_ok("dnskey-from-label", &args);
-        if flag.is_none() {
-            zsk_key = keys.join(format!("{}.key", base.trim()));
-        }
-    }
+    let [_, zsk] = hsm.ksk_and_zsk_key_files("ECDSAP256SHA256", &keys);
+    let zsk_key = keys.join(format!("{zsk}.key"));
     let zone = hsm.dir().join("example.com.zone");
     std::fs::copy(crate::hsm::data_dir().join("zones/example.com.zone"), &zone).expect("copy zone");
     let (evil, marker) = build_evil_module(hsm.dir());

@@ -1,5 +1,4 @@
-use crate::hsm::{tool_path, Hsm, PIN, SO_PIN};
-use std::path::PathBuf;
+use crate::hsm::{fault_crate_artifact, Hsm, PIN, SO_PIN};
 use std::process::Output;
 
 /// The block of pkcs11-tool's listing for the object of this kind and label.
@@ -214,25 +213,6 @@ fn keygen_accepts_a_uri_naming_token_object_and_id() {
     assert!(json.contains("\"id\":\"abcd\""), "{json}");
     let json = hsm.run_ok("pkcs11-list", &["--token", "first", "--json"]);
     assert_eq!(json.trim(), "[]");
-}
-
-/// An artifact of the test crate tests/fault-module (the fault module or
-/// p11-probe), built on first use if the test run did not build it.
-fn fault_crate_artifact(name: &str) -> PathBuf {
-    let path = tool_path("zone-sign")
-        .parent()
-        .expect("target dir")
-        .join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--quiet", "-p", "p11-fault"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build -p p11-fault");
-        assert!(status.success());
-    }
-    path
 }
 
 /// Runs p11-probe (tests/fault-module/src/bin) in one of its roles on the

@@ -19,27 +19,7 @@ fn setup(algorithm: &str) -> Signing {
     let pin_file = hsm.private_file("pin", PIN.as_bytes());
     let keys = hsm.dir().join("keys");
     std::fs::create_dir(&keys).expect("keys dir");
-    let bits: &[&str] = if algorithm.starts_with("RSA") {
-        &["-b", "1024"]
-    } else {
-        &[]
-    };
-    for (label, flag) in [("ksk", Some("KSK")), ("zsk", None)] {
-        let mut args = vec!["-a", algorithm, "-l", label];
-        args.extend_from_slice(bits);
-        hsm.run_ok("pkcs11-keygen", &args);
-        let mut args = vec![
-            "-l",
-            label,
-            "-K",
-            keys.to_str().expect("path"),
-            "example.com",
-        ];
-        if let Some(flag) = flag {
-            args.extend(["-f", flag]);
-        }
-        hsm.run_ok("dnskey-from-label", &args);
-    }
+    hsm.ksk_and_zsk_key_files(algorithm, &keys);
     let zone = hsm.dir().join("example.com.zone");
     std::fs::copy(data_dir().join("zones/example.com.zone"), &zone).expect("copy zone");
     Signing {
