@@ -686,6 +686,14 @@ pub fn write_in_place(pairs: &[&KeyPairFiles]) -> Result<Vec<PathBuf>> {
     crate::output::commit_all(files)?;
     for pair in pairs {
         pair.warn_mode_change();
+        // BIND reads a .state before the .private: its old times win.
+        let state = pair.dir.join(format!("{}.state", pair.base_name()));
+        if state.exists() {
+            crate::cli::warn(&format!(
+                "'{}' is not changed: its times, which named's dnssec-policy reads first, are the old ones",
+                state.display()
+            ));
+        }
     }
     Ok(paths)
 }
