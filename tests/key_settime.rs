@@ -150,6 +150,17 @@ fn file_keys_are_rewritten_as_dnssec_settime_rewrites_them() {
         &["-a", "RSASHA256", "-b", "2048", "-f", "KSK", "example.com"],
     );
     let legacy = keygen(&keys, &["-C", "-a", "ED25519", "example.com"]);
+    // A publish-only key from dnssec-importkey: its .private says External:.
+    let elsewhere = work.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    let imported = keygen(&elsewhere, &["-a", "ECDSAP384SHA384", "example.com"]);
+    let source = elsewhere.join(format!("{imported}.key"));
+    let (output, _, _) = bind(
+        &keys,
+        "dnssec-importkey",
+        &["-f", source.to_str().expect("path"), "example.com"],
+    );
+    assert!(output.status.success(), "{output:?}");
     // The predecessor of -S needs Inactive and Delete dates.
     let (output, _, _) = bind(&keys, "dnssec-settime", &["-I", "+60d", "-D", "+70d", &zsk]);
     assert!(output.status.success(), "{output:?}");
@@ -177,6 +188,10 @@ fn file_keys_are_rewritten_as_dnssec_settime_rewrites_them() {
         vec!["-p", "C Psync A", "-p", "Dds", "-D", "+90d", &zsk],
         vec!["-u", "-p", "R", &ksk],
         vec![&zsk],
+        vec![
+            "-P", "now", "-A", "+1d", "-I", "+10d", "-D", "+20d", &imported,
+        ],
+        vec!["-P", "sync", "+1d", "-p", "all", &imported],
     ];
     for args in cases {
         same_as_bind(&keys, work.path(), "dnssec-settime", "key-settime", &args);
@@ -436,4 +451,45 @@ fn key_files_others_may_write_are_refused_and_a_loose_private_becomes_0600() {
     let output = ours(&keys, "key-settime", &["-D", "+2d", &base], unix_now());
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a private key"));
+}
+
+/// Operators run the tools as root on files named (user `bind`) reads: a
+/// rewritten or revoked pair keeps the owner and group of the old one.
+#[test]
+fn rewritten_and_revoked_pairs_keep_their_owner_and_group() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = keygen(
+        dir.path(),
+        &["-a", "ECDSAP256SHA256", "-f", "KSK", "example.com"],
+    );
+    let pair = [format!("{base}.key"), format!("{base}.private")];
+    if pair
+        .iter()
+        .any(|f| std::os::unix::fs::chown(dir.path().join(f), Some(4242), Some(4343)).is_err())
+    {
+        // Only root can give a file away. CI runs as root: there, this must run.
+        assert!(std::env::var_os("CI").is_none(), "chown needs root");
+        eprintln!("skipped: owners of rewritten key files (chown needs root)");
+        return;
+    }
+    let owner = |name: &str| {
+        let meta = std::fs::metadata(dir.path().join(name)).expect("meta");
+        (meta.uid(), meta.gid())
+    };
+    let output = ours(dir.path(), "key-settime", &["-I", "+1d", &base], unix_now());
+    assert!(output.status.success(), "{output:?}");
+    let output = ours(dir.path(), "key-revoke", &[&base], unix_now());
+    assert!(output.status.success(), "{output:?}");
+    let revoked = String::from_utf8(output.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string();
+    for name in [
+        pair[0].clone(),
+        pair[1].clone(),
+        format!("{revoked}.key"),
+        format!("{revoked}.private"),
+    ] {
+        assert_eq!(owner(&name), (4242, 4343), "{name}");
+    }
 }

@@ -18,7 +18,7 @@ use crate::keyfile::{key_text, parse_private, read_key_file, KeyFileTrust, KeyRe
 use crate::output::AtomicFile;
 use crate::time::{format_ctime_local, format_timestamp, parse_timestamp, KeyTime};
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 /// BIND's numeric metadata tags, in the order dst_parse.c writes them.
@@ -58,6 +58,8 @@ pub struct KeyPairFiles {
     other_lines: Vec<String>,
     /// The `.private` file's permission bits when read.
     pub private_mode: u32,
+    /// The owner and group of the `.key` and of the `.private` when read.
+    owners: [(u32, u32); 2],
 }
 
 impl KeyPairFiles {
@@ -115,11 +117,14 @@ impl KeyPairFiles {
                     .into(),
             });
         }
-        let private_mode = std::fs::metadata(&private_path)
-            .map_err(|e| Error::io(&shown, e))?
-            .permissions()
-            .mode()
-            & 0o7777;
+        let private_meta = std::fs::metadata(&private_path).map_err(|e| Error::io(&shown, e))?;
+        let private_mode = private_meta.permissions().mode() & 0o7777;
+        let key_meta = std::fs::metadata(key_path)
+            .map_err(|e| Error::io(key_path.display().to_string(), e))?;
+        let owners = [
+            (key_meta.uid(), key_meta.gid()),
+            (private_meta.uid(), private_meta.gid()),
+        ];
         let dir = match key_path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
@@ -133,6 +138,7 @@ impl KeyPairFiles {
             numeric,
             other_lines,
             private_mode,
+            owners,
         })
     }
 
@@ -264,6 +270,32 @@ impl KeyPairFiles {
             files.push(file);
         }
         Ok(files)
+    }
+
+    /// Gives the files just written the owner and group the old ones had:
+    /// operators run the tools as root, and a `.private` that became
+    /// root's would no longer be readable by named (user `bind`). Without
+    /// the right to (not root) the files stay ours, as BIND leaves them,
+    /// with a warning. `lchown`: the directory is trusted, and a link is
+    /// never followed.
+    fn restore_owners(&self) {
+        let (key, private) = self.paths();
+        for (path, (uid, gid)) in [key, private].iter().zip(self.owners) {
+            let Ok(meta) = std::fs::symlink_metadata(path) else {
+                continue;
+            };
+            if (meta.uid(), meta.gid()) == (uid, gid) {
+                continue;
+            }
+            if std::os::unix::fs::lchown(path, Some(uid), Some(gid)).is_err() {
+                crate::cli::warn(&format!(
+                    "'{}' is now owned by {}:{} (it was {uid}:{gid}; changing it back needs root)",
+                    path.display(),
+                    meta.uid(),
+                    meta.gid()
+                ));
+            }
+        }
     }
 
     /// Warns, in BIND's words, when the `.private` had another mode than
@@ -557,6 +589,9 @@ fn successor_times(
             predecessor.version.0, predecessor.version.1
         )));
     }
+    if key.paths() == predecessor.paths() {
+        return Err(Error::usage("a key cannot be its own predecessor (-S)"));
+    }
     let (a, b) = (&key.record, &predecessor.record);
     if a.owner != b.owner {
         return Err(Error::Failed("key name mismatch".into()));
@@ -685,6 +720,7 @@ pub fn write_in_place(pairs: &[&KeyPairFiles]) -> Result<Vec<PathBuf>> {
     }
     crate::output::commit_all(files)?;
     for pair in pairs {
+        pair.restore_owners();
         pair.warn_mode_change();
         // BIND reads a .state before the .private: its old times win.
         let state = pair.dir.join(format!("{}.state", pair.base_name()));
@@ -743,7 +779,9 @@ pub fn write_new(pair: &KeyPairFiles) -> Result<()> {
             )));
         }
     }
-    crate::output::commit_all(pair.atomic_files(false)?)
+    crate::output::commit_all(pair.atomic_files(false)?)?;
+    pair.restore_owners();
+    Ok(())
 }
 
 #[cfg(test)]
