@@ -225,13 +225,15 @@ pub fn tool_path(name: &str) -> PathBuf {
         "dnskey-from-label" => env!("CARGO_BIN_EXE_dnskey-from-label"),
         "ds-from-key" => env!("CARGO_BIN_EXE_ds-from-key"),
         "zone-sign" => env!("CARGO_BIN_EXE_zone-sign"),
+        "key-settime" => env!("CARGO_BIN_EXE_key-settime"),
+        "key-revoke" => env!("CARGO_BIN_EXE_key-revoke"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 7] = [
+pub const TOOLS: [&str; 9] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -239,6 +241,8 @@ pub const TOOLS: [&str; 7] = [
     "dnskey-from-label",
     "ds-from-key",
     "zone-sign",
+    "key-settime",
+    "key-revoke",
 ];
 
 /// The project's own test data (`tests/data`).

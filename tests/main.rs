@@ -10,6 +10,8 @@ mod faults;
 mod guide;
 mod hostile;
 mod hsm;
+mod key_revoke;
+mod key_settime;
 mod key_trust;
 mod man;
 mod named_e2e;

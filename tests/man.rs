@@ -116,16 +116,19 @@ fn man_pages_pass_mandoc_lint() {
 
 #[test]
 fn every_tool_prints_its_version() {
+    // -V means the version in every tool, as in BIND's (issue 11 item 6).
     for tool in TOOLS {
-        let output = std::process::Command::new(tool_path(tool))
-            .arg("--version")
-            .output()
-            .expect("run");
-        assert!(output.status.success());
-        let text = String::from_utf8(output.stdout).expect("utf8");
-        assert_eq!(
-            text,
-            format!("{tool} (p11dnssec) {}\n", env!("CARGO_PKG_VERSION"))
-        );
+        for flag in ["--version", "-V"] {
+            let output = std::process::Command::new(tool_path(tool))
+                .arg(flag)
+                .output()
+                .expect("run");
+            assert!(output.status.success(), "{tool} {flag}: {output:?}");
+            let text = String::from_utf8(output.stdout).expect("utf8");
+            assert_eq!(
+                text,
+                format!("{tool} (p11dnssec) {}\n", env!("CARGO_PKG_VERSION"))
+            );
+        }
     }
 }

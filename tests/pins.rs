@@ -174,3 +174,35 @@ fn pin_file_problems_are_reported() {
         .assert()
         .code(2);
 }
+
+/// The no-PIN hint names the PIN option as each tool spells it: zone-sign's
+/// `-p` is BIND's (issue 11 item 6), so it must suggest `--pin` there.
+#[test]
+fn the_no_pin_hint_uses_each_tools_own_pin_option() {
+    let hsm = Hsm::new();
+    hsm.run_ok("pkcs11-keygen", &["-a", "ECDSAP256SHA256", "-l", "ksk"]);
+    let keys = hsm.dir().join("keys");
+    std::fs::create_dir(&keys).expect("keys");
+    let keys_arg = keys.to_str().expect("path");
+    hsm.run_ok(
+        "dnskey-from-label",
+        &["-l", "ksk", "-f", "KSK", "-K", keys_arg, "example.com"],
+    );
+    let zone = hsm.dir().join("example.com.zone");
+    std::fs::copy(crate::hsm::data_dir().join("zones/example.com.zone"), &zone).expect("zone");
+    let output = hsm
+        .tool("zone-sign")
+        .args(["-S", "-K", keys_arg, "-o", "example.com", "-f", "-"])
+        .arg(&zone)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no PIN given"), "{stderr}");
+    assert!(
+        stderr.contains("or --pin PIN") && !stderr.contains("-p PIN"),
+        "{stderr}"
+    );
+    let output = hsm.tool("pkcs11-list").output().expect("run");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("or -p PIN"));
+}

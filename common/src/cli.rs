@@ -14,6 +14,27 @@ use std::sync::OnceLock;
 
 static TOOL_NAME: OnceLock<String> = OnceLock::new();
 
+/// Set by tools whose `-p`, `-s` and `-m` are BIND's (zone-sign), so that
+/// hints name the options that tool takes.
+static LONG_CONNECTION_OPTIONS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Says that this tool takes the connection options in their long forms
+/// only ([`ConnectionArgs::take_long`]): hints then suggest `--pin`, not
+/// `-p`, which means something else there.
+pub fn long_connection_options() {
+    LONG_CONNECTION_OPTIONS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The PIN option as this tool spells it, for hints: `-p` or `--pin`.
+pub fn pin_option() -> &'static str {
+    if LONG_CONNECTION_OPTIONS.load(std::sync::atomic::Ordering::Relaxed) {
+        "--pin"
+    } else {
+        "-p"
+    }
+}
+
 /// What argument parsing produced: work to do, or a request for help or
 /// the version (printed by the wrapper, so parsers never exit).
 #[derive(Debug)]
@@ -282,9 +303,10 @@ impl ConnectionArgs {
 
     fn set_pin(&mut self, source: PinSource) -> Result<()> {
         if self.pin.is_some() {
-            return Err(Error::usage(
-                "give the PIN once: -p or --pin-file, not both",
-            ));
+            return Err(Error::usage(format!(
+                "give the PIN once: {} or --pin-file, not both",
+                pin_option()
+            )));
         }
         self.pin = Some(source);
         Ok(())

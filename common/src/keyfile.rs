@@ -57,7 +57,7 @@ pub struct KeyTiming {
 
 impl KeyTiming {
     /// The times as (tag, value) in the `.private` order.
-    fn private_entries(&self) -> [(&'static str, Option<i64>); 9] {
+    pub fn private_entries(&self) -> [(&'static str, Option<i64>); 9] {
         [
             ("Created", self.created),
             ("Publish", self.publish),
@@ -73,7 +73,7 @@ impl KeyTiming {
 
     /// The times as (tag, value) in the `.key` comment order: the same,
     /// less DSPublish, which BIND does not show there.
-    fn key_comment_entries(&self) -> impl Iterator<Item = (&'static str, Option<i64>)> {
+    pub fn key_comment_entries(&self) -> impl Iterator<Item = (&'static str, Option<i64>)> {
         self.private_entries()
             .into_iter()
             .filter(|(tag, _)| *tag != "DSPublish")
@@ -125,37 +125,13 @@ impl TokenKeyFiles {
 
     /// The `.key` file's text.
     pub fn key_text(&self) -> String {
-        let kind = if self.dnskey.is_ksk() { "key" } else { "zone" };
-        let revoked = if self.dnskey.is_revoked() {
-            "revoked "
-        } else {
-            ""
-        };
-        let mut text = format!(
-            "; This is a {revoked}{kind}-signing key, keyid {}, for {}\n",
-            self.dnskey.key_tag(),
-            self.owner
-        );
-        if !self.legacy {
-            for (tag, value) in self.timing.key_comment_entries() {
-                if let Some(value) = value {
-                    text.push_str(&format!(
-                        "; {tag}: {} ({})\n",
-                        format_timestamp(value),
-                        format_ctime_local(value)
-                    ));
-                }
-            }
-        }
-        text.push_str(&format_record(
+        key_text(
             &self.owner,
-            self.ttl.filter(|&t| t != 0),
+            self.ttl,
             self.class,
-            RType::DNSKEY,
-            &self.dnskey.rdata_text(),
-        ));
-        text.push('\n');
-        text
+            &self.dnskey,
+            (!self.legacy).then_some(&self.timing),
+        )
     }
 
     /// The `.private` file's text: no private key material, only where the
@@ -210,6 +186,42 @@ impl TokenKeyFiles {
         crate::output::commit_all(files)?;
         Ok(base)
     }
+}
+
+/// A `.key` file's text as BIND writes it (dst_key_tofile): the comment
+/// naming the key, the timing comments (none for a v1.2 key: `timing`
+/// None), and the DNSKEY record (no TTL when it is 0).
+pub fn key_text(
+    owner: &Name,
+    ttl: Option<u32>,
+    class: Class,
+    dnskey: &DnsKey,
+    timing: Option<&KeyTiming>,
+) -> String {
+    let kind = if dnskey.is_ksk() { "key" } else { "zone" };
+    let revoked = if dnskey.is_revoked() { "revoked " } else { "" };
+    let mut text = format!(
+        "; This is a {revoked}{kind}-signing key, keyid {}, for {owner}\n",
+        dnskey.key_tag(),
+    );
+    for (tag, value) in timing.into_iter().flat_map(KeyTiming::key_comment_entries) {
+        if let Some(value) = value {
+            text.push_str(&format!(
+                "; {tag}: {} ({})\n",
+                format_timestamp(value),
+                format_ctime_local(value)
+            ));
+        }
+    }
+    text.push_str(&format_record(
+        owner,
+        ttl.filter(|&t| t != 0),
+        class,
+        RType::DNSKEY,
+        &dnskey.rdata_text(),
+    ));
+    text.push('\n');
+    text
 }
 
 /// Appends `.ext` to a path whose file name already has dots in it.

@@ -10,6 +10,7 @@ pub mod ds;
 pub mod error;
 pub mod json;
 pub mod keyfile;
+pub mod keymeta;
 pub mod keys;
 pub mod keysource;
 pub mod name;

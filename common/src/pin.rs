@@ -181,11 +181,11 @@ fn warn_if_readable_by_others(_path: &Path, _metadata: &std::fs::Metadata) {}
 fn prompt() -> Result<Pin> {
     use std::io::IsTerminal;
     let no_pin = || {
-        Error::Failed(
+        Error::Failed(format!(
             "no PIN given and no terminal to ask on: use --pin-file FILE, \
-             PKCS11_PIN, pin-source= in a PKCS#11 URI, or -p PIN"
-                .into(),
-        )
+             PKCS11_PIN, pin-source= in a PKCS#11 URI, or {} PIN",
+            crate::cli::pin_option()
+        ))
     };
     // Without a terminal on stdin or stderr this is a script or cron job:
     // fail at once rather than wait for input that will never come.

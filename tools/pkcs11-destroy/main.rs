@@ -26,7 +26,7 @@ Options:
       --all         every object on the token
   -w, --wait SEC    wait this long before destroying (default 5; 0: at once)
   -h, --help        print this help
-      --version     print the version
+  -V, --version     print the version
 
 ";
 
@@ -102,7 +102,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 cli::value_parsed(&mut parser, &opt, "a number of seconds", |s| s.parse().ok())?;
         } else if opt.is('h', "help") {
             return Ok(Parsed::Help);
-        } else if opt.is_long("version") {
+        } else if opt.is('V', "version") {
             return Ok(Parsed::Version);
         } else {
             return Err(opt.unexpected());

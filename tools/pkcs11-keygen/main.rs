@@ -19,9 +19,10 @@ sensitive and never extractable unless -E or -P is given. Unless -i or --id
 is given, both keys get CKA_ID = SHA-1 of the public key (Knot DNS's rule).
 
 Options:
-  -a, --algorithm ALG  RSASHA256, RSASHA512, ECDSAP256SHA256, ECDSAP384SHA384,
-                       ED25519, ED448 (or a number), or BIND's classes RSA, ECC,
-                       ECX (default RSA)
+  -a, --algorithm ALG  RSASHA1, NSEC3RSASHA1, RSASHA256, RSASHA512,
+                       ECDSAP256SHA256 (ECDSA256), ECDSAP384SHA384 (ECDSA384),
+                       ED25519, ED448, or their numbers (5, 7, 8, 10, 13, 14,
+                       15, 16), or BIND's classes RSA, ECC, ECX (default RSA)
   -b, --bits BITS      RSA: 1024..4096 (default 2048); ECC: 256 or 384; ECX: 256
                        or 456; with a named algorithm it must match its curve
   -e, --large-exponent RSA: public exponent 4294967297 (default 65537)
@@ -38,7 +39,7 @@ Options:
                        can be changed later); by default it is not
   -q, --quiet          do not print the success line
   -h, --help           print this help
-      --version        print the version
+  -V, --version        print the version
 
 ";
 
@@ -103,7 +104,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             parsed.quiet = true;
         } else if opt.is('h', "help") {
             return Ok(Parsed::Help);
-        } else if opt.is_long("version") {
+        } else if opt.is('V', "version") {
             return Ok(Parsed::Version);
         } else if let cli::Opt::Value(value) = opt {
             // BIND: the first positional argument is the label if -l is
@@ -238,6 +239,25 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Args> {
         cli::parse_literal(parse_args, args)
+    }
+
+    #[test]
+    fn help_and_the_unknown_algorithm_error_list_every_algorithm() {
+        let error = common::pkcs11::keygen::KeySpec::from_options(Some("DSA"), None, false)
+            .expect_err("DSA")
+            .to_string();
+        for algorithm in common::algorithm::Algorithm::ALL {
+            let name = algorithm.mnemonic();
+            assert!(
+                HELP.contains(&format!("{name},")) || HELP.contains(&format!("{name} ")),
+                "{name}"
+            );
+            assert!(error.contains(name), "{name}: {error}");
+            assert!(
+                error.contains(&format!("({})", algorithm.number())),
+                "{error}"
+            );
+        }
     }
 
     #[test]

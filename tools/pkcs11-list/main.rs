@@ -27,7 +27,7 @@ Options:
                     flags, usage, key size or curve
       --uri         one PKCS#11 URI per object
   -h, --help        print this help
-      --version     print the version
+  -V, --version     print the version
 
 ";
 
@@ -105,7 +105,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             parsed.set_format(Format::Uri)?;
         } else if opt.is('h', "help") {
             return Ok(Parsed::Help);
-        } else if opt.is_long("version") {
+        } else if opt.is('V', "version") {
             return Ok(Parsed::Version);
         } else {
             return Err(opt.unexpected());

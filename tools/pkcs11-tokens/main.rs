@@ -33,7 +33,7 @@ Options:
   -n, --sessions N   with --speed: sessions signing at once (default: CPUs)
       --seconds S    with --speed: how long to measure (default 3)
   -h, --help         print this help
-      --version      print the version
+  -V, --version      print the version
 
 ";
 
@@ -98,7 +98,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             parsed.json = true;
         } else if opt.is('h', "help") {
             return Ok(Parsed::Help);
-        } else if opt.is_long("version") {
+        } else if opt.is('V', "version") {
             return Ok(Parsed::Version);
         } else {
             return Err(opt.unexpected());

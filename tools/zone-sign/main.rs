@@ -276,6 +276,8 @@ fn short_name(opt: &Opt) -> String {
 }
 
 fn main() -> ExitCode {
+    // -p is BIND's here: PIN hints must say --pin.
+    cli::long_connection_options();
     cli::main_with("zone-sign", &help_text(), |environment| {
         parse_args(std::env::args_os().skip(1))?.run(|args| run(&args, environment))
     })

@@ -76,9 +76,16 @@ impl KeySpec {
                 }
             }
         } else {
+            // Every name Algorithm::parse takes, so the list cannot fall
+            // behind what is accepted.
+            let names: Vec<String> = Algorithm::ALL
+                .iter()
+                .map(|a| format!("{} ({})", a.mnemonic(), a.number()))
+                .collect();
             return Err(Error::usage(format!(
-                "unknown key algorithm '{name}': use RSA, ECC, ECX or a DNSSEC algorithm \
-                 (RSASHA256, RSASHA512, ECDSAP256SHA256, ECDSAP384SHA384, ED25519, ED448)"
+                "unknown key algorithm '{name}': use RSA, ECC, ECX, ECDSA256, ECDSA384 or a \
+                 DNSSEC algorithm by name or number: {}",
+                names.join(", ")
             )));
         };
         if large_exponent && !matches!(spec, KeySpec::Rsa { .. }) {
