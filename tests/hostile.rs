@@ -473,3 +473,21 @@ fn generate_beyond_max_generate_and_a_huge_ttl_are_refused_with_file_and_line() 
         "{stderr}"
     );
 }
+
+#[test]
+fn a_label_that_is_not_a_uri_never_shows_its_query_or_pin() {
+    // Found by fuzzing: "contains ':' but is not a pkcs11: URI" quoted the
+    // whole label, query and pin-value included.
+    let hsm = Hsm::new();
+    for label in [
+        "p1:object=k?pin-value=SECRETPIN",
+        "p1:object=k;pin-value=SECRETPIN",
+    ] {
+        let args = ["-l", label, "example.com"];
+        let output = bounded(&hsm, hsm.dir(), "dnskey-from-label", &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{label}: {stderr}");
+        assert!(!stderr.contains("SECRETPIN"), "{stderr}");
+        assert!(stderr.contains("not a pkcs11: URI"), "{stderr}");
+    }
+}

@@ -186,8 +186,12 @@ impl Pkcs11Uri {
             return Pkcs11Uri::parse(text);
         }
         if text.contains(':') {
+            // As in every URI error: nothing after '?' and no pin-value is
+            // quoted (found by fuzzing: this message showed the whole text).
+            let before_query = text.split('?').next().unwrap_or_default();
             return Err(Error::usage(format!(
-                "key label '{text}' contains ':' but is not a pkcs11: URI"
+                "key label '{}' contains ':' but is not a pkcs11: URI",
+                crate::zone::escape(redact_pin_value(before_query))
             )));
         }
         Pkcs11Uri::parse(&format!("pkcs11:{text}"))
@@ -800,6 +804,22 @@ mod tests {
             let error = Pkcs11Uri::parse(text).expect_err(text);
             assert_eq!(error.exit_code(), 2, "{text}");
             assert!(error.to_string().contains("'module-name'"), "{error}");
+        }
+    }
+
+    #[test]
+    fn bind_label_errors_never_show_the_query_or_a_pin_value() {
+        for text in [
+            "p1:token=t;object=k;id=%01?pin-sour\0\0\u{11}\0SECRET",
+            "p1:object=k?pin-value=SECRET",
+            "p1:object=k;pin-value=SECRET;id=%01",
+        ] {
+            let message = Pkcs11Uri::from_bind_label(text)
+                .expect_err(text)
+                .to_string();
+            assert!(!message.contains("SECRET"), "{message}");
+            assert!(!message.contains('\0'), "{message}");
+            assert!(message.contains("not a pkcs11: URI"), "{message}");
         }
     }
 
