@@ -417,7 +417,7 @@ fn a_key_file_that_is_not_a_regular_file_is_refused() {
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
         text.contains(&format!(
-            "'{}' is not a regular file: refusing it as a key file",
+            "key file '{}' is not a regular file: refusing it",
             zsk_private.display()
         )),
         "{text}"

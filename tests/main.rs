@@ -1,6 +1,7 @@
 //! Integration tests: every tool, built by cargo, against a real SoftHSM2
 //! token made for each test in its own temporary directory.
 
+mod attacks;
 mod audit;
 mod corpus;
 mod crash;

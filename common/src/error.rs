@@ -217,7 +217,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// The OS reason of an I/O error without Rust's "(os error N)" suffix.
-fn io_reason(error: &io::Error) -> String {
+pub fn io_reason(error: &io::Error) -> String {
     let text = error.to_string();
     match text.find(" (os error") {
         Some(at) => text[..at].to_lowercase(),

@@ -304,9 +304,11 @@ pub fn parse_private(text: &str, file: &str) -> Result<PrivateKeyFile> {
             continue;
         }
         let Some((tag, value)) = line.split_once(':') else {
+            // The line is not quoted: a key file is not trusted, and what
+            // it holds may be another file's secret.
             return Err(error(
                 number,
-                format!("not a key file line: '{}'", excerpt(line.trim())),
+                "not a key file line (no 'Tag: value')".into(),
             ));
         };
         let value = value.trim();
@@ -479,21 +481,24 @@ impl KeyFileTrust {
     }
 
     /// Reads a key file (`.key` or `.private`) after checking it and its
-    /// directory. The checks are made on the file as opened, so that it
-    /// cannot be swapped in between.
+    /// directory. The checks are made on the file as opened (without
+    /// blocking), so that nothing can be swapped in between. A symbolic
+    /// link is refused unless `--insecure-key-dir`: one planted in the key
+    /// directory could point at the PIN file or `/proc/self/environ`, and
+    /// a parse error would quote what it reads.
     pub fn read(&self, path: &Path) -> Result<String> {
         self.check_dir(path.parent().unwrap_or(Path::new(".")))?;
         let shown = path.display().to_string();
-        // Checked before opening too: opening a FIFO would block.
-        let before = std::fs::metadata(path).map_err(|e| Error::io(&shown, e))?;
-        if !before.is_file() {
-            return Err(not_regular(&shown));
-        }
-        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
+        let file =
+            crate::inputs::open_regular(path, self.insecure).map_err(|refusal| match refusal {
+                crate::inputs::Refusal::Io(error) => Error::io(&shown, error),
+                crate::inputs::Refusal::SymbolicLink => Error::Failed(format!(
+                    "key file '{shown}' is a symbolic link: refusing to follow it, since a \
+                     planted link would make us read another file (or give --insecure-key-dir)"
+                )),
+                other => Error::Failed(format!("key file '{shown}' {other}: refusing it")),
+            })?;
         let metadata = file.metadata().map_err(|e| Error::io(&shown, e))?;
-        if !metadata.is_file() {
-            return Err(not_regular(&shown));
-        }
         self.check_mode("key file", &shown, metadata.permissions().mode())?;
         let mut bytes = Vec::new();
         file.take(MAX_KEY_FILE + 1)
@@ -539,12 +544,6 @@ impl KeyFileTrust {
         ));
         Ok(())
     }
-}
-
-fn not_regular(shown: &str) -> Error {
-    Error::Failed(format!(
-        "'{shown}' is not a regular file: refusing it as a key file"
-    ))
 }
 
 /// Reads the one DNSKEY of a `.key` file, checked by `trust`. BIND reads a

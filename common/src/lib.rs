@@ -8,6 +8,7 @@ pub mod cli;
 pub mod dnskey;
 pub mod ds;
 pub mod error;
+pub mod inputs;
 pub mod json;
 pub mod keyfile;
 pub mod keymeta;
