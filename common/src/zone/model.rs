@@ -59,12 +59,15 @@ pub struct Zone {
 
 /// The DNSSEC records a signer makes itself; in input they are not part
 /// of the zone's data (RRSIGs are kept aside for reuse, the NSEC/NSEC3
-/// chain is rebuilt).
-pub fn is_signer_made(rtype: RType) -> bool {
-    matches!(
-        rtype,
-        RType::RRSIG | RType::NSEC | RType::NSEC3 | RType::NSEC3PARAM
-    )
+/// chain is rebuilt). Only the apex NSEC3PARAM belongs to the signer
+/// (RFC 5155 §4): one anywhere else is data, kept as written (occluded
+/// below a cut, as BIND keeps it).
+pub fn is_signer_made(rtype: RType, apex: bool) -> bool {
+    match rtype {
+        RType::RRSIG | RType::NSEC | RType::NSEC3 => true,
+        RType::NSEC3PARAM => apex,
+        _ => false,
+    }
 }
 
 /// What loading found besides the zone.
@@ -156,6 +159,9 @@ impl Zone {
         let mut class = None;
         let mut soa_seen: Option<(u32, Vec<u8>)> = None;
         let mut input_signatures = InputSignatures::new();
+        // Where each DS owner's first DS record is, for the check that
+        // needs the whole node (a DS without NS).
+        let mut ds_lines: HashMap<Name, (std::sync::Arc<str>, usize)> = HashMap::new();
         // The types given a TTL in the current run of one owner's records
         // (the reader makes the TTLs inside a run agree, BIND's way).
         let mut run: (u64, Vec<RType>) = (0, Vec::new());
@@ -179,7 +185,14 @@ impl Zone {
                     wire.len()
                 )));
             }
-            if is_signer_made(record.rtype) {
+            let apex = record.owner.eq_ignore_case(origin);
+            owner_name_check(&record, apex)?;
+            if record.rtype == RType::DS {
+                ds_lines
+                    .entry(record.owner.to_lowercase())
+                    .or_insert_with(|| (record.file.clone(), record.line));
+            }
+            if is_signer_made(record.rtype, apex) {
                 report.input_dnssec += 1;
                 if record.rtype == RType::RRSIG {
                     report.input_signatures += 1;
@@ -195,7 +208,6 @@ impl Zone {
                 }
                 continue;
             }
-            let apex = record.owner.eq_ignore_case(origin);
             if record.rtype == RType::SOA {
                 if !apex {
                     return Err(record.error(format!(
@@ -261,7 +273,7 @@ impl Zone {
             nodes,
             input_signatures,
         };
-        zone.check()?;
+        zone.check(&ds_lines)?;
         Ok((zone, report))
     }
 
@@ -332,7 +344,7 @@ impl Zone {
 
     /// The structural checks of a zone that is to be signed (loading has
     /// made them at each record already, with its file and line).
-    fn check(&self) -> Result<()> {
+    fn check(&self, ds_lines: &HashMap<Name, (std::sync::Arc<str>, usize)>) -> Result<()> {
         for node in &self.nodes {
             let apex = node.owner.eq_ignore_case(&self.origin);
             if let Some(cname) = node.rrset(RType::CNAME) {
@@ -351,10 +363,17 @@ impl Zone {
                 }
             }
             if node.has(RType::DS) && !apex && !node.has(RType::NS) {
-                return Err(Error::Failed(format!(
-                    "'{}': found DS RRset without NS RRset",
-                    node.owner
-                )));
+                // dnssec-signzone's words and refusal; the DS record's
+                // file and line, where the zone was read from a file.
+                let message = format!("'{}': found DS RRset without NS RRset", node.owner);
+                return Err(match ds_lines.get(&node.owner.to_lowercase()) {
+                    Some((file, line)) => Error::Input {
+                        file: file.to_string(),
+                        line: Some(*line),
+                        message,
+                    },
+                    None => Error::Failed(message),
+                });
             }
             if apex && node.has(RType::DS) {
                 return Err(Error::Failed(format!(
@@ -365,6 +384,39 @@ impl Zone {
         }
         Ok(())
     }
+}
+
+/// The owner-name rules named-checkzone 9.18 enforces with its default
+/// options (lib/dns/master.c, lib/dns/rbtdb.c): no NS RRset at a wildcard
+/// (RFC 4592 §4.2), an NSEC3 owner's first label a base32hex hash (its
+/// check-names rule is fatal even where check-names only warns), no DS
+/// at the apex (a parent-side type). The other check-names rules (host
+/// names for A, AAAA and MX owners) only warn in named-checkzone, and
+/// are accepted here.
+fn owner_name_check(record: &super::Record, apex: bool) -> Result<()> {
+    let owner = &record.owner;
+    match record.rtype {
+        RType::NS if owner.is_wildcard() => Err(record.error(format!(
+            "'{owner}': invalid NS owner name (wildcard)"
+        ))),
+        RType::NSEC3 if !is_base32hex_label(owner.labels().next().unwrap_or_default()) => {
+            Err(record.error(format!(
+                "'{owner}': bad owner name (check-names): an NSEC3 owner starts with a base32hex hash"
+            )))
+        }
+        RType::DS if apex => Err(record.error(format!(
+            "'{owner}': DS record at top of zone"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// BIND's test for an NSEC3 owner label: base32hex without padding, in
+/// either case, with zero trailing bits.
+fn is_base32hex_label(label: &[u8]) -> bool {
+    data_encoding::BASE32HEX_NOPAD
+        .decode(&label.to_ascii_uppercase())
+        .is_ok()
 }
 
 /// RFC 1034 §3.6.2 and RFC 2181 §10.1: a CNAME is alone at its owner.
