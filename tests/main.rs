@@ -4,6 +4,7 @@
 mod audit;
 mod corpus;
 mod crash;
+mod differential;
 mod dnskey_from_label;
 mod ds_from_key;
 mod faults;
