@@ -92,6 +92,21 @@ const ALLOWED: &[Allowed] = &[
                  DNAME (RFC 6672 §2.3: it is not authoritative); zone-sign \
                  leaves it unsigned, as BIND does with NSEC",
     },
+    Allowed {
+        zone: "diff-other-algorithm.zone",
+        modes: ALL,
+        kind: Kind::BindOnly("dsset: other.example. 0 DS "),
+        reason: "dnssec-signzone's dsset lists every key of the DNSKEY RRset, \
+                 also one that signs nothing; zone-sign's lists the keys that \
+                 sign the DNSKEY RRset (a DS of an algorithm that signs nothing \
+                 makes the zone bogus, RFC 4035 §2.2 and §5.2)",
+    },
+    Allowed {
+        zone: "ldns-zonemd-A.4-uri.arpa.zone",
+        modes: ALL,
+        kind: Kind::BindOnly("dsset: uri.arpa. 0 DS 8 2"),
+        reason: "dnssec-signzone's dsset lists the zone's own keys that sign nothing",
+    },
 ];
 
 /// Zones whose own apex DNSKEYs are of algorithms no key here signs with
@@ -366,8 +381,12 @@ fn compare(
     let tag = format!("{}-{mode:?}", case.file);
     let ours_file = work.join(format!("{tag}.ours"));
     let bind_file = work.join(format!("{tag}.bind"));
-    let ds_dir = work.join(format!("{tag}.ds"));
-    std::fs::create_dir(&ds_dir).expect("ds dir");
+    let (ours_ds, bind_ds) = (
+        work.join(format!("{tag}.ours-ds")),
+        work.join(format!("{tag}.bind-ds")),
+    );
+    std::fs::create_dir(&ours_ds).expect("ds dir");
+    std::fs::create_dir(&bind_ds).expect("ds dir");
 
     let mut ours = hsm.tool("zone-sign");
     ours.current_dir(&case.dir)
@@ -377,7 +396,7 @@ fn compare(
         .args(["-o", &case.origin, "-f"])
         .arg(&ours_file)
         .arg("-d")
-        .arg(&ds_dir);
+        .arg(&ours_ds);
     if foreign {
         ours.arg("--allow-unsigned-algorithm");
     }
@@ -406,7 +425,7 @@ fn compare(
         .args(["-o", &case.origin, "-f"])
         .arg(&bind_file)
         .arg("-d")
-        .arg(&ds_dir);
+        .arg(&bind_ds);
     if foreign {
         bind.arg("-P");
     }
@@ -422,14 +441,50 @@ fn compare(
     }
 
     let origin = Name::parse(&case.origin, None).map_err(|e| format!("{tag}: origin: {e:?}"))?;
-    let ours = normalise(&ours_file, &origin, ours_key)?;
-    let theirs = normalise(&bind_file, &origin, bind_key)?;
+    let mut ours = normalise(&ours_file, &origin, ours_key)?;
+    let mut theirs = normalise(&bind_file, &origin, bind_key)?;
+    // The dsset: which keys, algorithms and digest types it lists (the
+    // tags and digests are the keys' own).
+    ours.extend(normalise_dsset(&ours_ds, &origin)?);
+    theirs.extend(normalise_dsset(&bind_ds, &origin)?);
+    ours.sort();
+    theirs.sort();
     Ok(Diff {
         zone: case.file.clone(),
         mode,
         bind_only: minus(&theirs, &ours),
         ours_only: minus(&ours, &theirs),
     })
+}
+
+/// The one dsset file in `dir`: its name, and its DS records as
+/// `dsset: owner TTL DS algorithm digest-type`.
+fn normalise_dsset(dir: &Path, origin: &Name) -> Result<Vec<String>, String> {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map(|entry| entry.expect("dir entry").path())
+        .collect();
+    let [path] = files.as_slice() else {
+        return Err(format!("{}: not one dsset file: {files:?}", dir.display()));
+    };
+    let name = path.file_name().expect("name").to_string_lossy();
+    let text = path.display().to_string();
+    let mut reader = ZoneReader::open(&text, origin.clone())
+        .map_err(|e| format!("{e}"))?
+        .lenient_ttl();
+    let mut lines = vec![format!("dsset file: {name}")];
+    while let Some(record) = reader.next_record().map_err(|e| format!("{e}"))? {
+        let wire = common::rdata::parse(record.rtype, &record.rdata, &record.origin)
+            .map_err(|e| format!("{text}:{}: {e}", record.line))?;
+        if record.rtype != RType::DS || wire.len() < 4 {
+            return Err(format!("{text}:{}: not a DS record", record.line));
+        }
+        lines.push(format!(
+            "dsset: {} {} DS {} {}",
+            record.owner, record.ttl, wire[2], wire[3]
+        ));
+    }
+    Ok(lines)
 }
 
 /// True for two RRSIG or NSEC records alike but for the case of the
@@ -509,4 +564,127 @@ fn normalise(path: &Path, origin: &Name, signing_key: &[u8]) -> Result<Vec<Strin
     }
     lines.sort();
     Ok(lines)
+}
+
+/// What named-checkzone refuses about owner names, zone-sign refuses, at
+/// the record's line; what it accepts (check-names only warns there),
+/// zone-sign signs. Both halves are checked against BIND itself.
+#[test]
+fn owner_names_named_checkzone_refuses_are_refused_with_file_and_line() {
+    let hsm = Hsm::new();
+    hsm.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-a", "ECDSAP256SHA256", "-l", "csk"],
+    );
+    let cases = std::fs::read_to_string(data_dir().join("zones/owner-names.txt")).expect("cases");
+    let mut failures = Vec::new();
+    for (at, block) in cases.split("\n-----\n").enumerate() {
+        let header = block
+            .lines()
+            .find_map(|l| l.strip_prefix("## "))
+            .expect("a ## line");
+        let zone: String = block
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file = hsm.dir().join(format!("owner-{at}.zone"));
+        std::fs::write(&file, &zone).expect("zone");
+        let bind = Command::new("named-checkzone")
+            .arg("example.com")
+            .arg(&file)
+            .output()
+            .expect("named-checkzone");
+        let ours = hsm
+            .tool("zone-sign")
+            .args(["-q", "-o", "example.com", "-f"])
+            .arg(hsm.dir().join(format!("owner-{at}.signed")))
+            .arg("-d")
+            .arg(hsm.dir())
+            .arg("--pin")
+            .arg(PIN)
+            .arg(&file)
+            .arg("pkcs11:object=csk")
+            .output()
+            .expect("zone-sign");
+        let stderr = String::from_utf8_lossy(&ours.stderr);
+        if header == "accepted" {
+            if !bind.status.success() {
+                failures.push(format!(
+                    "{header} (block {at}): named-checkzone refuses: {bind:?}"
+                ));
+            }
+            if !ours.status.success() {
+                failures.push(format!(
+                    "{header} (block {at}): zone-sign refuses: {stderr}"
+                ));
+            }
+            continue;
+        }
+        let (line, message) = header
+            .strip_prefix("refused ")
+            .and_then(|rest| rest.split_once(' '))
+            .expect("## refused LINE MESSAGE");
+        if bind.status.success() {
+            failures.push(format!("{header} (block {at}): named-checkzone accepts it"));
+        }
+        let place = format!("{}:{line}: ", file.display());
+        if ours.status.code() != Some(1) || !stderr.contains(&place) || !stderr.contains(message) {
+            failures.push(format!(
+                "{header} (block {at}): zone-sign: {:?} {stderr}",
+                ours.status.code()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// RFC 5155 §4: only the apex NSEC3PARAM is the signer's. One below a
+/// cut is occluded data, kept unsigned; one at an authoritative name is
+/// data, signed (both as dnssec-signzone keeps them).
+#[test]
+fn an_nsec3param_below_the_apex_is_data_kept_as_written() {
+    let hsm = Hsm::new();
+    hsm.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-a", "ECDSAP256SHA256", "-l", "csk"],
+    );
+    let signed = hsm.dir().join("signed");
+    let output = hsm
+        .tool("zone-sign")
+        .current_dir(data_dir().join("zones"))
+        .args(["-q", "-3", "AB", "-o", "cuts.example.", "-O", "full", "-f"])
+        .arg(&signed)
+        .arg("-d")
+        .arg(hsm.dir())
+        .args(["--pin", PIN, "diff-delegations.zone", "pkcs11:object=csk"])
+        .output()
+        .expect("zone-sign");
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&signed).expect("signed");
+    let has = |wanted: &str| {
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == wanted)
+    };
+    assert!(
+        has("x.sub.insecure.cuts.example. 300 IN NSEC3PARAM 1 0 0 -"),
+        "{text}"
+    );
+    assert!(
+        has("n3p.cuts.example. 300 IN NSEC3PARAM 1 0 5 ABCD"),
+        "{text}"
+    );
+    assert!(has("cuts.example. 0 IN NSEC3PARAM 1 0 0 AB"), "{text}");
+    let signed_owners: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            (fields.get(3..5) == Some(&["RRSIG", "NSEC3PARAM"][..])).then(|| fields[0])
+        })
+        .collect();
+    assert_eq!(
+        signed_owners,
+        ["cuts.example.", "n3p.cuts.example."],
+        "{text}"
+    );
 }
