@@ -447,3 +447,71 @@ fn cname_conflict(rrsets: &[RrSet], record: &super::Record, wire: &[u8], apex: b
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(body: &str) -> Result<Zone> {
+        let origin = Name::parse("example.com.", None).expect("origin");
+        let text = format!("$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n{body}");
+        let reader = ZoneReader::new(
+            Box::new(std::io::Cursor::new(text.into_bytes())),
+            "t.zone",
+            None,
+            origin.clone(),
+        );
+        Zone::load(reader, &origin).map(|(zone, _)| zone)
+    }
+
+    fn refusal(body: &str) -> String {
+        load(body).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn owner_names_named_checkzone_refuses() {
+        let message = refusal("x A 192.0.2.2\n*.w NS ns\n");
+        assert!(message.contains("t.zone:6:"), "{message}");
+        assert!(
+            message.contains("invalid NS owner name (wildcard)"),
+            "{message}"
+        );
+        let message = refusal("x NSEC3 1 0 0 - 0123456789ABCDEFGHIJKLMNOPQRSTUV A\n");
+        assert!(
+            message.contains("t.zone:5:") && message.contains("check-names"),
+            "{message}"
+        );
+        // Trailing bits set: not a hash BIND decodes.
+        let message = refusal("01 NSEC3 1 0 0 - 0123456789ABCDEFGHIJKLMNOPQRSTUV A\n");
+        assert!(message.contains("t.zone:5:"), "{message}");
+        let message = refusal("@ DS 1 13 2 AABB\n");
+        assert!(
+            message.contains("t.zone:5:") && message.contains("top of zone"),
+            "{message}"
+        );
+        let message = refusal("a A 192.0.2.2\nb DS 1 13 2 AABB\n");
+        assert!(
+            message.contains("t.zone:6:") && message.contains("without NS"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn owner_names_named_checkzone_only_warns_about_are_accepted() {
+        load("x_y A 192.0.2.2\nx.*.y A 192.0.2.3\n*.w MX 10 ns\n0123456789abcdefghijklmnopqrstuv NSEC3 1 0 0 - 0123456789ABCDEFGHIJKLMNOPQRSTUV A\n")
+            .expect("accepted");
+    }
+
+    #[test]
+    fn only_the_apex_nsec3param_is_the_signers() {
+        let zone =
+            load("@ NSEC3PARAM 1 0 0 -\nsub NS ns\nx.sub NSEC3PARAM 1 0 0 -\n").expect("zone");
+        assert!(!zone.apex().has(RType::NSEC3PARAM));
+        let occluded = zone
+            .nodes
+            .iter()
+            .find(|n| n.owner.to_text() == "x.sub.example.com.")
+            .expect("kept");
+        assert!(occluded.has(RType::NSEC3PARAM));
+    }
+}
