@@ -187,7 +187,6 @@ impl Zone {
             }
             let apex = record.owner.eq_ignore_case(origin);
             owner_name_check(&record, apex)?;
-            check_names(&record, &wire);
             if record.rtype == RType::DS {
                 ds_lines
                     .entry(record.owner.to_lowercase())
@@ -391,8 +390,9 @@ impl Zone {
 /// options (lib/dns/master.c, lib/dns/rbtdb.c): no NS RRset at a wildcard
 /// (RFC 4592 §4.2), an NSEC3 owner's first label a base32hex hash (its
 /// check-names rule is fatal even where check-names only warns), no DS
-/// at the apex (a parent-side type). The other check-names rules only
-/// warn in named-checkzone, and here ([`check_names`]).
+/// at the apex (a parent-side type). The other check-names rules (host
+/// names for A, AAAA and MX owners) only warn in named-checkzone, and
+/// are accepted here.
 fn owner_name_check(record: &super::Record, apex: bool) -> Result<()> {
     let owner = &record.owner;
     match record.rtype {
@@ -409,108 +409,6 @@ fn owner_name_check(record: &super::Record, apex: bool) -> Result<()> {
         ))),
         _ => Ok(()),
     }
-}
-
-/// named-checkzone's default `check-names` (and `check-wildcard`) rules,
-/// which only warn there (bin/check/check-tool.c; lib/dns/rdata/*
-/// checkowner and checknames): host names (RFC 952, RFC 1123 §2.1) as A,
-/// AAAA, A6, WKS and MX owners and as NS, MX, SRV, AFSDB, RT, SOA and
-/// reverse-zone PTR targets; mailbox names as MB and MG owners and SOA,
-/// RP and MINFO mailboxes; `*` only as an owner's first label. Warned
-/// about, with BIND's words, and signed.
-fn check_names(record: &super::Record, wire: &[u8]) {
-    let owner = &record.owner;
-    let warn = |message: String| {
-        crate::cli::warn(&format!("{}:{}: {message}", record.file, record.line));
-    };
-    if owner.labels().skip(1).any(|label| label == b"*") {
-        warn(format!(
-            "owner name '{owner}' contains a non-terminal wildcard"
-        ));
-    }
-    let owner_ok = match record.rtype.0 {
-        1 | 28 | 38 | 11 | 15 => is_hostname(owner, true),
-        7 | 8 => is_mailbox(owner),
-        _ => true,
-    };
-    if !owner_ok {
-        warn(format!("'{owner}': bad owner name (check-names)"));
-    }
-    let name_at = |at: usize| {
-        wire.get(at..)
-            .and_then(|rest| rdata::name_from_wire(rest).ok())
-    };
-    let mut targets: Vec<(Option<Name>, bool)> = Vec::new(); // (name, mailbox)
-    match record.rtype.0 {
-        2 => targets.push((name_at(0), false)),
-        15 | 18 | 21 => targets.push((name_at(2), false)),
-        33 => targets.push((name_at(6), false)),
-        12 if is_reverse(owner) => targets.push((name_at(0), false)),
-        6 | 14 => {
-            let second = rdata::name_len(wire).ok().and_then(name_at);
-            targets.push((name_at(0), record.rtype.0 == 14));
-            targets.push((second, true));
-        }
-        17 => targets.push((name_at(0), true)),
-        _ => {}
-    }
-    for (name, mailbox) in targets {
-        let Some(name) = name else { continue };
-        let ok = if mailbox {
-            is_mailbox(&name)
-        } else {
-            is_hostname(&name, false)
-        };
-        if !ok {
-            warn(format!("'{name}': bad name (check-names)"));
-        }
-    }
-}
-
-/// BIND's `dns_name_ishostname`: letters, digits and inner hyphens in
-/// each label; a leading `*` label skipped for an owner.
-fn is_hostname(name: &Name, wildcard: bool) -> bool {
-    let mut labels = name.labels().peekable();
-    if wildcard && labels.peek() == Some(&&b"*"[..]) {
-        labels.next();
-    }
-    labels.all(is_hostname_label)
-}
-
-fn is_hostname_label(label: &[u8]) -> bool {
-    let last = label.len().saturating_sub(1);
-    label
-        .iter()
-        .enumerate()
-        .all(|(at, &c)| c.is_ascii_alphanumeric() || (c == b'-' && at != 0 && at != last))
-}
-
-/// BIND's `dns_name_ismailbox`: a first label of printable ASCII, then a
-/// host name (the root is one too).
-fn is_mailbox(name: &Name) -> bool {
-    let mut labels = name.labels();
-    let Some(first) = labels.next() else {
-        return true;
-    };
-    let rest: Vec<&[u8]> = labels.collect();
-    first.iter().all(|&c| c > 0x20 && c < 0x7f)
-        && !rest.is_empty()
-        && rest.into_iter().all(is_hostname_label)
-}
-
-/// A name in a reverse tree (in-addr.arpa, ip6.arpa, ip6.int), and not a
-/// DNS-SD name (RFC 6763 §11), as BIND's PTR rule takes it.
-fn is_reverse(owner: &Name) -> bool {
-    let labels: Vec<Vec<u8>> = owner.labels().map(<[u8]>::to_ascii_lowercase).collect();
-    let ends = |tail: &[&[u8]]| {
-        labels.len() >= tail.len()
-            && labels[labels.len() - tail.len()..]
-                .iter()
-                .zip(tail)
-                .all(|(a, b)| a.as_slice() == *b)
-    };
-    let dnssd = labels.len() > 3 && labels[1] == b"_dns-sd" && labels[2] == b"_udp";
-    !dnssd && (ends(&[b"in-addr", b"arpa"]) || ends(&[b"ip6", b"arpa"]) || ends(&[b"ip6", b"int"]))
 }
 
 /// BIND's test for an NSEC3 owner label: base32hex without padding, in
@@ -615,31 +513,5 @@ mod tests {
             .find(|n| n.owner.to_text() == "x.sub.example.com.")
             .expect("kept");
         assert!(occluded.has(RType::NSEC3PARAM));
-    }
-}
-
-#[cfg(test)]
-mod check_names_tests {
-    use super::*;
-
-    fn name(text: &str) -> Name {
-        Name::parse(text, None).expect("name")
-    }
-
-    #[test]
-    fn host_and_mailbox_names_as_bind_tests_them() {
-        assert!(is_hostname(&name("a-b.example."), false));
-        assert!(is_hostname(&name("*.example."), true));
-        assert!(!is_hostname(&name("*.example."), false));
-        assert!(!is_hostname(&name("a_b.example."), false));
-        assert!(!is_hostname(&name("-a.example."), false));
-        assert!(!is_hostname(&name("a-.example."), false));
-        assert!(is_hostname(&name("."), false));
-        assert!(is_mailbox(&name("a_b+c.example.")));
-        assert!(!is_mailbox(&name("a.b_c.example.")));
-        assert!(!is_mailbox(&name("single.")));
-        assert!(is_reverse(&name("4.3.2.1.IN-ADDR.ARPA.")));
-        assert!(!is_reverse(&name("b._dns-sd._udp.2.1.in-addr.arpa.")));
-        assert!(!is_reverse(&name("in-addr.arpa.example.")));
     }
 }
