@@ -84,6 +84,12 @@ fn corpus_zones_signed_load_in_bind_with_bind_s_rrsets_and_ttls() {
         "bind-compat.".into(),
         true,
     ));
+    zones.push((
+        ours.clone(),
+        "ttl-rules.zone".into(),
+        "ttl-rules.".into(),
+        true,
+    ));
     // BIND 9.18 cannot read this input (ohttp by name), only our output.
     zones.push((ours, "svcb-names.zone".into(), "svcb-names.".into(), false));
 

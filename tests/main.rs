@@ -5,6 +5,7 @@ mod attacks;
 mod audit;
 mod corpus;
 mod crash;
+mod differential;
 mod dnskey_from_label;
 mod ds_from_key;
 mod faults;

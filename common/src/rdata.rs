@@ -127,7 +127,7 @@ pub fn layout(rtype: RType) -> Option<&'static [Field]> {
         45 => &[IpsecKey],                              // IPSECKEY
         47 => &[NAME_KEEP, TypeBitmap],                 // NSEC (RFC 6840 §5.1)
         48 | 60 | 57 => &[U16, U8, Algorithm, Base64 { optional: false }], // DNSKEY CDNSKEY RKEY
-        49 => &[Base64 { optional: false }],            // DHCID
+        49 | 67 | 68 => &[Base64 { optional: false }],  // DHCID HHIT BRID
         50 => &[U8, U8, U16, SaltHex, Base32Hex, TypeBitmap], // NSEC3
         51 => &[U8, U8, U16, SaltHex],                  // NSEC3PARAM
         52 | 53 => &[U8, U8, U8, Hex { optional: false }], // TLSA SMIMEA

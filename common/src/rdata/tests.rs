@@ -156,6 +156,9 @@ fn every_type_of_the_corpus_round_trips() {
             "00-00-5e-ef-10-00-00-2a",
         ),
         ("A6", "0 2001:db8::1", "0 2001:db8::1"),
+        // BIND 9.18 writes and reads these two in base64.
+        ("HHIT", "AAECAwQF", "AAECAwQF"),
+        ("BRID", "AAECAwQF", "AAECAwQF"),
         (
             "A6",
             "64 ::1:2:3:4 prefix.example.",

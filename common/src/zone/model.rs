@@ -59,12 +59,15 @@ pub struct Zone {
 
 /// The DNSSEC records a signer makes itself; in input they are not part
 /// of the zone's data (RRSIGs are kept aside for reuse, the NSEC/NSEC3
-/// chain is rebuilt).
-pub fn is_signer_made(rtype: RType) -> bool {
-    matches!(
-        rtype,
-        RType::RRSIG | RType::NSEC | RType::NSEC3 | RType::NSEC3PARAM
-    )
+/// chain is rebuilt). Only the apex NSEC3PARAM belongs to the signer
+/// (RFC 5155 §4): one anywhere else is data, kept as written (occluded
+/// below a cut, as BIND keeps it).
+pub fn is_signer_made(rtype: RType, apex: bool) -> bool {
+    match rtype {
+        RType::RRSIG | RType::NSEC | RType::NSEC3 => true,
+        RType::NSEC3PARAM => apex,
+        _ => false,
+    }
 }
 
 /// What loading found besides the zone.
@@ -156,6 +159,9 @@ impl Zone {
         let mut class = None;
         let mut soa_seen: Option<(u32, Vec<u8>)> = None;
         let mut input_signatures = InputSignatures::new();
+        // Where each DS owner's first DS record is, for the check that
+        // needs the whole node (a DS without NS).
+        let mut ds_lines: HashMap<Name, (std::sync::Arc<str>, usize)> = HashMap::new();
         // The types given a TTL in the current run of one owner's records
         // (the reader makes the TTLs inside a run agree, BIND's way).
         let mut run: (u64, Vec<RType>) = (0, Vec::new());
@@ -179,7 +185,14 @@ impl Zone {
                     wire.len()
                 )));
             }
-            if is_signer_made(record.rtype) {
+            let apex = record.owner.eq_ignore_case(origin);
+            owner_name_check(&record, apex)?;
+            if record.rtype == RType::DS {
+                ds_lines
+                    .entry(record.owner.to_lowercase())
+                    .or_insert_with(|| (record.file.clone(), record.line));
+            }
+            if is_signer_made(record.rtype, apex) {
                 report.input_dnssec += 1;
                 if record.rtype == RType::RRSIG {
                     report.input_signatures += 1;
@@ -195,7 +208,6 @@ impl Zone {
                 }
                 continue;
             }
-            let apex = record.owner.eq_ignore_case(origin);
             if record.rtype == RType::SOA {
                 if !apex {
                     return Err(record.error(format!(
@@ -261,7 +273,7 @@ impl Zone {
             nodes,
             input_signatures,
         };
-        zone.check()?;
+        zone.check(&ds_lines)?;
         Ok((zone, report))
     }
 
@@ -332,7 +344,7 @@ impl Zone {
 
     /// The structural checks of a zone that is to be signed (loading has
     /// made them at each record already, with its file and line).
-    fn check(&self) -> Result<()> {
+    fn check(&self, ds_lines: &HashMap<Name, (std::sync::Arc<str>, usize)>) -> Result<()> {
         for node in &self.nodes {
             let apex = node.owner.eq_ignore_case(&self.origin);
             if let Some(cname) = node.rrset(RType::CNAME) {
@@ -351,10 +363,17 @@ impl Zone {
                 }
             }
             if node.has(RType::DS) && !apex && !node.has(RType::NS) {
-                return Err(Error::Failed(format!(
-                    "'{}': found DS RRset without NS RRset",
-                    node.owner
-                )));
+                // dnssec-signzone's words and refusal; the DS record's
+                // file and line, where the zone was read from a file.
+                let message = format!("'{}': found DS RRset without NS RRset", node.owner);
+                return Err(match ds_lines.get(&node.owner.to_lowercase()) {
+                    Some((file, line)) => Error::Input {
+                        file: file.to_string(),
+                        line: Some(*line),
+                        message,
+                    },
+                    None => Error::Failed(message),
+                });
             }
             if apex && node.has(RType::DS) {
                 return Err(Error::Failed(format!(
@@ -365,6 +384,39 @@ impl Zone {
         }
         Ok(())
     }
+}
+
+/// The owner-name rules named-checkzone 9.18 enforces with its default
+/// options (lib/dns/master.c, lib/dns/rbtdb.c): no NS RRset at a wildcard
+/// (RFC 4592 §4.2), an NSEC3 owner's first label a base32hex hash (its
+/// check-names rule is fatal even where check-names only warns), no DS
+/// at the apex (a parent-side type). The other check-names rules (host
+/// names for A, AAAA and MX owners) only warn in named-checkzone, and
+/// are accepted here.
+fn owner_name_check(record: &super::Record, apex: bool) -> Result<()> {
+    let owner = &record.owner;
+    match record.rtype {
+        RType::NS if owner.is_wildcard() => Err(record.error(format!(
+            "'{owner}': invalid NS owner name (wildcard)"
+        ))),
+        RType::NSEC3 if !is_base32hex_label(owner.labels().next().unwrap_or_default()) => {
+            Err(record.error(format!(
+                "'{owner}': bad owner name (check-names): an NSEC3 owner starts with a base32hex hash"
+            )))
+        }
+        RType::DS if apex => Err(record.error(format!(
+            "'{owner}': DS record at top of zone"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// BIND's test for an NSEC3 owner label: base32hex without padding, in
+/// either case, with zero trailing bits.
+fn is_base32hex_label(label: &[u8]) -> bool {
+    data_encoding::BASE32HEX_NOPAD
+        .decode(&label.to_ascii_uppercase())
+        .is_ok()
 }
 
 /// RFC 1034 §3.6.2 and RFC 2181 §10.1: a CNAME is alone at its owner.
@@ -394,4 +446,72 @@ fn cname_conflict(rrsets: &[RrSet], record: &super::Record, wire: &[u8], apex: b
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(body: &str) -> Result<Zone> {
+        let origin = Name::parse("example.com.", None).expect("origin");
+        let text = format!("$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n{body}");
+        let reader = ZoneReader::new(
+            Box::new(std::io::Cursor::new(text.into_bytes())),
+            "t.zone",
+            None,
+            origin.clone(),
+        );
+        Zone::load(reader, &origin).map(|(zone, _)| zone)
+    }
+
+    fn refusal(body: &str) -> String {
+        load(body).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn owner_names_named_checkzone_refuses() {
+        let message = refusal("x A 192.0.2.2\n*.w NS ns\n");
+        assert!(message.contains("t.zone:6:"), "{message}");
+        assert!(
+            message.contains("invalid NS owner name (wildcard)"),
+            "{message}"
+        );
+        let message = refusal("x NSEC3 1 0 0 - 0123456789ABCDEFGHIJKLMNOPQRSTUV A\n");
+        assert!(
+            message.contains("t.zone:5:") && message.contains("check-names"),
+            "{message}"
+        );
+        // Trailing bits set: not a hash BIND decodes.
+        let message = refusal("01 NSEC3 1 0 0 - 0123456789ABCDEFGHIJKLMNOPQRSTUV A\n");
+        assert!(message.contains("t.zone:5:"), "{message}");
+        let message = refusal("@ DS 1 13 2 AABB\n");
+        assert!(
+            message.contains("t.zone:5:") && message.contains("top of zone"),
+            "{message}"
+        );
+        let message = refusal("a A 192.0.2.2\nb DS 1 13 2 AABB\n");
+        assert!(
+            message.contains("t.zone:6:") && message.contains("without NS"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn owner_names_named_checkzone_only_warns_about_are_accepted() {
+        load("x_y A 192.0.2.2\nx.*.y A 192.0.2.3\n*.w MX 10 ns\n0123456789abcdefghijklmnopqrstuv NSEC3 1 0 0 - 0123456789ABCDEFGHIJKLMNOPQRSTUV A\n")
+            .expect("accepted");
+    }
+
+    #[test]
+    fn only_the_apex_nsec3param_is_the_signers() {
+        let zone =
+            load("@ NSEC3PARAM 1 0 0 -\nsub NS ns\nx.sub NSEC3PARAM 1 0 0 -\n").expect("zone");
+        assert!(!zone.apex().has(RType::NSEC3PARAM));
+        let occluded = zone
+            .nodes
+            .iter()
+            .find(|n| n.owner.to_text() == "x.sub.example.com.")
+            .expect("kept");
+        assert!(occluded.has(RType::NSEC3PARAM));
+    }
 }
