@@ -191,7 +191,7 @@ impl Pkcs11Uri {
             let before_query = text.split('?').next().unwrap_or_default();
             return Err(Error::usage(format!(
                 "key label '{}' contains ':' but is not a pkcs11: URI",
-                crate::zone::escape(redact_pin_value(before_query))
+                crate::zone::excerpt(redact_pin_value(before_query))
             )));
         }
         Pkcs11Uri::parse(&format!("pkcs11:{text}"))
@@ -568,9 +568,32 @@ fn uri_error(uri: &str, problem: &str) -> Error {
         Some(at) => &uri[..at],
         None => uri,
     };
-    let shown = redact_pin_value(shown);
-    let problem = redact_excerpts(problem, &secret_parts(uri));
+    // A label read from a key file may hold any byte: the message is one
+    // line, without control characters, and short.
+    let shown = crate::zone::excerpt(redact_pin_value(shown));
+    let problem = without_controls(&redact_excerpts(problem, &secret_parts(uri)));
     Error::usage(format!("bad PKCS#11 URI '{shown}': {problem}"))
+}
+
+/// `text` with control characters written `\DDD`, at most 200 bytes, so
+/// that no input can forge a line of its own or reach a terminal.
+fn without_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(200));
+    for c in text.chars() {
+        if out.len() >= 200 {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            let mut buffer = [0; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                out.push_str(&format!("\\{byte:03}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The parts of a URI that may hold a secret: its query, and the value of

@@ -200,12 +200,19 @@ impl RrsetSigner<'_> {
         // Latest expiration first.
         candidates
             .sort_by_key(|(fields, _)| std::cmp::Reverse(fields.expiration.wrapping_sub(now)));
-        candidates.into_iter().find_map(|(fields, signature)| {
-            let data = signed_data(fields, owner, self.class, rrset);
-            self.verifiers[key_index]
-                .verify(&data, signature)
-                .then(|| fields.rdata(signature))
-        })
+        // At most two are tried: a signed input holds one signature per key
+        // and RRset (two across a re-sign with jitter), and each try costs a
+        // verification over the whole RRset, so N forged candidates over an
+        // N-record RRset would cost N^2. The rest are dropped and re-made.
+        candidates
+            .into_iter()
+            .take(2)
+            .find_map(|(fields, signature)| {
+                let data = signed_data(fields, owner, self.class, rrset);
+                self.verifiers[key_index]
+                    .verify(&data, signature)
+                    .then(|| fields.rdata(signature))
+            })
     }
 
     /// Verifies a signature made again after the first one failed: a
