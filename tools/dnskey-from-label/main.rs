@@ -352,6 +352,17 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
             "Key is not flagged as a KSK, but -R was used. Revoking a ZSK is legal, but undefined.",
         );
     }
+    if args.flags & FLAG_SEP == 0
+        && selector.label.as_ref().is_some_and(|l| {
+            String::from_utf8_lossy(l)
+                .to_ascii_lowercase()
+                .contains("ksk")
+        })
+    {
+        cli::warn(
+            "the label names a KSK but -f KSK is not given: this DNSKEY has flags 256 (a ZSK), and a DS made from it will not match the key once published with flags 257",
+        );
+    }
     let dnskey = DnsKey::from_public_key(&pair.public_key, algorithm, FLAG_ZONE | args.flags)?;
     let class = args.class.unwrap_or(Class::IN);
     let mut out = Stdout::new();

@@ -216,6 +216,7 @@ fn ed25519_key(pem: &str, dnskey_line: &str) -> (SigningKey, ring::signature::Ed
         active: true,
         publish: true,
         key_file_ttl: None,
+        cds: false,
         description: format!("example.com/ED25519/{}", dnskey.key_tag()),
         dnskey,
     };
@@ -236,6 +237,7 @@ fn options(inception: u32, expiration: u32) -> SignOptions {
         seed: 1,
         now: inception,
         refresh: 0,
+        sync: Default::default(),
     }
 }
 
