@@ -101,6 +101,29 @@ impl Lab {
             .expect("key tag in the base name")
     }
 
+    /// A key of `algorithm` (`bits` for RSA) published and active from
+    /// 30 days ago; its key tag.
+    fn key_of(&self, label: &str, algorithm: &str, bits: Option<&str>, ksk: bool) -> u16 {
+        let mut args = vec!["-a", algorithm, "-l", label];
+        if let Some(bits) = bits {
+            args.extend(["-b", bits]);
+        }
+        self.hsm.run_ok("pkcs11-keygen", &args);
+        let (publish, activate) = (stamp(self.ago(30)), stamp(self.ago(30)));
+        let mut args = vec!["-l", label, "-K", self.keys.to_str().expect("path")];
+        args.extend(["-P", &publish, "-A", &activate]);
+        if ksk {
+            args.extend(["-f", "KSK"]);
+        }
+        args.push("example.com");
+        let base = self.hsm.run_ok("dnskey-from-label", &args);
+        base.trim()
+            .rsplit('+')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .expect("key tag in the base name")
+    }
+
     /// `zone-sign -S` at `days` ago, of `input` (default: the fixture).
     fn sign_at(&self, days: i64, input: Option<&Path>, extra: &[&str]) -> Output {
         self.hsm
@@ -499,4 +522,26 @@ fn several_uri_keys_of_one_algorithm_need_the_ksk_named() {
     let flags: Vec<u16> = apex.dnskeys.iter().map(|(f, _)| *f).collect();
     assert_eq!(flags.iter().filter(|f| **f == 257).count(), 1, "{apex:?}");
     assert_eq!(flags.iter().filter(|f| **f == 256).count(), 1, "{apex:?}");
+}
+
+#[test]
+fn every_algorithm_the_token_makes_signs_and_both_validators_accept_it() {
+    for (algorithm, ksk_bits, zsk_bits) in [
+        ("RSASHA256", Some("4096"), Some("1024")),
+        ("RSASHA512", Some("2048"), Some("2048")),
+        ("ECDSAP256SHA256", None, None),
+        ("ECDSAP384SHA384", None, None),
+        ("ED25519", None, None),
+        ("ED448", None, None),
+    ] {
+        let lab = Lab::new();
+        let ksk = lab.key_of("ksk", algorithm, ksk_bits, true);
+        let zsk = lab.key_of("zsk", algorithm, zsk_bits, false);
+        for mode in [&[][..], &["-3", "-"]] {
+            let apex = lab.step(0, false, mode);
+            assert_eq!(apex.tags(), set(&[ksk, zsk]), "{algorithm}");
+            assert_eq!(apex.signed_by("DNSKEY"), set(&[ksk, zsk]), "{algorithm}");
+            assert_eq!(apex.signed_by("SOA"), set(&[zsk]), "{algorithm}");
+        }
+    }
 }
