@@ -230,6 +230,94 @@ impl Apex {
     }
 }
 
+/// A `named` process, stopped when dropped.
+struct Named(std::process::Child);
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Serves the lab's signed zone with `named` and asks `delv` for
+/// www.example.com, trusting the DS records the parent holds (CDS RDATA
+/// text, as the parent took them from the zone): true if it validates.
+fn delv_validates(lab: &Lab, parent_ds: &[String]) -> bool {
+    let dir = tempfile::tempdir_in(lab.hsm.dir()).expect("named dir");
+    let zone = dir.path().join("example.com.signed");
+    std::fs::copy(lab.signed(), &zone).expect("copy signed zone");
+    let anchors = dir.path().join("anchors.conf");
+    let entries: String = parent_ds
+        .iter()
+        .map(|ds| {
+            let f: Vec<&str> = ds.split_whitespace().collect();
+            format!(
+                "example.com. static-ds {} {} {} \"{}\";\n",
+                f[0],
+                f[1],
+                f[2],
+                f[3..].concat()
+            )
+        })
+        .collect();
+    std::fs::write(&anchors, format!("trust-anchors {{\n{entries}}};\n")).expect("anchors");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+        .port()
+        .to_string();
+    let conf = dir.path().join("named.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "options {{ directory \"{dir}\"; listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};\n\
+             pid-file \"{dir}/named.pid\"; recursion no; dnssec-validation no; notify no; check-names primary ignore; }};\n\
+             controls {{ }};\n\
+             zone \"example.com\" {{ type primary; file \"{zone}\"; }};\n",
+            dir = dir.path().display(),
+            zone = zone.display()
+        ),
+    )
+    .expect("named.conf");
+    let _named = Named(
+        Command::new("named")
+            .args(["-g", "-c"])
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("named must be installed (scripts/test installs bind9)"),
+    );
+    // Loaded when it answers the SOA (bounded wait).
+    let started = std::time::Instant::now();
+    loop {
+        let dig = Command::new("dig")
+            .args(["+short", "+time=1", "+tries=1", "-p", &port, "@127.0.0.1"])
+            .args(["example.com", "SOA"])
+            .output()
+            .expect("dig must be installed (bind9-dnsutils)");
+        if !dig.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "named did not load the zone"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let delv = Command::new("delv")
+        .arg("-a")
+        .arg(&anchors)
+        .args(["+root=example.com", "-p", &port, "@127.0.0.1"])
+        .args(["www.example.com", "A"])
+        .output()
+        .expect("delv must be installed (bind9-dnsutils)");
+    let text =
+        String::from_utf8_lossy(&delv.stdout).into_owned() + &String::from_utf8_lossy(&delv.stderr);
+    text.contains("; fully validated") && text.contains("192.0.2.3")
+}
+
 fn set(tags: &[u16]) -> BTreeSet<u16> {
     tags.iter().copied().collect()
 }
@@ -299,6 +387,9 @@ fn ksk_double_ds_rollover_with_cds_and_cdnskey() {
     let apex = lab.step(20, false, &[]);
     assert_eq!(apex.tags(), set(&[zsk, old]));
     assert_eq!(apex.cds, set(&[old]));
+    // The parent takes its DS from the CDS it sees.
+    let mut parent = apex.cds_lines.clone();
+    assert!(delv_validates(&lab, &parent));
     assert_eq!(apex.cdnskey, set(&[old]));
     // CDS and CDNSKEY are signed by the KSK only (RFC 7344 §4.1).
     assert_eq!(apex.signed_by("CDS"), set(&[old]));
@@ -314,6 +405,9 @@ fn ksk_double_ds_rollover_with_cds_and_cdnskey() {
     assert_eq!(apex.cdnskey, set(&[old, new]));
     assert_eq!(apex.signed_by("DNSKEY"), set(&[zsk, old]));
     assert_eq!(apex.signed_by("CDS"), set(&[old]));
+    assert!(delv_validates(&lab, &parent));
+    parent = apex.cds_lines.clone();
+    assert!(delv_validates(&lab, &parent));
     // The new KSK signs; the old one's CDS is gone; re-signing the last
     // output drops what it held.
     let apex = lab.step(7, true, &[]);
@@ -322,10 +416,20 @@ fn ksk_double_ds_rollover_with_cds_and_cdnskey() {
     assert_eq!(apex.cdnskey, set(&[new]));
     assert_eq!(apex.signed_by("DNSKEY"), set(&[zsk, new]));
     assert_eq!(apex.signed_by("CDS"), set(&[new]));
+    // The double DS carries the swap; the old DS alone no longer would.
+    assert!(delv_validates(&lab, &parent));
+    let old_only: Vec<String> = parent
+        .iter()
+        .filter(|ds| ds.starts_with(&format!("{old} ")))
+        .cloned()
+        .collect();
+    assert!(!delv_validates(&lab, &old_only));
+    parent = apex.cds_lines.clone();
     // The parent has acted: no CDS any more, and the old KSK is gone.
     let apex = lab.step(1, true, &[]);
     assert_eq!(apex.tags(), set(&[zsk, new]));
     assert!(apex.cds.is_empty() && apex.cdnskey.is_empty(), "{apex:?}");
+    assert!(delv_validates(&lab, &parent));
     // Another digest type on request, and the RFC 8078 delete form.
     let apex = lab.step(12, false, &["--cds-digest", "SHA-384"]);
     assert_eq!(apex.cds, set(&[old, new]));
