@@ -131,3 +131,98 @@ pub(super) fn publish_sync(
     apex.rrsets.sort_by_key(|s| s.rtype);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::ZoneReader;
+
+    fn zone(text: &str) -> Zone {
+        let origin = Name::parse("example.com.", None).expect("origin");
+        let reader = ZoneReader::new(
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            "test",
+            None,
+            origin.clone(),
+        );
+        Zone::load(reader, &origin).expect("zone").0
+    }
+
+    fn key(flags: &str, cds: bool) -> SigningKey {
+        let dnskey = DnsKey::parse_rdata(&[
+            flags,
+            "3",
+            "13",
+            "sn2NprnPfPzAUeMOY6fOhj9RNVQ9BX+jR0fQu+24HlzS3xqVCaxc7bIkbx2zRFMEJDcd0q9yTCV/FvFO1D2aIA==",
+        ])
+        .expect("key");
+        SigningKey {
+            public_key: dnskey.to_public_key().expect("public"),
+            algorithm: crate::algorithm::Algorithm::EcdsaP256Sha256,
+            ksk: dnskey.is_ksk(),
+            active: true,
+            publish: true,
+            key_file_ttl: None,
+            cds,
+            description: "example.com/ECDSAP256SHA256/1".into(),
+            dnskey,
+        }
+    }
+
+    fn rdatas(zone: &Zone, rtype: RType) -> Vec<Vec<u8>> {
+        zone.nodes[0]
+            .rrset(rtype)
+            .map(|s| s.rdatas.iter().map(<[u8]>::to_vec).collect())
+            .unwrap_or_default()
+    }
+
+    const ZONE: &str = "$TTL 3600\n@ SOA ns hm 1 2 3 4 300\n@ NS ns\n@ 600 DNSKEY 257 3 13 sn2NprnPfPzAUeMOY6fOhj9RNVQ9BX+jR0fQu+24HlzS3xqVCaxc7bIkbx2zRFMEJDcd0q9yTCV/FvFO1D2aIA==\nns A 192.0.2.1\n";
+
+    #[test]
+    fn a_ksk_in_its_sync_window_gets_cds_and_cdnskey_with_the_dnskey_ttl() {
+        let mut zone = zone(ZONE);
+        let ksk = key("257", true);
+        publish_sync(
+            &mut zone,
+            std::slice::from_ref(&ksk),
+            &SyncOptions::default(),
+        )
+        .expect("sync");
+        let origin = zone.origin.clone();
+        let cds = rdatas(&zone, RType::CDS);
+        assert_eq!(cds, [cds_rdata(&origin, &ksk.dnskey, DigestType::Sha256)]);
+        // The same digest as the DS (RFC 7344 §3.1).
+        assert!(
+            crate::ds::ds_rdata_text(&origin, &ksk.dnskey, DigestType::Sha256)
+                .starts_with(&format!("{} 13 2 ", ksk.dnskey.key_tag()))
+        );
+        assert_eq!(rdatas(&zone, RType::CDNSKEY), [ksk.dnskey.rdata()]);
+        assert_eq!(zone.nodes[0].rrset(RType::CDS).map(|s| s.ttl), Some(600));
+        // Withdrawn after SyncDelete, whatever the digest.
+        let options = SyncOptions {
+            withdraw: vec![ksk.dnskey.clone()],
+            ..SyncOptions::default()
+        };
+        publish_sync(&mut zone, &[key("257", false)], &options).expect("sync");
+        assert!(rdatas(&zone, RType::CDS).is_empty());
+        assert!(rdatas(&zone, RType::CDNSKEY).is_empty());
+    }
+
+    #[test]
+    fn zsks_get_none_and_the_delete_form_stands_alone() {
+        let mut zone = zone(ZONE);
+        publish_sync(&mut zone, &[key("256", true)], &SyncOptions::default()).expect("sync");
+        assert!(rdatas(&zone, RType::CDS).is_empty());
+        let delete = SyncOptions {
+            delete: true,
+            ..SyncOptions::default()
+        };
+        publish_sync(&mut zone, &[key("257", true)], &delete).expect("sync");
+        assert_eq!(rdatas(&zone, RType::CDS), [CDS_DELETE.to_vec()]);
+        assert_eq!(rdatas(&zone, RType::CDNSKEY), [CDNSKEY_DELETE.to_vec()]);
+        // Keys in their window again: the delete form goes.
+        publish_sync(&mut zone, &[key("257", true)], &SyncOptions::default()).expect("sync");
+        assert_eq!(rdatas(&zone, RType::CDS).len(), 1);
+        assert_ne!(rdatas(&zone, RType::CDS)[0], CDS_DELETE.to_vec());
+    }
+}
