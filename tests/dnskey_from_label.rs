@@ -408,3 +408,51 @@ fn the_guides_dnskey_steps_and_ceremony_work_with_our_tools() {
     assert!(bind.starts_with("example.com. IN DS "), "{bind}");
     assert_eq!(stdout(&ours), bind);
 }
+
+/// A pair that BIND's dnssec-importkey wrote for the same key (a
+/// publish-only key, `External:`) is left as it is, and the refusal says
+/// what it is.
+#[test]
+fn an_external_pair_from_dnssec_importkey_is_never_replaced() {
+    let hsm = Hsm::new();
+    hsm.run_ok("pkcs11-keygen", &["-a", "ECDSAP256SHA256", "-l", "ksk"]);
+    let (ours, keys) = (hsm.dir().join("ours"), hsm.dir().join("keys"));
+    for dir in [&ours, &keys] {
+        std::fs::create_dir(dir).expect("dir");
+    }
+    let base = hsm.run_ok(
+        "dnskey-from-label",
+        &[
+            "-l",
+            "ksk",
+            "-f",
+            "KSK",
+            "-K",
+            ours.to_str().expect("p"),
+            "example.com",
+        ],
+    );
+    let base = base.trim();
+    let imported = std::process::Command::new("dnssec-importkey")
+        .args(["-K", keys.to_str().expect("p")])
+        .arg(ours.join(format!("{base}.key")))
+        .output()
+        .expect("dnssec-importkey must be installed (bind9-utils)");
+    assert!(imported.status.success(), "{imported:?}");
+    let private = keys.join(format!("{base}.private"));
+    let before = std::fs::read(&private).expect("private");
+    assert!(String::from_utf8_lossy(&before).contains("External:"));
+    let output = hsm
+        .tool("dnskey-from-label")
+        .args(["-l", "ksk", "-f", "KSK", "-K", keys.to_str().expect("p")])
+        .args(["-p", PIN, "example.com"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is a publish-only key (External:, from dnssec-importkey)"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&private).expect("private"), before);
+}

@@ -23,5 +23,6 @@ mod pkcs11_destroy;
 mod pkcs11_keygen;
 mod pkcs11_list;
 mod pkcs11_tokens;
+mod rollover;
 mod secrets;
 mod zone_sign;

@@ -286,6 +286,9 @@ pub struct PrivateKeyFile {
     pub timing: KeyTiming,
     /// True if the file holds private key material (a software key).
     pub has_key_material: bool,
+    /// `External:` (written by BIND's dnssec-importkey): a key to publish
+    /// whose private half is elsewhere.
+    pub external: bool,
 }
 
 /// Parses a `.private` file. Errors name the file and line.
@@ -340,6 +343,7 @@ pub fn parse_private(text: &str, file: &str) -> Result<PrivateKeyFile> {
                 saw_algorithm = true;
             }
             "Engine" => parsed.engine = Some(decode_c_string(value)),
+            "External" => parsed.external = true,
             "Label" => {
                 let label = KeyLabel::parse(&decode_c_string(value))
                     .map_err(|message| error(number, format!("bad Label: {message}")))?;

@@ -2,7 +2,9 @@
 //! command line, the key directory under smart signing (`-S`, with the
 //! timing metadata rules of BIND 9.18, bind-tools.md §9.5), or PKCS#11
 //! URIs given directly. Every key's private half is in a token: a key file
-//! with private key material is refused.
+//! with private key material is refused. A key whose `.private` is missing
+//! or says `External:` (BIND's dnssec-importkey) is published and never
+//! signs: multi-signer setups and migrations pre-publish such keys.
 
 use crate::algorithm::Algorithm;
 use crate::cli::{ConnectionArgs, Environment};
@@ -40,8 +42,9 @@ impl KeyUri {
 /// A key to use, before the token is opened.
 #[derive(Clone, Debug)]
 pub struct KeyRequest {
-    /// The token object (from a key file's `Label:` or the command line).
-    pub uri: KeyUri,
+    /// The token object (from a key file's `Label:` or the command line);
+    /// `None` for a publish-only key (no `.private`, or `External:`).
+    pub uri: Option<KeyUri>,
     /// The DNSKEY a key file gives; `None` for a URI.
     pub dnskey: Option<DnsKey>,
     /// `-k`: treat as a KSK.
@@ -55,6 +58,28 @@ pub struct KeyRequest {
     /// The TTL written in the `.key` file, if any (it sets the DNSKEY
     /// RRset's TTL when the zone has none, as in BIND).
     pub ttl: Option<u32>,
+    /// Between SyncPublish and SyncDelete: its CDS and CDNSKEY are published.
+    pub cds: bool,
+}
+
+/// What smart signing takes out of the zone: DNSKEYs past their Delete
+/// time (and the unrevoked form of revoked keys), and the CDS/CDNSKEY of
+/// keys past SyncDelete.
+#[derive(Clone, Debug, Default)]
+pub struct Withdrawn {
+    /// Past Delete.
+    pub dnskeys: Vec<DnsKey>,
+    /// The unrevoked DNSKEYs of revoked keys.
+    pub revoked: Vec<DnsKey>,
+    /// CDS and CDNSKEY to remove (past SyncDelete or Delete).
+    pub sync: Vec<DnsKey>,
+}
+
+/// The keys chosen for a run and what is withdrawn from the zone.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub requests: Vec<KeyRequest>,
+    pub withdrawn: Withdrawn,
 }
 
 /// A key named on the command line: a PKCS#11 URI, or a BIND key file
@@ -68,7 +93,7 @@ pub fn from_argument(
 ) -> Result<KeyRequest> {
     if Pkcs11Uri::is_uri(argument) {
         return Ok(KeyRequest {
-            uri: KeyUri::CommandLine(Pkcs11Uri::parse(argument)?),
+            uri: Some(KeyUri::CommandLine(Pkcs11Uri::parse(argument)?)),
             dnskey: None,
             force_ksk,
             publish: true,
@@ -76,6 +101,7 @@ pub fn from_argument(
             name: argument.to_string(),
             from_repository: false,
             ttl: None,
+            cds: false,
         });
     }
     let mut path = key_file_path(argument);
@@ -85,11 +111,49 @@ pub fn from_argument(
         }
     }
     let (request, _) = from_key_files(&path, origin, force_ksk, trust)?;
+    let active = request.uri.is_some();
+    if !active {
+        crate::cli::warn(&format!(
+            "key {} has no private key in a token (no .private, or External:): it is published and does not sign",
+            request.name
+        ));
+    }
     Ok(KeyRequest {
         publish: true,
-        active: true,
+        active,
         ..request
     })
+}
+
+/// The timing comments of a `.key` file (`; Publish: YYYYMMDDHHMMSS (...)`),
+/// for a publish-only key that has no `.private` to hold them.
+fn key_comment_timing(text: &str) -> crate::keyfile::KeyTiming {
+    let mut timing = crate::keyfile::KeyTiming::default();
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix(';') else {
+            continue;
+        };
+        let Some((tag, value)) = rest.split_once(':') else {
+            continue;
+        };
+        let time = value
+            .split_whitespace()
+            .next()
+            .and_then(crate::time::parse_timestamp);
+        let slot = match tag.trim() {
+            "Created" => &mut timing.created,
+            "Publish" => &mut timing.publish,
+            "Activate" => &mut timing.activate,
+            "Revoke" => &mut timing.revoke,
+            "Inactive" => &mut timing.inactive,
+            "Delete" => &mut timing.delete,
+            "SyncPublish" => &mut timing.sync_publish,
+            "SyncDelete" => &mut timing.sync_delete,
+            _ => continue,
+        };
+        *slot = time;
+    }
+    timing
 }
 
 /// Reads a `.key`/`.private` pair; returns the request and the private
@@ -110,30 +174,47 @@ fn from_key_files(
     }
     let private_path = PathBuf::from(shown.trim_end_matches(".key").to_string() + ".private");
     let private_shown = private_path.display().to_string();
-    let text = trust.read(&private_path).map_err(|e| match e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Failed(
-            format!("cannot sign zone with non-private dnskey {shown} (no {private_shown})"),
-        ),
-        other => other,
-    })?;
-    let private = parse_private(&text, &private_shown)?;
+    let private = match trust.read(&private_path) {
+        Ok(text) => parse_private(&text, &private_shown)?,
+        // No .private: a publish-only key, timed by its .key comments.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            let text = trust.read(key_path)?;
+            crate::keyfile::PrivateKeyFile {
+                major: 1,
+                minor: 3,
+                algorithm: key.dnskey.algorithm,
+                timing: key_comment_timing(&text),
+                external: true,
+                ..Default::default()
+            }
+        }
+        Err(other) => return Err(other),
+    };
     if private.has_key_material {
         return Err(Error::Failed(format!(
             "{private_shown} holds a private key: zone-sign signs only with keys in a token"
         )));
     }
-    let label = private.label.clone().ok_or_else(|| Error::Input {
-        file: private_shown.clone(),
-        line: None,
-        message: "no Label: naming the key in a token".into(),
-    })?;
+    let uri = match (&private.label, private.external) {
+        (Some(label), _) => Some(KeyUri::KeyFile(label.clone())),
+        (None, true) => None,
+        (None, false) => {
+            return Err(Error::Input {
+                file: private_shown.clone(),
+                line: None,
+                message:
+                    "no Label: naming the key in a token (nor External: for a publish-only key)"
+                        .into(),
+            })
+        }
+    };
     let name = key_path
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".key").to_string())
         .unwrap_or(shown);
     Ok((
         KeyRequest {
-            uri: KeyUri::KeyFile(label),
+            uri,
             dnskey: Some(key.dnskey),
             force_ksk,
             publish: false,
@@ -141,83 +222,116 @@ fn from_key_files(
             name,
             from_repository: false,
             ttl: key.ttl,
+            cds: false,
         },
         private,
     ))
 }
 
 /// The zone's keys in the key directory, with their state at `now`
-/// (BIND 9.18 smart signing): published once Publish has passed (or when
-/// signing without a Publish time), signing between Activate and
-/// Inactive, revoked after Revoke, gone after Delete. Keys in the old v1.2
-/// format are ignored, as BIND ignores them. A v1.3 file with no timing
-/// metadata at all (as the HSM guide writes by hand) is published and
-/// used, as BIND's manual says; BIND 9.18 itself ignores such keys, which
-/// would leave the guide's zone unsigned.
-pub fn smart(
-    key_dir: &Path,
-    origin: &Name,
-    now: i64,
-    trust: &KeyFileTrust,
-) -> Result<Vec<KeyRequest>> {
+/// (BIND 9.16 smart signing, bind-lifecycle.md §3.2): published once
+/// Publish has passed (or when signing without a Publish time), signing
+/// between Activate and Inactive, revoked after Revoke (and then signing
+/// the DNSKEY RRset until Delete, even after Inactive, as RFC 5011 §2.1
+/// needs), withdrawn after Delete, with CDS/CDNSKEY between SyncPublish
+/// and SyncDelete. Keys in the old v1.2 format are ignored, as BIND
+/// ignores them. A v1.3 file with no timing metadata at all (as the HSM
+/// guide writes by hand) is published and used, as BIND's manual says;
+/// BIND 9.18 itself ignores such keys, which would leave the guide's zone
+/// unsigned. A `.key` without `.private` is published by its comments'
+/// times (BIND never takes it from the repository; a key pre-published
+/// for a multi-signer zone needs it).
+pub fn smart(key_dir: &Path, origin: &Name, now: i64, trust: &KeyFileTrust) -> Result<Selection> {
     let prefix = format!("K{}+", origin.key_file_text());
     let entries =
         std::fs::read_dir(key_dir).map_err(|e| Error::io(key_dir.display().to_string(), e))?;
     let mut names: Vec<String> = entries
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| {
-            // K<zone>+NNN+NNNNN.private, compared as bytes (names need not be ASCII).
-            let bytes = name.as_bytes();
+        .filter_map(|name| {
+            // K<zone>+NNN+NNNNN.private or .key, compared as bytes (names
+            // need not be ASCII).
+            let base = name
+                .strip_suffix(".private")
+                .or_else(|| name.strip_suffix(".key"))?;
+            let bytes = base.as_bytes();
             let digits = |range: std::ops::Range<usize>| {
                 bytes
                     .get(range)
                     .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
             };
             let p = prefix.len();
-            bytes.len() == p + 3 + 1 + 5 + ".private".len()
+            (bytes.len() == p + 3 + 1 + 5
                 && bytes[..p].eq_ignore_ascii_case(prefix.as_bytes())
                 && digits(p..p + 3)
                 && bytes[p + 3] == b'+'
-                && digits(p + 4..p + 9)
-                && name.ends_with(".private")
+                && digits(p + 4..p + 9))
+            .then(|| base.to_string())
         })
         .collect();
     names.sort();
-    let mut requests = Vec::new();
-    for private_name in names {
-        let key_path = key_dir.join(private_name.trim_end_matches(".private").to_string() + ".key");
+    names.dedup();
+    let mut selection = Selection::default();
+    for base in names {
+        let key_path = key_dir.join(base + ".key");
+        if !key_path.exists() {
+            continue;
+        }
         let (mut request, private) = from_key_files(&key_path, origin, false, trust)?;
         if (private.major, private.minor) < (1, 3) {
             continue;
         }
+        let token = request.uri.is_some();
         let t = &private.timing;
+        request.from_repository = true;
         if *t == crate::keyfile::KeyTiming::default() {
             request.publish = true;
-            request.active = true;
-            request.from_repository = true;
-            requests.push(request);
+            request.active = token;
+            selection.requests.push(request);
             continue;
         }
         let passed = |time: Option<i64>| time.is_some_and(|t| t <= now);
+        let Some(dnskey) = request.dnskey.clone() else {
+            continue;
+        };
+        let mut unrevoked = dnskey.clone();
+        unrevoked.flags &= !FLAG_REVOKE;
+        let mut revoked = dnskey.clone();
+        revoked.flags |= FLAG_REVOKE;
+        if passed(t.sync_delete) || passed(t.delete) {
+            selection.withdrawn.sync.push(unrevoked.clone());
+            selection.withdrawn.sync.push(revoked.clone());
+        }
         if passed(t.delete) {
+            selection.withdrawn.dnskeys.push(unrevoked);
+            selection.withdrawn.dnskeys.push(revoked);
             continue;
         }
-        let active = passed(t.activate) && !passed(t.inactive);
+        let mut active = passed(t.activate) && !passed(t.inactive);
         let published = passed(t.publish) || (active && t.publish.is_none());
         if !published && !active {
             continue;
         }
-        if published && passed(t.revoke) {
+        if published && (passed(t.revoke) || dnskey.is_revoked()) {
             if let Some(key) = request.dnskey.as_mut() {
                 key.flags |= FLAG_REVOKE;
             }
+            // The unrevoked DNSKEY goes: a validator must see the revoked one.
+            selection.withdrawn.revoked.push(unrevoked);
+            active = true;
         }
+        if active && !token {
+            crate::cli::warn(&format!(
+                "key {} is active but has no private key in a token (External: or no .private): it is published and does not sign",
+                request.name
+            ));
+            active = false;
+        }
+        request.cds = passed(t.sync_publish) && !passed(t.sync_delete);
         request.publish = published;
         request.active = active;
-        request.from_repository = true;
-        requests.push(request);
+        selection.requests.push(request);
     }
-    Ok(requests)
+    Ok(selection)
 }
 
 /// Opens the tokens of the requested keys and finds each key; checks it
@@ -225,21 +339,28 @@ pub fn smart(
 /// store per worker: each worker has its own logged-in session on every
 /// token involved, and finds its key objects once (the PIN is obtained
 /// once per token). Fewer workers than asked are opened if a token allows
-/// fewer sessions.
+/// fewer sessions. Publish-only keys need no token; they come last in the
+/// key list, after the token keys (whose indexes the stores share).
 pub fn open_keys(
-    requests: &[KeyRequest],
+    all_requests: &[KeyRequest],
     connection: &ConnectionArgs,
     environment: &Environment,
     origin: &Name,
     zone_dnskeys: &[DnsKey],
     workers: usize,
 ) -> Result<(Vec<SigningKey>, Vec<Pkcs11KeyStore>)> {
+    let requests: Vec<KeyRequest> = all_requests
+        .iter()
+        .filter(|r| r.uri.is_some())
+        .cloned()
+        .collect();
+    let requests = &requests[..];
     let mut module: Option<(ModuleChoice, Module)> = None;
     // The tokens involved, with the PIN for each.
     let mut slots: Vec<(SlotSummary, Option<crate::pin::Pin>)> = Vec::new();
     let mut key_slots = Vec::new();
     for request in requests {
-        let spec = match &request.uri {
+        let spec = match token_uri(request)? {
             KeyUri::CommandLine(uri) => connection.resolve(Some(uri), environment)?,
             KeyUri::KeyFile(label) => connection.resolve_label(label, environment)?,
         };
@@ -298,6 +419,13 @@ pub fn open_keys(
         keys.push(key);
         generated.push(made_here);
     }
+    for request in all_requests.iter().filter(|r| r.uri.is_none()) {
+        if let Some(dnskey) = &request.dnskey {
+            let (key, _) = signing_key(request, dnskey.to_public_key()?, origin, zone_dnskeys)?;
+            keys.push(key);
+        }
+    }
+    check_roles_chosen(&keys, &generated, requests)?;
     let others: Vec<Result<WorkerSessions>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (1..workers)
             .map(|_| {
@@ -349,14 +477,15 @@ pub fn open_keys(
                     .collect(),
                 selectors: requests
                     .iter()
-                    .map(|r| ObjectSelector::from_uri(r.uri.uri()))
-                    .collect(),
+                    .map(|r| token_uri(r).map(|u| ObjectSelector::from_uri(u.uri())))
+                    .collect::<Result<_>>()?,
             }),
         });
     }
     // A key named by URI alone, the only kind of its algorithm, is a CSK:
-    // give its new DNSKEY the SEP flag so that the zone has a KSK.
-    for index in 0..keys.len() {
+    // give its new DNSKEY the SEP flag so that the zone has a KSK
+    // (check_roles_chosen refused two such keys of one algorithm).
+    for index in 0..generated.len() {
         let algorithm = keys[index].algorithm;
         let has_ksk = keys.iter().any(|k| k.algorithm == algorithm && k.ksk);
         if generated[index] && !has_ksk {
@@ -370,6 +499,51 @@ pub fn open_keys(
         }
     }
     Ok((keys, stores))
+}
+
+/// The token URI of a request (publish-only ones have none and are never
+/// looked for in a token).
+fn token_uri(request: &KeyRequest) -> Result<&KeyUri> {
+    request.uri.as_ref().ok_or_else(|| {
+        Error::Failed(format!(
+            "key {}: no token object (publish-only)",
+            request.name
+        ))
+    })
+}
+
+/// Refuses to guess roles: two or more keys of one algorithm named by URI
+/// alone (their DNSKEY neither in a key file nor at the apex), with no KSK
+/// of that algorithm, would make the first one the KSK by argument order —
+/// and the DS at the parent would follow that order.
+fn check_roles_chosen(
+    keys: &[SigningKey],
+    generated: &[bool],
+    requests: &[KeyRequest],
+) -> Result<()> {
+    for algorithm in algorithms(keys) {
+        if keys.iter().any(|k| k.algorithm == algorithm && k.ksk) {
+            continue;
+        }
+        let unsure: Vec<&str> = generated
+            .iter()
+            .zip(keys.iter().zip(requests))
+            .filter(|(made_here, (key, _))| **made_here && key.algorithm == algorithm)
+            .map(|(_, (_, request))| request.name.as_str())
+            .collect();
+        if unsure.len() > 1 {
+            return Err(Error::usage(format!(
+                "{} {algorithm} keys are named by URI alone ({}): which is the KSK is not known; give the KSK with -k URI (or --ksk URI), or use key files whose flags say (dnskey-from-label -f KSK -K DIR)",
+                unsure.len(),
+                unsure
+                    .iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One worker's logged-in sessions (one per token) and, for each request,
@@ -396,7 +570,7 @@ fn open_worker(
     }
     let mut pairs = Vec::with_capacity(requests.len());
     for (request, &session_index) in requests.iter().zip(key_slots) {
-        let selector = ObjectSelector::from_uri(request.uri.uri());
+        let selector = ObjectSelector::from_uri(token_uri(request)?.uri());
         if selector.label.is_none() && selector.id.is_none() {
             return Err(Error::Failed(format!(
                 "key {}: its label names no object (object= or id=)",
@@ -436,7 +610,7 @@ fn signing_key(
                 return Err(Error::Failed(format!(
                     "key file {} does not match the token object it names ({})",
                     request.name,
-                    request.uri.uri().without_secrets()
+                    token_uri(request)?.uri().without_secrets()
                 )));
             }
             dnskey.clone()
@@ -470,6 +644,7 @@ fn signing_key(
             active: request.active,
             publish: request.publish,
             key_file_ttl: request.ttl,
+            cds: request.cds,
             description,
             dnskey,
         },
@@ -497,8 +672,9 @@ pub fn collect(
     zone: &crate::zone::model::Zone,
     now: i64,
     trust: &KeyFileTrust,
-) -> Result<Vec<KeyRequest>> {
+) -> Result<Selection> {
     let origin = &zone.origin;
+    let mut withdrawn = Withdrawn::default();
     let mut requests = Vec::new();
     for key in named {
         requests.push(from_argument(key, key_dir, origin, false, trust)?);
@@ -508,7 +684,9 @@ pub fn collect(
     }
     let dir = key_dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     if smart_signing {
-        for request in smart(&dir, origin, now, trust)? {
+        let found = smart(&dir, origin, now, trust)?;
+        withdrawn = found.withdrawn;
+        for request in found.requests {
             let same_key = |r: &KeyRequest| {
                 r.dnskey.as_ref().map(|k| &k.public_key)
                     == request.dnskey.as_ref().map(|k| &k.public_key)
@@ -519,19 +697,68 @@ pub fn collect(
         }
     } else if requests.is_empty() {
         let apex = zone.apex_dnskeys();
-        for mut request in smart(&dir, origin, i64::MAX, trust)? {
+        for mut request in smart(&dir, origin, i64::MAX, trust)?.requests {
             if request
                 .dnskey
                 .as_ref()
                 .is_some_and(|k| apex.iter().any(|a| a.public_key == k.public_key))
             {
-                request.active = true;
+                request.active = request.uri.is_some();
                 request.publish = true;
                 requests.push(request);
             }
         }
     }
-    Ok(requests)
+    Ok(Selection {
+        requests,
+        withdrawn,
+    })
+}
+
+/// Takes the withdrawn DNSKEYs out of the zone's apex DNSKEY RRset (a
+/// signed input still holds them); returns BIND's report lines.
+pub fn withdraw(zone: &mut crate::zone::model::Zone, withdrawn: &Withdrawn) -> Vec<String> {
+    let origin = zone.origin.to_string().trim_end_matches('.').to_string();
+    let mut lines = Vec::new();
+    let Some(apex) = zone.nodes.first_mut() else {
+        return lines;
+    };
+    if let Some(set) = apex
+        .rrsets
+        .iter_mut()
+        .find(|s| s.rtype == crate::record::RType::DNSKEY)
+    {
+        let gone = withdrawn
+            .dnskeys
+            .iter()
+            .map(|k| (k, "expired"))
+            .chain(withdrawn.revoked.iter().map(|k| (k, "revoked")));
+        for (key, what) in gone {
+            let rdata = key.rdata();
+            if set.rdatas.contains(&rdata) {
+                let kept: Vec<Vec<u8>> = set
+                    .rdatas
+                    .iter()
+                    .filter(|r| *r != rdata.as_slice())
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                set.rdatas = crate::zone::rdatas::Rdatas::new();
+                for r in &kept {
+                    set.rdatas.push(r);
+                }
+                let algorithm = key
+                    .algorithm()
+                    .map_or_else(|| key.algorithm.to_string(), |a| a.to_string());
+                lines.push(format!(
+                    "Removing {what} key {origin}/{}/{algorithm} from DNSKEY RRset.",
+                    key.key_tag()
+                ));
+            }
+        }
+    }
+    apex.rrsets
+        .retain(|s| s.rtype != crate::record::RType::DNSKEY || !s.rdatas.is_empty());
+    lines
 }
 
 /// BIND's summary lines: `Algorithm: ALG: KSKs: n active, n stand-by, n revoked`
@@ -578,4 +805,38 @@ pub fn ds_keys(keys: &[SigningKey]) -> Vec<DnsKey> {
         );
     }
     chosen
+}
+
+/// What BIND's `dnssec-verify` (without `-z`) says of the signing key set:
+/// an algorithm with only KSKs or only ZSKs signing is rejected
+/// (`Missing ZSK for algorithm ALG`, `No self-signed KSK DNSKEY found`),
+/// though validators accept it. With `-z` (KSKs sign everything) BIND's
+/// signzone checks as `dnssec-verify -z` does, and says nothing.
+pub fn role_problems(keys: &[SigningKey], ksk_signs_all: bool) -> Vec<String> {
+    if ksk_signs_all {
+        return Vec::new();
+    }
+    let signing = |algorithm: Algorithm, ksk: bool| {
+        keys.iter()
+            .any(|k| k.active && !k.dnskey.is_revoked() && k.algorithm == algorithm && k.ksk == ksk)
+    };
+    let mut problems = Vec::new();
+    let used: Vec<Algorithm> = algorithms(keys)
+        .into_iter()
+        .filter(|&a| signing(a, true) || signing(a, false))
+        .collect();
+    if !used.iter().any(|&a| signing(a, true)) {
+        problems.push("No self-signed KSK DNSKEY found".to_string());
+        return problems;
+    }
+    for algorithm in used {
+        match (signing(algorithm, true), signing(algorithm, false)) {
+            (true, false) => problems.push(format!("Missing ZSK for algorithm {algorithm}")),
+            (false, true) => {
+                problems.push(format!("Missing self-signed KSK for algorithm {algorithm}"))
+            }
+            _ => {}
+        }
+    }
+    problems
 }

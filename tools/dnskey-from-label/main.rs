@@ -352,6 +352,17 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
             "Key is not flagged as a KSK, but -R was used. Revoking a ZSK is legal, but undefined.",
         );
     }
+    if args.flags & FLAG_SEP == 0
+        && selector.label.as_ref().is_some_and(|l| {
+            String::from_utf8_lossy(l)
+                .to_ascii_lowercase()
+                .contains("ksk")
+        })
+    {
+        cli::warn(
+            "the label names a KSK but -f KSK is not given: this DNSKEY has flags 256 (a ZSK), and a DS made from it will not match the key once published with flags 257",
+        );
+    }
     let dnskey = DnsKey::from_public_key(&pair.public_key, algorithm, FLAG_ZONE | args.flags)?;
     let class = args.class.unwrap_or(Class::IN);
     let mut out = Stdout::new();
@@ -384,6 +395,7 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
     if !args.allow_collision {
         check_revoke_collision(&files, directory)?;
     }
+    refuse_external(&files, directory)?;
     let base = files.write(directory)?;
     let file_name = base
         .file_name()
@@ -391,6 +403,26 @@ fn run(args: Args, environment: &Environment) -> Result<()> {
         .unwrap_or_default();
     out.line(&file_name)?;
     out.flush()
+}
+
+/// An existing pair for this key that BIND's dnssec-importkey wrote
+/// (`External:`: a publish-only key) is never replaced (the files are made
+/// with O_EXCL anyway); say what it is and how to go on.
+fn refuse_external(files: &TokenKeyFiles, directory: &std::path::Path) -> Result<()> {
+    let private = directory.join(files.base_name() + ".private");
+    let Ok(text) = std::fs::read_to_string(&private) else {
+        return Ok(());
+    };
+    if text
+        .lines()
+        .any(|l| l.trim_start().starts_with("External:"))
+    {
+        return Err(Error::Failed(format!(
+            "'{}' is a publish-only key (External:, from dnssec-importkey) for this key; it is left as it is: move that pair away to write the token key's files",
+            private.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The URI stored in `.private`: the token (label, serial) and the object

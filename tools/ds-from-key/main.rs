@@ -153,6 +153,22 @@ fn run(args: &Args, _environment: &Environment) -> Result<()> {
     let record_type = if args.cds { RType::CDS } else { RType::DS };
     let mut out = Stdout::new();
     for key in &keys {
+        // The guide's ceremony writes a KSK's key file without -f KSK: the
+        // DS handed to the registrar is then for flags 256, and the key
+        // later published with flags 257 has another tag (a bogus zone).
+        let zsks_asked = args.file.is_some() && args.include_zsks;
+        if !key.dnskey.is_ksk() && !zsks_asked {
+            let algorithm = key
+                .dnskey
+                .algorithm()
+                .map_or_else(|| key.dnskey.algorithm.to_string(), |a| a.to_string());
+            cli::warn(&format!(
+                "key {}/{algorithm}/{} has no SEP flag (flags {}, a ZSK): a parent DS for it is only right if this exact key signs the DNSKEY RRset; for a KSK, write its key file with dnskey-from-label -f KSK",
+                key.owner.to_string().trim_end_matches('.'),
+                key.dnskey.key_tag(),
+                key.dnskey.flags
+            ));
+        }
         if args.verbose >= 3 {
             let algorithm = key
                 .dnskey

@@ -29,7 +29,8 @@ Options (BIND's dnssec-signzone letters):
   -o ORIGIN        zone origin (default: the zone file name)
   -f FILE          output file (default: zonefile.signed; - for stdout)
   -K DIR           key directory (default .)
-  -k KEY           a key file or URI to use as a KSK (repeatable)
+  -k, --ksk KEY    a key file or URI to use as a KSK (repeatable); needed when
+                   several keys of one algorithm are named by URI alone
   -S               smart signing: the zone's keys in -K, by their timing metadata
       --insecure-key-dir  read key files and key directories that anyone may
                    write (refused otherwise; group-writable ones get a warning)
@@ -54,6 +55,14 @@ Options (BIND's dnssec-signzone letters):
   -O FORMAT        full (one record per line) or text (default; full with -f -)
   -D               output only DNSSEC records
   -P               do not check the signed zone before writing it
+      --strict     fail (exit 1, nothing written) when dnssec-verify would
+                   reject the key set: an algorithm with only KSKs or only
+                   ZSKs signing (without -z); a warning otherwise
+      --cds-digest DIGEST
+                   CDS digest type (SHA-256, SHA-384, SHA-1; repeatable;
+                   default SHA-256) for KSKs between SyncPublish and SyncDelete
+      --cds-delete publish RFC 8078's delete form (CDS 0 0 0 00, CDNSKEY 0 3 0
+                   AA==): asks the parent to remove the DS (go insecure)
       --allow-unsigned-algorithm  let the check pass an apex DNSKEY algorithm
                    that no key signs with (warns; the zone is bogus for a
                    DS of that algorithm)
@@ -116,6 +125,9 @@ struct Args {
     workers: Option<usize>,
     include_root: Option<PathBuf>,
     max_generate: Option<u64>,
+    strict: bool,
+    cds_digests: Vec<common::ds::DigestType>,
+    cds_delete: bool,
 }
 
 fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &str) -> Result<T> {
@@ -133,7 +145,13 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             Opt::Short('o') => a.origin = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('f') => a.output = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('K') => a.key_dir = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?)),
-            Opt::Short('k') => a.ksks.push(cli::value(&mut parser, &opt)?),
+            _ if opt.is('k', "ksk") => a.ksks.push(cli::value(&mut parser, &opt)?),
+            _ if opt.is_long("strict") => a.strict = true,
+            _ if opt.is_long("cds-delete") => a.cds_delete = true,
+            _ if opt.is_long("cds-digest") => a.cds_digests.push(
+                common::ds::DigestType::parse(&cli::value(&mut parser, &opt)?)
+                    .map_err(|e| Error::usage(format!("--cds-digest: {e}")))?,
+            ),
             Opt::Short('S') => a.smart = true,
             _ if opt.is_long("insecure-key-dir") => a.insecure_key_dir = true,
             _ if opt.is_long("allow-unsigned-algorithm") => a.allow_unsigned_algorithm = true,
@@ -427,7 +445,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         );
     }
 
-    let requests = keysource::collect(
+    let selection = keysource::collect(
         &args.keys,
         &args.ksks,
         args.smart,
@@ -436,6 +454,10 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         now,
         &common::keyfile::KeyFileTrust::new(args.insecure_key_dir),
     )?;
+    let requests = selection.requests;
+    for line in keysource::withdraw(&mut zone, &selection.withdrawn) {
+        report.line(&line);
+    }
     if requests.is_empty() {
         return Err(Error::Failed("No signing keys specified or found.".into()));
     }
@@ -475,6 +497,20 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         .map(|store| Box::new(store) as Box<dyn sign::KeyStore + Send>)
         .collect();
     check_key_set(&keys)?;
+    let role_problems = keysource::role_problems(&keys, args.ksk_signs_all);
+    for problem in &role_problems {
+        cli::warn(problem);
+    }
+    if !role_problems.is_empty() {
+        if args.strict {
+            return Err(Error::Failed(
+                "the key set is one dnssec-verify rejects (--strict); nothing was written".into(),
+            ));
+        }
+        cli::warn(
+            "dnssec-verify rejects this zone unless given -z (validators accept it); sign a single-key (CSK) zone with -z, or add the missing key",
+        );
+    }
 
     let (_, _, old_serial) = zone.soa()?;
     let serial = sign::new_serial(args.serial, old_serial, now);
@@ -503,6 +539,15 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         refresh: args
             .refresh
             .unwrap_or(expiration.wrapping_sub(inception) / 4),
+        sync: sign::cds::SyncOptions {
+            digests: if args.cds_digests.is_empty() {
+                vec![common::ds::DigestType::Sha256]
+            } else {
+                args.cds_digests.clone()
+            },
+            delete: args.cds_delete,
+            withdraw: selection.withdrawn.sync.clone(),
+        },
     };
     let started = std::time::Instant::now();
     let signed = sign::sign_zone(zone, &keys, &mut stores, &options)?;

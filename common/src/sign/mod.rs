@@ -10,6 +10,7 @@
 //! they can be (see `rrset::RrsetSigner::reusable`): a zone signed again the
 //! next day costs verifications, not token calls.
 
+pub mod cds;
 pub mod check;
 pub mod denial;
 mod plan;
@@ -62,6 +63,8 @@ pub struct SigningKey {
     pub publish: bool,
     /// The TTL its `.key` file gives, if any.
     pub key_file_ttl: Option<u32>,
+    /// Between SyncPublish and SyncDelete: its CDS/CDNSKEY are published.
+    pub cds: bool,
     /// For messages: `example.com/ECDSAP256SHA256/12345`.
     pub description: String,
 }
@@ -104,6 +107,8 @@ pub struct SignOptions {
     /// An input signature that expires within this many seconds of `now`
     /// is replaced (`-i`, BIND's cycle interval).
     pub refresh: u32,
+    /// The apex CDS and CDNSKEY.
+    pub sync: cds::SyncOptions,
 }
 
 /// Counters for `-t` and the report.
@@ -146,6 +151,7 @@ pub fn sign_zone(
         .map(|k| Verifier::new(&k.public_key, k.algorithm))
         .collect::<Result<_>>()?;
     publish_keys(&mut zone, keys, options)?;
+    cds::publish_sync(&mut zone, keys, &options.sync)?;
     let (soa_ttl, minimum, _) = zone.soa()?;
     let denial_ttl = soa_ttl.min(minimum);
     if let Denial::Nsec3 {

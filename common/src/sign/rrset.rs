@@ -56,7 +56,11 @@ impl RrsetSigner<'_> {
             let (ksks, zsks) = (of_algorithm(true), of_algorithm(false));
             if key_set {
                 chosen.extend(&ksks);
-                if self.options.zsk_signs_keys || ksks.is_empty() {
+                // CDS and CDNSKEY speak to the parent, which trusts only
+                // the keys its DS names: the KSKs sign them (RFC 7344 §4.1).
+                let zsks_sign =
+                    ksks.is_empty() || (rtype == RType::DNSKEY && self.options.zsk_signs_keys);
+                if zsks_sign {
                     chosen.extend(&zsks);
                 }
                 if rtype == RType::DNSKEY {
