@@ -314,13 +314,19 @@ impl ConnectionArgs {
 
     /// Like [`ConnectionArgs::resolve`], for a key named by a key file's
     /// `Label:`: a [`KeyLabel`] holds no module and no PIN, so both come
-    /// from the command line and the environment only.
+    /// from the command line and the environment only — and so does the
+    /// token, since the PIN goes to it: a planted label naming another
+    /// token would otherwise make every run present the operator's PIN
+    /// there and run down that token's PIN counter. Returns the connection
+    /// (token from the options, or the default) and the token the label
+    /// names, which the caller checks against the token it opens.
     pub fn resolve_label(
         &self,
         label: &KeyLabel,
         environment: &Environment,
-    ) -> Result<ConnectionSpec> {
-        self.resolve(Some(label.uri()), environment)
+    ) -> Result<(ConnectionSpec, TokenSelector)> {
+        let named = self.resolve(Some(label.uri()), environment)?.token;
+        Ok((self.resolve(None, environment)?, named))
     }
 
     /// Combines the options with a URI given on the command line (if the

@@ -360,9 +360,12 @@ pub fn open_keys(
     let mut slots: Vec<(SlotSummary, Option<crate::pin::Pin>)> = Vec::new();
     let mut key_slots = Vec::new();
     for request in requests {
-        let spec = match token_uri(request)? {
-            KeyUri::CommandLine(uri) => connection.resolve(Some(uri), environment)?,
-            KeyUri::KeyFile(label) => connection.resolve_label(label, environment)?,
+        let (spec, named_by_key_file) = match token_uri(request)? {
+            KeyUri::CommandLine(uri) => (connection.resolve(Some(uri), environment)?, None),
+            KeyUri::KeyFile(label) => {
+                let (spec, named) = connection.resolve_label(label, environment)?;
+                (spec, Some(named))
+            }
         };
         if module
             .as_ref()
@@ -380,6 +383,17 @@ pub fn open_keys(
             return Err(Error::Failed("no PKCS#11 module".into()));
         };
         let slot = loaded.select_token(&spec.token)?;
+        // Checked before any login: see ConnectionArgs::resolve_label.
+        if let Some(named) = named_by_key_file.filter(|named| !named.matches(&slot)) {
+            return Err(Error::Failed(format!(
+                "key {}: its key file names {}, but this run signs with {}, chosen by the \
+                 command line or as the only token: the PIN goes only there (give --token \
+                 to sign with another token)",
+                request.name,
+                named.describe(),
+                slot.describe()
+            )));
+        }
         let index = match slots.iter().position(|(s, _)| s.id == slot.id) {
             Some(index) => index,
             None => {

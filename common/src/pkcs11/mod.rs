@@ -53,7 +53,8 @@ impl TokenSelector {
         *self == TokenSelector::default()
     }
 
-    fn matches(&self, slot: &SlotSummary) -> bool {
+    /// True if the slot and its token have every attribute asked for.
+    pub fn matches(&self, slot: &SlotSummary) -> bool {
         let token = slot.token.as_ref();
         let field = |wanted: &Option<Vec<u8>>, actual: Option<&str>| match wanted {
             None => true,
@@ -69,7 +70,8 @@ impl TokenSelector {
             && field(&self.slot_manufacturer, Some(slot.info.manufacturer_id()))
     }
 
-    fn describe(&self) -> String {
+    /// The selection in words, for messages.
+    pub fn describe(&self) -> String {
         let mut parts = Vec::new();
         if let Some(id) = self.slot_id {
             parts.push(format!("slot {id}"));

@@ -16,6 +16,34 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// How many `$INCLUDE`s one zone may have in all: the depth limit alone
+/// lets a few files that each include the next ten times make 10^8 reads.
+pub const MAX_INCLUDES: u64 = 10_000;
+
+/// How many octets of records (as text) `$GENERATE` may make in one zone:
+/// 2 GiB, beside the cap on their number.
+pub const MAX_GENERATED_OCTETS: u64 = 1 << 31;
+
+/// What a message says of a file that `$INCLUDE` named: nothing quoted.
+/// The zone file given on the command line is trusted, but what it
+/// includes may be any file the signer can read (an environment file
+/// holding `PKCS11_PIN=…`), and an excerpt of a secret is still a secret.
+pub fn unquoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '\'' {
+            if !quoted {
+                out.push_str("'…'");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// How deep `$INCLUDE` may nest.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
@@ -53,15 +81,22 @@ pub struct Record {
     /// loads a zone in such runs: inside one, a type's later records take
     /// the first one's TTL; a later run's TTL replaces an earlier one's.
     pub batch: u64,
+    /// Read from a file that `$INCLUDE` named (see [`unquoted`]).
+    pub included: bool,
 }
 
 impl Record {
     /// An input error at this record's file and line.
     pub fn error(&self, message: impl Into<String>) -> Error {
+        let message = message.into();
         Error::Input {
             file: self.file.to_string(),
             line: Some(self.line),
-            message: message.into(),
+            message: if self.included {
+                unquoted(&message)
+            } else {
+                message
+            },
         }
     }
 
@@ -112,6 +147,10 @@ pub struct ZoneReader {
     include_root: Option<PathBuf>,
     max_generate: u64,
     generated: u64,
+    /// An upper bound of the octets the `$GENERATE` lines so far make.
+    generated_octets: u64,
+    /// `$INCLUDE`s read so far, nested or not.
+    includes: u64,
     batch: Batch,
 }
 
@@ -145,6 +184,8 @@ impl ZoneReader {
             include_root: None,
             max_generate: DEFAULT_MAX_GENERATE,
             generated: 0,
+            generated_octets: 0,
+            includes: 0,
             batch: Batch::default(),
         }
     }
@@ -234,10 +275,15 @@ impl ZoneReader {
             .sources
             .last()
             .map_or_else(String::new, |s| s.file.to_string());
+        let message = message.into();
         Error::Input {
             file,
             line: Some(line),
-            message: message.into(),
+            message: if self.sources.len() > 1 {
+                unquoted(&message)
+            } else {
+                message
+            },
         }
     }
 
@@ -301,6 +347,13 @@ impl ZoneReader {
                 return Err(self.error(line, "$INCLUDE needs a file name and optionally an origin"))
             }
         };
+        self.includes += 1;
+        if self.includes > MAX_INCLUDES {
+            return Err(self.error(
+                line,
+                format!("more than {MAX_INCLUDES} $INCLUDEs in one zone"),
+            ));
+        }
         if self.sources.len() >= MAX_INCLUDE_DEPTH {
             return Err(self.error(
                 line,
@@ -388,9 +441,24 @@ impl ZoneReader {
                     Err(e) => return Err(io_reason(&e.into())),
                 }
             }
-            None => {
-                rustix::fs::open(&real, flags, Mode::empty()).map_err(|e| io_reason(&e.into()))?
-            }
+            // The canonical path holds no symbolic link: RESOLVE_NO_SYMLINKS
+            // refuses one swapped in after the check (a directory replaced
+            // by a link to /dev/shm).
+            None => match rustix::fs::openat2(
+                rustix::fs::CWD,
+                &real,
+                flags,
+                Mode::empty(),
+                ResolveFlags::NO_SYMLINKS,
+            ) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::NOSYS) => rustix::fs::open(&real, flags, Mode::empty())
+                    .map_err(|e| io_reason(&e.into()))?,
+                Err(rustix::io::Errno::LOOP) => {
+                    return Err("a symbolic link appeared in its path while it was read".into())
+                }
+                Err(e) => return Err(io_reason(&e.into())),
+            },
         };
         let stat = rustix::fs::fstat(&fd).map_err(|e| io_reason(&e.into()))?;
         if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
@@ -552,6 +620,7 @@ impl ZoneReader {
             file: source.file.clone(),
             line,
             batch: self.batch.number,
+            included: self.sources.len() > 1,
         })
     }
 
@@ -632,7 +701,30 @@ impl ZoneReader {
                 ),
             ));
         }
+        // Records are counted, and so are their octets: one line of long
+        // TXT strings, a million times, would be tens of gigabytes. Each
+        // `$` may widen to a modifier's width (at most 255) or a number.
+        let line_octets: u64 = args
+            .iter()
+            .map(|token| {
+                let dollars = token.text.iter().filter(|&&b| b == b'$').count() as u64;
+                token.text.len() as u64 + 1 + dollars * 256
+            })
+            .sum();
+        let octets = self
+            .generated_octets
+            .saturating_add(count.saturating_mul(line_octets));
+        if octets > MAX_GENERATED_OCTETS {
+            return Err(self.error(
+                line,
+                format!(
+                    "$GENERATE range '{}' of {line_octets}-octet lines makes up to {octets} octets of records; at most {MAX_GENERATED_OCTETS} are allowed",
+                    excerpt(&args[0].text)
+                ),
+            ));
+        }
         self.generated = total;
+        self.generated_octets = octets;
         let lhs = args[1].text.clone();
         let mut at = 2;
         let (mut ttl, mut class) = (None, None);
