@@ -179,13 +179,14 @@ pub fn tool_path(name: &str) -> PathBuf {
         "dnskey-from-label" => env!("CARGO_BIN_EXE_dnskey-from-label"),
         "ds-from-key" => env!("CARGO_BIN_EXE_ds-from-key"),
         "zone-sign" => env!("CARGO_BIN_EXE_zone-sign"),
+        "zone-verify" => env!("CARGO_BIN_EXE_zone-verify"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 7] = [
+pub const TOOLS: [&str; 8] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -193,6 +194,7 @@ pub const TOOLS: [&str; 7] = [
     "dnskey-from-label",
     "ds-from-key",
     "zone-sign",
+    "zone-verify",
 ];
 
 /// The project's own test data (`tests/data`).

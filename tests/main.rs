@@ -21,3 +21,4 @@ mod pkcs11_list;
 mod pkcs11_tokens;
 mod secrets;
 mod zone_sign;
+mod zone_verify;
