@@ -51,7 +51,7 @@ fn corpus_zones() -> (PathBuf, Vec<(String, String)>) {
         zones.len()
     );
     // The largest first, so that the two workers end together.
-    zones.sort_by(|a, b| b.0.cmp(&a.0));
+    zones.sort_by_key(|z| std::cmp::Reverse(z.0));
     (dir, zones.into_iter().map(|(_, f, o)| (f, o)).collect())
 }
 

@@ -114,8 +114,6 @@ pub struct Report {
     pub earliest_expiration: Option<Expiring>,
     /// RRsets whose signatures expire within [`Options::expire_warn`].
     pub expiring: Vec<Expiring>,
-    /// Things a reader may want to know that do not make the zone invalid.
-    pub notes: Vec<String>,
 }
 
 impl Report {

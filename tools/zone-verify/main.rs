@@ -166,9 +166,6 @@ fn run(args: &Args, expiring: &Cell<bool>) -> Result<()> {
         eprintln!("zone-verify: {failure}");
     }
     if args.verbose > 0 {
-        for note in &report.notes {
-            cli::note(note);
-        }
         cli::note(&format!(
             "{} RRsets, {} signatures",
             report.rrsets, report.signatures
