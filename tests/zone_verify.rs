@@ -450,6 +450,33 @@ fn injected_defects_are_rejected_with_owner_and_type() {
         "glue or occluded",
     );
 
+    // Six DNSKEYs with one key tag (bytes moved between two words of the
+    // key keep the RFC 4034 Appendix B sum): a signature is tried with at
+    // most four (KeyTrap, CVE-2023-50387).
+    let mut zone = lines(&nsec);
+    let at = find(&zone, "example.com.", "DNSKEY", None);
+    let f: Vec<String> = fields(&zone[at]).iter().map(|s| s.to_string()).collect();
+    let key = data_encoding::BASE64
+        .decode(f[7..].concat().as_bytes())
+        .expect("base64");
+    let k = (0..key.len() - 2)
+        .step_by(2)
+        .find(|&k| key[k] < 0xf0 && key[k + 2] > 0x10)
+        .expect("two movable bytes");
+    for d in 1..=5u8 {
+        let mut twin = key.clone();
+        twin[k] += d;
+        twin[k + 2] -= d;
+        let mut g = f[..7].to_vec();
+        g.push(data_encoding::BASE64.encode(&twin));
+        zone.push(g.join(" "));
+    }
+    assert_rejected(
+        &signed.write("keytrap", &zone.join("\n")),
+        "example.com./DNSKEY",
+        "keys with key tag",
+    );
+
     // An NSEC3 whose next hash is another.
     let nsec3 = signed.sign(&["-3", "-"]);
     let good = signed.write("good3.signed", &nsec3);

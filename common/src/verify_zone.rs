@@ -32,6 +32,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// times.
 pub const MAX_NSEC3_ITERATIONS: u16 = 2500;
 
+/// How many DNSKEYs of one algorithm may share a key tag: a signature is
+/// tried with each, so a zone of colliding tags would make the work
+/// quadratic (KeyTrap, CVE-2023-50387). Real zones have one.
+pub const MAX_KEYS_PER_TAG: usize = 4;
+
 /// What to verify, and when "now" is.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -517,8 +522,25 @@ impl<'a> Verification<'a> {
             );
             return;
         }
-        let mut counts: BTreeMap<u8, KeyCounts> = BTreeMap::new();
         let mut problems = Vec::new();
+        let mut per_tag: HashMap<(u8, u16), usize> = HashMap::new();
+        let mut colliding = BTreeSet::new();
+        self.keys.retain(|key| {
+            let count = per_tag.entry((key.algorithm, key.tag)).or_default();
+            *count += 1;
+            if *count > MAX_KEYS_PER_TAG {
+                colliding.insert((key.algorithm, key.tag));
+            }
+            *count <= MAX_KEYS_PER_TAG
+        });
+        for (algorithm, tag) in colliding {
+            problems.push(format!(
+                "more than {MAX_KEYS_PER_TAG} {} keys with key tag {tag}: the others are not used",
+                algorithm_name(algorithm)
+            ));
+        }
+        let node = &self.nodes[apex];
+        let mut counts: BTreeMap<u8, KeyCounts> = BTreeMap::new();
         for key in &self.keys {
             let count = counts.entry(key.algorithm).or_insert_with(|| KeyCounts {
                 algorithm: key.algorithm,
