@@ -555,10 +555,38 @@ fn expiring_signatures_exit_4_with_a_line_each_and_metrics() {
         "{}",
         String::from_utf8_lossy(&json.stdout)
     );
-    let text = String::from_utf8_lossy(&json.stdout);
+    // The schema of the man page: numbers as numbers, objects in lists.
+    let schema = r#"
+import json, sys
+d = json.load(sys.stdin)
+assert set(d) == {"zone", "file", "now", "valid", "denial", "algorithms", "keys", "rrsets",
+                  "signatures", "failures", "earliest_expiration", "expiring"}, sorted(d)
+assert d["valid"] is True and d["denial"] == "NSEC" and d["zone"] == "example.com.", d
+assert all(isinstance(d[k], int) for k in ("now", "rrsets", "signatures")), d
+assert d["algorithms"] == ["ECDSAP256SHA256"] and d["failures"] == [], d
+assert d["keys"][0]["ksk"] == {"active": 1, "standby": 0, "revoked": 0}, d["keys"]
+e = d["earliest_expiration"]
+assert set(e) == {"owner", "type", "expiration"} and isinstance(e["expiration"], int), e
+assert d["expiring"] == [], d["expiring"]
+"#;
+    let mut check = Command::new("python3")
+        .args(["-c", schema])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    check
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&json.stdout)
+        .expect("write");
+    let checked = check.wait_with_output().expect("python3");
     assert!(
-        text.contains("\"valid\":true") && text.contains("\"denial\":\"NSEC\""),
-        "{text}"
+        checked.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&checked.stderr),
+        String::from_utf8_lossy(&json.stdout)
     );
     let prom = std::fs::read_to_string(&metrics).expect("metrics file");
     let earliest = prom

@@ -3,12 +3,12 @@
 //! first signature expires, for cron and Prometheus.
 
 use common::cli::{self, Opt, Parsed};
-use common::json::JsonObject;
 use common::name::Name;
 use common::record::Class;
-use common::verify_zone::{algorithm_name, verify_zone, Options, Report};
+use common::verify_zone::{algorithm_name, verify_zone, Expiring, Options, Report};
 use common::zone::ZoneReader;
 use common::{output::Stdout, time, Error, Result};
+use serde::Serialize;
 use std::cell::Cell;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -173,7 +173,7 @@ fn run(args: &Args, expiring: &Cell<bool>) -> Result<()> {
     }
     let mut out = Stdout::new();
     if args.json {
-        out.line(&json(&report, &zone_file, now))?;
+        out.line(&json(&report, &zone_file, now)?)?;
     } else if !args.quiet {
         out.text(&text(&report, &zone_file))?;
     }
@@ -239,40 +239,107 @@ fn text(report: &Report, file: &str) -> String {
     out
 }
 
-fn json(report: &Report, file: &str, now: i64) -> String {
-    let algorithms: Vec<String> = report
-        .algorithms
-        .iter()
-        .map(|a| algorithm_name(*a))
-        .collect();
-    let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
-    let expiring: Vec<String> = report
-        .expiring
-        .iter()
-        .map(|e| format!("{}/{} {}", e.owner, e.rtype, e.expiration))
-        .collect();
-    let earliest = report.earliest_expiration.as_ref();
-    JsonObject::new()
-        .string("zone", &report.origin)
-        .string("file", file)
-        .number("now", u64::try_from(now).unwrap_or(0))
-        .boolean("valid", Some(report.valid()))
-        .string("denial", report.denial)
-        .strings("algorithms", &algorithms)
-        .number("rrsets", report.rrsets)
-        .number("signatures", report.signatures)
-        .number("failure_count", report.failures.len() as u64)
-        .strings("failures", &failures)
-        .optional_number(
-            "earliest_expiration",
-            earliest.map(|e| u64::try_from(e.expiration).unwrap_or(0)),
-        )
-        .optional_string(
-            "earliest_expiring_rrset",
-            earliest.map(|e| format!("{}/{}", e.owner, e.rtype)),
-        )
-        .strings("expiring", &expiring)
-        .finish()
+/// The `--json` object; its schema is in the man page (JSON OUTPUT).
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    zone: &'a str,
+    file: &'a str,
+    now: i64,
+    valid: bool,
+    denial: &'a str,
+    algorithms: Vec<String>,
+    keys: Vec<JsonKeys>,
+    rrsets: u64,
+    signatures: u64,
+    failures: Vec<JsonFailure<'a>>,
+    earliest_expiration: Option<JsonRrset<'a>>,
+    expiring: Vec<JsonRrset<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonKeys {
+    algorithm: String,
+    ksk: JsonCounts,
+    zsk: JsonCounts,
+}
+
+#[derive(Serialize)]
+struct JsonCounts {
+    active: u32,
+    standby: u32,
+    revoked: u32,
+}
+
+#[derive(Serialize)]
+struct JsonFailure<'a> {
+    owner: &'a str,
+    #[serde(rename = "type")]
+    rtype: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonRrset<'a> {
+    owner: &'a str,
+    #[serde(rename = "type")]
+    rtype: &'a str,
+    expiration: i64,
+}
+
+impl<'a> From<&'a Expiring> for JsonRrset<'a> {
+    fn from(e: &'a Expiring) -> Self {
+        JsonRrset {
+            owner: &e.owner,
+            rtype: &e.rtype,
+            expiration: e.expiration,
+        }
+    }
+}
+
+fn json(report: &Report, file: &str, now: i64) -> Result<String> {
+    let object = JsonReport {
+        zone: &report.origin,
+        file,
+        now,
+        valid: report.valid(),
+        denial: report.denial,
+        algorithms: report
+            .algorithms
+            .iter()
+            .map(|a| algorithm_name(*a))
+            .collect(),
+        keys: report
+            .keys
+            .iter()
+            .map(|k| JsonKeys {
+                algorithm: algorithm_name(k.algorithm),
+                ksk: JsonCounts {
+                    active: k.ksk_active,
+                    standby: k.ksk_standby,
+                    revoked: k.ksk_revoked,
+                },
+                zsk: JsonCounts {
+                    active: k.zsk_active,
+                    standby: k.zsk_standby,
+                    revoked: k.zsk_revoked,
+                },
+            })
+            .collect(),
+        rrsets: report.rrsets,
+        signatures: report.signatures,
+        failures: report
+            .failures
+            .iter()
+            .map(|f| JsonFailure {
+                owner: &f.owner,
+                rtype: &f.rtype,
+                message: &f.message,
+            })
+            .collect(),
+        earliest_expiration: report.earliest_expiration.as_ref().map(JsonRrset::from),
+        expiring: report.expiring.iter().map(JsonRrset::from).collect(),
+    };
+    serde_json::to_string(&object).map_err(|e| Error::Failed(format!("writing JSON: {e}")))
 }
 
 /// A Prometheus textfile (the node exporter's textfile collector).
