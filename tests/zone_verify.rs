@@ -503,7 +503,7 @@ fn expiring_signatures_exit_4_with_a_line_each_and_metrics() {
     let signed = Signed::new();
     let path = signed.write("zone.signed", &signed.sign(&[]));
     // zone-sign's default validity is 30 days: within 40 days, not 20.
-    let soon = zone_verify(&["-o", "example.com", "--expire-warn", "40d"], &path);
+    let soon = zone_verify(&["-q", "-o", "example.com", "--expire-warn", "40d"], &path);
     assert_eq!(soon.status.code(), Some(4), "{}", stderr(&soon));
     let text = String::from_utf8_lossy(&soon.stdout);
     assert!(

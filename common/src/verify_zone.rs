@@ -665,9 +665,7 @@ impl<'a> Verification<'a> {
 
     /// A 32-bit RRSIG time as the unix time nearest to now.
     fn unix(&self, serial: u32) -> i64 {
-        let now = self.options.now;
-        let diff = serial.wrapping_sub(now as u32) as i32;
-        now + i64::from(diff)
+        rrsig_time(serial, self.options.now)
     }
 
     fn check_node(&mut self, at: usize) {
@@ -1077,6 +1075,13 @@ fn encode(
     Ok(buffer)
 }
 
+/// A 32-bit RRSIG time (RFC 4034 §3.1.5) as the unix time within 68
+/// years of `now`.
+fn rrsig_time(serial: u32, now: i64) -> i64 {
+    let diff = serial.wrapping_sub(now as u32) as i32;
+    now + i64::from(diff)
+}
+
 fn hname_of(name: &Name) -> HName {
     <HName as BinDecodable>::from_bytes(name.wire()).unwrap_or_else(|_| HName::root())
 }
@@ -1106,4 +1111,80 @@ fn bitmap_message(have: &BTreeSet<u16>, want: &BTreeSet<u16>) -> String {
         type_list(have),
         type_list(want)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> Name {
+        Name::parse(text, Some(&Name::root())).expect("name")
+    }
+
+    #[test]
+    fn canonical_keys_sort_as_rfc4034_section_6_1() {
+        // RFC 4034 §6.1's example, shuffled.
+        let sorted = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "Z.a.example.",
+            "zABC.a.EXAMPLE.",
+            "z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
+            "\\200.z.example.",
+        ];
+        let mut names: Vec<Name> = sorted.iter().rev().map(|t| name(t)).collect();
+        names.sort_by_key(canonical_key);
+        let texts: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let expected: Vec<String> = sorted.iter().map(|t| name(t).to_string()).collect();
+        assert_eq!(texts, expected);
+    }
+
+    #[test]
+    fn rrsig_times_use_serial_arithmetic() {
+        let now = 1_800_000_000;
+        assert_eq!(rrsig_time(1_800_086_400, now), now + 86_400);
+        assert_eq!(rrsig_time(1_799_913_600, now), now - 86_400);
+        // After 2106 the 32-bit field wraps; the time still lies ahead.
+        let later = (1_i64 << 32) + 1000;
+        assert_eq!(rrsig_time(2000, later), later + 1000);
+    }
+
+    #[test]
+    fn signed_data_is_built_past_64_kib() {
+        // 3,000 A records: 78 KiB to sign, past hickory's one-encoder TBS.
+        let owner = HName::from_ascii("big.example.").expect("name");
+        let records: Vec<HRecord> = (0..3000u32)
+            .map(|i| {
+                let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+                HRecord::from_rdata(
+                    owner.clone(),
+                    300,
+                    RData::A(hickory_proto::rr::rdata::A(ip)),
+                )
+            })
+            .collect();
+        let input = hickory_proto::dnssec::rdata::SigInput {
+            type_covered: hickory_proto::rr::RecordType::A,
+            algorithm: hickory_proto::dnssec::Algorithm::ECDSAP256SHA256,
+            num_labels: 2,
+            original_ttl: 300,
+            sig_expiration: hickory_proto::rr::SerialNumber::new(2),
+            sig_inception: hickory_proto::rr::SerialNumber::new(1),
+            key_tag: 1,
+            signer_name: HName::from_ascii("example.").expect("name"),
+        };
+        let rrsig = RRSIG::from_sig(input, vec![0; 64]);
+        let mut shuffled = records.clone();
+        shuffled.reverse();
+        let data = signed_data(&owner, DNSClass::IN, &rrsig, &shuffled).expect("signed data");
+        // RRSIG RDATA without the signature (18 + 9), then per record the
+        // owner (13), type, class, TTL, length (10) and address (4).
+        assert_eq!(data.len(), 18 + 9 + 3000 * (13 + 10 + 4));
+        // In canonical RDATA order whatever the input order.
+        assert_eq!(&data[27 + 23..27 + 27], &[10, 0, 0, 0]);
+        assert_eq!(&data[data.len() - 4..], &[10, 0, 11, 183]);
+    }
 }

@@ -35,7 +35,8 @@ Options:
   -x                  the DNSKEY RRset needs KSK signatures only, and an
                       algorithm no ZSK
   -z                  ignore the KSK flag: any self-signed key counts
-  -q                  no report on stdout (problems still go to stderr)
+  -q                  no report on stdout (problems still go to stderr,
+                      --expire-warn lines to stdout)
   -v LEVEL            with 1 or more, notes and counts on stderr
       --expire-warn DURATION
                       exit 4, with one line per RRset on stdout, when a
@@ -174,8 +175,11 @@ fn run(args: &Args, expiring: &Cell<bool>) -> Result<()> {
     let mut out = Stdout::new();
     if args.json {
         out.line(&json(&report, &zone_file, now)?)?;
-    } else if !args.quiet {
-        out.text(&text(&report, &zone_file))?;
+    } else {
+        if !args.quiet {
+            out.text(&text(&report, &zone_file))?;
+        }
+        out.text(&expiring_lines(&report))?;
     }
     out.flush()?;
     if !report.valid() {
@@ -228,6 +232,13 @@ fn text(report: &Report, file: &str) -> String {
             width = head.len()
         ));
     }
+    out
+}
+
+/// One line per RRset that `--expire-warn` names (printed with -q too:
+/// they are what a cron job mails).
+fn expiring_lines(report: &Report) -> String {
+    let mut out = String::new();
     for soon in &report.expiring {
         out.push_str(&format!(
             "Expiring: {}/{}: signatures expire {}\n",
