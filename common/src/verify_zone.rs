@@ -79,18 +79,26 @@ impl std::fmt::Display for Finding {
 pub struct KeyCounts {
     /// The DNSSEC algorithm number.
     pub algorithm: u8,
+    /// KSKs (SEP flag) that sign the DNSKEY RRset now.
     pub ksk_active: u32,
+    /// KSKs that do not (pre-published, or their signature is offline).
     pub ksk_standby: u32,
+    /// KSKs with the REVOKE flag (RFC 5011).
     pub ksk_revoked: u32,
+    /// ZSKs that sign the DNSKEY RRset or the SOA now.
     pub zsk_active: u32,
+    /// ZSKs that sign neither.
     pub zsk_standby: u32,
+    /// ZSKs with the REVOKE flag.
     pub zsk_revoked: u32,
 }
 
 /// An RRset whose signatures end soon (see [`Options::expire_warn`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expiring {
+    /// The owner name, absolute.
     pub owner: String,
+    /// The type mnemonic (or `TYPEn`).
     pub rtype: String,
     /// The earliest signature expiration of the RRset, unix seconds.
     pub expiration: i64,
