@@ -227,13 +227,14 @@ pub fn tool_path(name: &str) -> PathBuf {
         "zone-sign" => env!("CARGO_BIN_EXE_zone-sign"),
         "key-settime" => env!("CARGO_BIN_EXE_key-settime"),
         "key-revoke" => env!("CARGO_BIN_EXE_key-revoke"),
+        "zone-verify" => env!("CARGO_BIN_EXE_zone-verify"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 9] = [
+pub const TOOLS: [&str; 10] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -243,6 +244,7 @@ pub const TOOLS: [&str; 9] = [
     "zone-sign",
     "key-settime",
     "key-revoke",
+    "zone-verify",
 ];
 
 /// The project's own test data (`tests/data`).

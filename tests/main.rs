@@ -26,3 +26,4 @@ mod pkcs11_tokens;
 mod rollover;
 mod secrets;
 mod zone_sign;
+mod zone_verify;

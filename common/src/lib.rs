@@ -24,6 +24,7 @@ pub mod sign;
 pub mod threads;
 pub mod time;
 pub mod uri;
+pub mod verify_zone;
 pub mod zone;
 
 pub use error::{Error, Result};
