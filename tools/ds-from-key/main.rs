@@ -39,7 +39,7 @@ Options:
   -d DIR              deprecated spelling of -K
   -s                  read keyset-<zonename>. from the -K directory
       --insecure-key-dir  read a key file, or a key file in a directory, that
-                      anyone may write (refused otherwise)
+                      anyone may write, or a symbolic link (refused otherwise)
   -T, --ttl TTL       print this TTL in each record (units s, mi, h, d, w, mo, y)
   -v LEVEL            with 3 or more, name each key on stderr
   -h, --help          print this help

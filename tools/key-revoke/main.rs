@@ -24,8 +24,9 @@ Options:
   -f                 upgrade v1.2 key files (an existing file of the new
                      name is never replaced, with or without -f)
   -K DIR             directory of the key files
-      --insecure-key-dir  trust key files and a DIR that anyone may write
-                     (refused otherwise; group-writable gets a warning)
+      --insecure-key-dir  trust key files and a DIR that anyone may write, and
+                     symlinked key files (refused otherwise; group-writable
+                     gets a warning)
   -E ENGINE          accepted for compatibility and ignored
   -v LEVEL           with 3 or more, name the key on stderr
   -h, --help         print this help

@@ -41,8 +41,9 @@ Options:
   -p WHAT            print times: C P Psync Pds A R I D Dsync Dds, or all
   -u                 print times as Unix seconds
   -K DIR             directory of the key files
-      --insecure-key-dir  trust key files and a DIR that anyone may write
-                     (refused otherwise; group-writable gets a warning)
+      --insecure-key-dir  trust key files and a DIR that anyone may write, and
+                     symlinked key files (refused otherwise; group-writable
+                     gets a warning)
   -E ENGINE          accepted for compatibility and ignored
   -v LEVEL           with 3 or more, name the key on stderr
   -h, --help         print this help

@@ -33,7 +33,8 @@ Options (BIND's dnssec-signzone letters):
                    several keys of one algorithm are named by URI alone
   -S               smart signing: the zone's keys in -K, by their timing metadata
       --insecure-key-dir  read key files and key directories that anyone may
-                   write (refused otherwise; group-writable ones get a warning)
+                   write, and key files that are symbolic links (refused
+                   otherwise; group-writable ones get a warning)
   -s TIME          signature inception (default now-3600)
   -e TIME          signature expiration (default inception+30d; +N counts from
                    the inception)
