@@ -349,6 +349,19 @@ fn delv(lab: &Lab, parent_ds: &[String]) -> String {
     text
 }
 
+/// The DS RDATA of the zone's dsset file (the KSK's, as a parent holds it).
+fn dsset_ds(lab: &Lab) -> Vec<String> {
+    std::fs::read_to_string(lab.hsm.dir().join("dsset-example.com."))
+        .expect("dsset")
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "DS")?;
+            Some(words[at + 1..].join(" "))
+        })
+        .collect()
+}
+
 fn set(tags: &[u16]) -> BTreeSet<u16> {
     tags.iter().copied().collect()
 }
@@ -368,15 +381,25 @@ fn zsk_pre_publication_rollover_step_by_step() {
     assert_eq!(apex.tags(), set(&[ksk, old]));
     assert_eq!(apex.signed_by("SOA"), set(&[old]));
     assert_eq!(apex.signed_by("DNSKEY"), set(&[ksk, old]));
+    // The parent holds the KSK's DS throughout; named serves every step
+    // and delv validates through it.
+    let parent = dsset_ds(&lab);
+    assert_eq!(parent.len(), 1, "{parent:?}");
+    let text = delv(&lab, &parent);
+    assert!(validated(&text), "{text}");
     // Published, not yet signing (its DNSKEY reaches the caches first).
     let apex = lab.step(12, false, &[]);
     assert_eq!(apex.tags(), set(&[ksk, old, new]));
     assert_eq!(apex.signed_by("SOA"), set(&[old]));
+    let text = delv(&lab, &parent);
+    assert!(validated(&text), "{text}");
     // The new one signs; the old one stays published, inactive.
     let apex = lab.step(8, true, &[]);
     assert_eq!(apex.tags(), set(&[ksk, old, new]));
     assert_eq!(apex.signed_by("SOA"), set(&[new]));
     assert_eq!(apex.signed_by("DNSKEY"), set(&[ksk, new]));
+    let text = delv(&lab, &parent);
+    assert!(validated(&text), "{text}");
     // Deleted: re-signing the last output takes its DNSKEY out.
     let output = lab.sign_at(1, Some(&lab.signed()), &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -392,6 +415,8 @@ fn zsk_pre_publication_rollover_step_by_step() {
     assert_eq!(apex.tags(), set(&[ksk, new]));
     assert_eq!(apex.signed_by("SOA"), set(&[new]));
     assert!(apex.signed_by("DNSKEY").is_subset(&set(&[ksk, new])));
+    let text = delv(&lab, &parent);
+    assert!(validated(&text), "{text}");
 }
 
 #[test]
@@ -512,9 +537,16 @@ fn a_revoked_ksk_signs_the_dnskey_rrset_until_it_is_deleted() {
         dsset.contains(&format!(" DS {new} ")) && !dsset.contains(&format!(" DS {revoked} ")),
         "{dsset}"
     );
+    // The parent holds the new KSK's DS: the zone validates through it
+    // with the revoked key still published.
+    let parent = dsset_ds(&lab);
+    let text = delv(&lab, &parent);
+    assert!(validated(&text), "{parent:?}: {text}");
     // Deleted.
     let apex = lab.step(1, true, &[]);
     assert_eq!(apex.tags(), set(&[zsk, new]));
+    let text = delv(&lab, &parent);
+    assert!(validated(&text), "{parent:?}: {text}");
 }
 
 #[test]
