@@ -141,47 +141,22 @@ struct Case {
     modes: Vec<Mode>,
 }
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("P11DNSSEC_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/zones"),
-    };
-    dir.join("MANIFEST.tsv").is_file().then_some(dir)
-}
-
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    match corpus_dir() {
-        Some(dir) => {
-            let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("manifest");
-            for line in manifest.lines().skip(1) {
-                let mut fields = line.split('\t');
-                let (Some(file), Some(origin)) = (fields.next(), fields.next()) else {
-                    continue;
-                };
-                let modes = if NSEC_TOO_BIG.contains(&file) {
-                    vec![Mode::OptOut]
-                } else {
-                    vec![Mode::Nsec, Mode::OptOut]
-                };
-                cases.push(Case {
-                    dir: dir.clone(),
-                    file: file.into(),
-                    origin: origin.into(),
-                    modes,
-                });
-            }
-            assert!(
-                cases.len() >= 20,
-                "{}: {} zones",
-                dir.display(),
-                cases.len()
-            );
+    if let Some((dir, corpus)) = crate::hsm::corpus() {
+        for zone in corpus {
+            let modes = if NSEC_TOO_BIG.contains(&zone.file.as_str()) {
+                vec![Mode::OptOut]
+            } else {
+                vec![Mode::Nsec, Mode::OptOut]
+            };
+            cases.push(Case {
+                dir: dir.clone(),
+                file: zone.file,
+                origin: zone.origin,
+                modes,
+            });
         }
-        None if std::env::var_os("CI").is_some() => {
-            panic!("the zone corpus is missing: ../shared/corpus/zones (or P11DNSSEC_CORPUS)")
-        }
-        None => eprintln!("differential test: no ../shared/corpus/zones; only our own zones"),
     }
     // The big zones first, so that the two workers end together.
     cases.sort_by_key(|c| {

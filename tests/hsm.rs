@@ -282,3 +282,53 @@ pub fn fault_crate_artifact(name: &str) -> PathBuf {
     }
     path
 }
+
+/// One zone of the shared corpus (`../shared/corpus/zones/MANIFEST.tsv`).
+pub struct CorpusZone {
+    pub file: String,
+    pub origin: String,
+    /// Its record count, as the manifest gives it.
+    pub records: u64,
+}
+
+/// The zone corpus (`P11DNSSEC_CORPUS`, else `../shared/corpus/zones`
+/// beside the clone, as CI lays it) and its zones, largest first (so that
+/// parallel workers end together). Missing, it is `None` — and a failure
+/// in CI (`CI` set), where a skip would hide the tests that need it.
+pub fn corpus() -> Option<(PathBuf, Vec<CorpusZone>)> {
+    let dir = match std::env::var_os("P11DNSSEC_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/zones"),
+    };
+    let Ok(manifest) = std::fs::read_to_string(dir.join("MANIFEST.tsv")) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the zone corpus is missing: ../shared/corpus/zones (or P11DNSSEC_CORPUS)"
+        );
+        eprintln!(
+            "no zone corpus at {}: only our own zones are used",
+            dir.display()
+        );
+        return None;
+    };
+    let mut zones: Vec<CorpusZone> = manifest
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            Some(CorpusZone {
+                file: fields.first()?.to_string(),
+                origin: fields.get(1)?.to_string(),
+                records: fields.get(5).and_then(|n| n.parse().ok()).unwrap_or(0),
+            })
+        })
+        .collect();
+    assert!(
+        zones.len() >= 20,
+        "{}: {} zones",
+        dir.display(),
+        zones.len()
+    );
+    zones.sort_by_key(|z| std::cmp::Reverse(z.records));
+    Some((dir, zones))
+}

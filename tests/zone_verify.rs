@@ -7,52 +7,16 @@ use crate::hsm::{data_dir, tool_path, Hsm, PIN};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The zone corpus, as tests/corpus.rs finds it.
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("P11DNSSEC_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/zones"),
-    };
-    dir.join("MANIFEST.tsv").is_file().then_some(dir)
-}
-
-/// (file, origin) of every corpus zone; our own zones without the corpus,
-/// which fails in CI.
+/// (file, origin) of every corpus zone, largest first; our own zone
+/// without the corpus (which fails in CI).
 fn corpus_zones() -> (PathBuf, Vec<(String, String)>) {
-    let Some(dir) = corpus_dir() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the zone corpus is missing: ../shared/corpus/zones (or P11DNSSEC_CORPUS)"
-        );
-        eprintln!("zone-verify corpus test: no ../shared/corpus/zones; only our own zone");
-        return (
+    match crate::hsm::corpus() {
+        Some((dir, zones)) => (dir, zones.into_iter().map(|z| (z.file, z.origin)).collect()),
+        None => (
             data_dir().join("zones"),
             vec![("example.com.zone".into(), "example.com.".into())],
-        );
-    };
-    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("manifest");
-    let mut zones: Vec<(u64, String, String)> = manifest
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split('\t').collect();
-            let records = fields.get(5)?.parse().unwrap_or(0);
-            Some((
-                records,
-                fields.first()?.to_string(),
-                fields.get(1)?.to_string(),
-            ))
-        })
-        .collect();
-    assert!(
-        zones.len() >= 20,
-        "{}: {} zones",
-        dir.display(),
-        zones.len()
-    );
-    // The largest first, so that the two workers end together.
-    zones.sort_by_key(|z| std::cmp::Reverse(z.0));
-    (dir, zones.into_iter().map(|(_, f, o)| (f, o)).collect())
+        ),
+    }
 }
 
 fn zone_verify(args: &[&str], zone: &Path) -> Output {
