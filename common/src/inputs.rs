@@ -53,6 +53,12 @@ pub fn open_regular(path: &Path, follow_links: bool) -> Result<std::fs::File, Re
             Refusal::Io(errno.into())
         }
     })?;
+    checked(fd)
+}
+
+/// The opened file `fd`, if it is a regular file of an ordinary file
+/// system (checked on the descriptor, so nothing can be swapped in).
+pub fn checked(fd: rustix::fd::OwnedFd) -> Result<std::fs::File, Refusal> {
     let stat = rustix::fs::fstat(&fd).map_err(|e| Refusal::Io(e.into()))?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(Refusal::NotRegular);

@@ -57,12 +57,6 @@ pub const DEFAULT_MAX_GENERATE: u64 = 10_000_000;
 /// variable) and some never end or block (`/dev/zero`, FIFOs, ttys).
 const FORBIDDEN_TREES: [&str; 3] = ["/proc", "/sys", "/dev"];
 
-/// statfs(2) f_type of the pseudo file systems an `$INCLUDE` refuses
-/// even when reached by a path that was swapped after it was checked
-/// (linux/magic.h: PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC,
-/// SECURITYFS_MAGIC, CGROUP2_SUPER_MAGIC).
-const FORBIDDEN_FS: [u64; 5] = [0x9fa0, 0x6265_6572, 0x6462_6720, 0x7363_6673, 0x6367_7270];
-
 /// One record as read: its RDATA still as tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -214,8 +208,12 @@ impl ZoneReader {
     /// links resolved, lies outside it is refused.
     pub fn include_root(mut self, dir: &Path) -> Result<ZoneReader> {
         let shown = escape(dir.as_os_str().as_encoded_bytes());
-        let root = std::fs::canonicalize(dir)
-            .map_err(|e| Error::usage(format!("--include-root '{shown}': {}", io_reason(&e))))?;
+        let root = std::fs::canonicalize(dir).map_err(|e| {
+            Error::usage(format!(
+                "--include-root '{shown}': {}",
+                crate::error::io_reason(&e)
+            ))
+        })?;
         if !root.is_dir() {
             return Err(Error::usage(format!(
                 "--include-root '{shown}' is not a directory"
@@ -403,11 +401,11 @@ impl ZoneReader {
     /// changed in between. Returns the reason for a refusal.
     fn open_include(&self, path: &Path) -> std::result::Result<std::fs::File, String> {
         use rustix::fs::{Mode, OFlags, ResolveFlags};
-        let real = std::fs::canonicalize(path).map_err(|e| io_reason(&e))?;
+        let real = std::fs::canonicalize(path).map_err(|e| crate::error::io_reason(&e))?;
         if let Some(tree) = FORBIDDEN_TREES.iter().find(|t| real.starts_with(t)) {
             return Err(format!("refusing to read a file under {tree}"));
         }
-        let metadata = std::fs::metadata(&real).map_err(|e| io_reason(&e))?;
+        let metadata = std::fs::metadata(&real).map_err(|e| crate::error::io_reason(&e))?;
         if !metadata.is_file() {
             return Err("not a regular file".into());
         }
@@ -422,7 +420,7 @@ impl ZoneReader {
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
-                .map_err(|e| io_reason(&e.into()))?;
+                .map_err(|e| crate::error::io_reason(&e.into()))?;
                 // RESOLVE_BENEATH: the kernel refuses any step out of the
                 // root, even by a symbolic link planted after our check.
                 match rustix::fs::openat2(
@@ -437,8 +435,8 @@ impl ZoneReader {
                     // Kernels before 5.6 have no openat2: the path checks
                     // above are what we have.
                     Err(rustix::io::Errno::NOSYS) => rustix::fs::open(&real, flags, Mode::empty())
-                        .map_err(|e| io_reason(&e.into()))?,
-                    Err(e) => return Err(io_reason(&e.into())),
+                        .map_err(|e| crate::error::io_reason(&e.into()))?,
+                    Err(e) => return Err(crate::error::io_reason(&e.into())),
                 }
             }
             // The canonical path holds no symbolic link: RESOLVE_NO_SYMLINKS
@@ -453,23 +451,20 @@ impl ZoneReader {
             ) {
                 Ok(fd) => fd,
                 Err(rustix::io::Errno::NOSYS) => rustix::fs::open(&real, flags, Mode::empty())
-                    .map_err(|e| io_reason(&e.into()))?,
+                    .map_err(|e| crate::error::io_reason(&e.into()))?,
                 Err(rustix::io::Errno::LOOP) => {
                     return Err("a symbolic link appeared in its path while it was read".into())
                 }
-                Err(e) => return Err(io_reason(&e.into())),
+                Err(e) => return Err(crate::error::io_reason(&e.into())),
             },
         };
-        let stat = rustix::fs::fstat(&fd).map_err(|e| io_reason(&e.into()))?;
-        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
-            return Err("not a regular file".into());
-        }
-        let fs = rustix::fs::fstatfs(&fd).map_err(|e| io_reason(&e.into()))?;
-        #[allow(clippy::unnecessary_cast)] // f_type's width differs by target
-        if FORBIDDEN_FS.contains(&(fs.f_type as u64)) {
-            return Err("refusing to read a file of a kernel pseudo file system".into());
-        }
-        Ok(std::fs::File::from(fd))
+        crate::inputs::checked(fd).map_err(|refusal| match refusal {
+            crate::inputs::Refusal::NotRegular => "not a regular file".into(),
+            crate::inputs::Refusal::PseudoFileSystem => {
+                "refusing to read a file of a kernel pseudo file system".into()
+            }
+            other => other.to_string(),
+        })
     }
 
     /// `$INCLUDE` names are relative to the working directory (as BIND's
@@ -808,14 +803,6 @@ impl ZoneReader {
         };
         self.finish_record(owner, ttl, class, rtype, rdata, origin, line)
             .map(Some)
-    }
-}
-
-fn io_reason(error: &std::io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_lowercase(),
-        None => text,
     }
 }
 
