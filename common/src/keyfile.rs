@@ -24,7 +24,7 @@ use std::sync::Mutex;
 /// retired key whose `Inactive:` is unreadable would otherwise keep signing.
 /// The first nine are the ones we use ([`KeyTiming`]); the others are
 /// BIND 9.18's key-state times, which we check but do not use.
-const TIMING_TAGS: [&str; 14] = [
+pub(crate) const TIMING_TAGS: [&str; 14] = [
     "Created",
     "Publish",
     "Activate",

@@ -24,19 +24,9 @@ use std::path::{Path, PathBuf};
 /// BIND's numeric metadata tags, in the order dst_parse.c writes them.
 const NUMERIC_TAGS: [&str; 4] = ["Predecessor", "Successor", "MaxTTL", "RollPeriod"];
 
-/// The timing tags this module rewrites (the others, BIND 9.18's key-state
-/// times, are kept as lines).
-const TIMING_TAGS: [&str; 9] = [
-    "Created",
-    "Publish",
-    "Activate",
-    "Revoke",
-    "Inactive",
-    "Delete",
-    "DSPublish",
-    "SyncPublish",
-    "SyncDelete",
-];
+/// The timing tags this module rewrites: the first nine of the key file's
+/// (the others, BIND 9.18's key-state times, are kept as lines).
+const REWRITTEN_TAGS: usize = 9;
 
 /// A key's `.key` and `.private` files, read and checked, ready to edit.
 #[derive(Clone, Debug)]
@@ -94,7 +84,7 @@ impl KeyPairFiles {
             }
             let tag = line.split_once(':').map_or("", |(tag, _)| tag.trim());
             let value = line.split_once(':').map_or("", |(_, value)| value.trim());
-            if TIMING_TAGS.contains(&tag) {
+            if crate::keyfile::TIMING_TAGS[..REWRITTEN_TAGS].contains(&tag) {
                 continue;
             }
             if let Some(index) = NUMERIC_TAGS.iter().position(|t| *t == tag) {
