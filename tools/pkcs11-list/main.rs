@@ -7,7 +7,8 @@ use common::pkcs11::object::{
 };
 use common::pkcs11::{Access, SlotSummary, Token};
 use common::uri::{PathAttr, Pkcs11Uri};
-use common::{json::JsonObject, output::Stdout, Error, Result};
+use common::{output::Stdout, Error, Result};
+use serde::Serialize;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
@@ -166,11 +167,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             }
         }
         Format::Json => {
-            let items = objects
+            let items: Vec<JsonObject> = objects
                 .iter()
                 .map(|o| json_object(&token.slot, o))
                 .collect();
-            out.line(&common::json::array(items))?;
+            out.line(
+                &serde_json::to_string(&items)
+                    .map_err(|e| Error::Failed(format!("writing JSON: {e}")))?,
+            )?;
         }
     }
     out.flush()
@@ -254,24 +258,48 @@ fn object_uri(slot: &SlotSummary, object: &ObjectInfo) -> Pkcs11Uri {
     uri
 }
 
+/// One object of the `--json` array; its schema is in the man page (JSON
+/// OUTPUT). Attributes the token does not give are `null`.
+#[derive(Serialize)]
+struct JsonObject {
+    handle: u64,
+    class: Option<&'static str>,
+    class_number: u64,
+    key_type: Option<String>,
+    label: String,
+    id: String,
+    uri: String,
+    private: Option<bool>,
+    sensitive: Option<bool>,
+    extractable: Option<bool>,
+    always_sensitive: Option<bool>,
+    never_extractable: Option<bool>,
+    sign: Option<bool>,
+    verify: Option<bool>,
+    rsa_bits: Option<u64>,
+    curve: Option<&'static str>,
+}
+
 fn json_object(slot: &SlotSummary, object: &ObjectInfo) -> JsonObject {
-    JsonObject::new()
-        .number("handle", object.handle)
-        .optional_string("class", object.class_name())
-        .number("class_number", object.class)
-        .optional_string("key_type", object.key_type_name())
-        .string("label", &object.label)
-        .string("id", data_encoding::HEXLOWER.encode(&object.id))
-        .string("uri", object_uri(slot, object).to_string())
-        .boolean("private", object.private)
-        .boolean("sensitive", object.sensitive)
-        .boolean("extractable", object.extractable)
-        .boolean("always_sensitive", object.always_sensitive)
-        .boolean("never_extractable", object.never_extractable)
-        .boolean("sign", object.sign)
-        .boolean("verify", object.verify)
-        .optional_number("rsa_bits", object.modulus_bits)
-        .optional_string("curve", object.curve_name())
+    JsonObject {
+        handle: object.handle,
+        class: object.class_name(),
+        class_number: object.class,
+        key_type: object.key_type_name(),
+        // A label that is not UTF-8 is shown with U+FFFD (its URI is exact).
+        label: String::from_utf8_lossy(&object.label).into_owned(),
+        id: data_encoding::HEXLOWER.encode(&object.id),
+        uri: object_uri(slot, object).to_string(),
+        private: object.private,
+        sensitive: object.sensitive,
+        extractable: object.extractable,
+        always_sensitive: object.always_sensitive,
+        never_extractable: object.never_extractable,
+        sign: object.sign,
+        verify: object.verify,
+        rsa_bits: object.modulus_bits,
+        curve: object.curve_name(),
+    }
 }
 
 #[cfg(test)]

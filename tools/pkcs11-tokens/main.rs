@@ -7,8 +7,9 @@ use common::pkcs11::mechanisms::{self, Capabilities};
 use common::pkcs11::speed;
 use common::pkcs11::{Module, SlotSummary};
 use common::uri::{PathAttr, Pkcs11Uri};
-use common::{json::JsonObject, output::Stdout, Error, Result};
+use common::{output::Stdout, Error, Result};
 use cryptoki::slot::{Limit, TokenInfo};
+use serde::Serialize;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
@@ -199,18 +200,13 @@ fn speed(args: &Args, environment: &Environment) -> Result<()> {
     let algorithm = report.algorithm;
     let mut out = Stdout::new();
     if args.json {
-        out.line(
-            &JsonObject::new()
-                .string("algorithm", algorithm.mnemonic())
-                .number("sessions", report.sessions as u64)
-                .number("signatures", report.signatures)
-                .string("seconds", format!("{:.3}", report.elapsed.as_secs_f64()))
-                .string(
-                    "signatures_per_second",
-                    format!("{:.1}", report.per_second()),
-                )
-                .finish(),
-        )?;
+        out.line(&to_json(&JsonSpeed {
+            algorithm: algorithm.mnemonic(),
+            sessions: report.sessions,
+            signatures: report.signatures,
+            seconds: rounded(report.elapsed.as_secs_f64(), 1000.0),
+            signatures_per_second: rounded(report.per_second(), 10.0),
+        })?)?;
     } else {
         out.line(&format!(
             "{algorithm}: {} signatures in {:.3} s with {} session{}: {:.1} signatures/s",
@@ -342,41 +338,90 @@ fn max_sessions(token: &TokenInfo) -> String {
     }
 }
 
+/// The `--speed --json` object; its schema is in the man page (JSON OUTPUT).
+#[derive(Serialize)]
+struct JsonSpeed<'a> {
+    algorithm: &'a str,
+    sessions: usize,
+    signatures: u64,
+    seconds: f64,
+    signatures_per_second: f64,
+}
+
+/// One slot of the `--json` array; its schema is in the man page (JSON
+/// OUTPUT). The token's fields are `null` for a slot without a token.
+#[derive(Serialize)]
+struct JsonSlot<'a> {
+    slot_id: u64,
+    slot_description: &'a str,
+    slot_manufacturer: &'a str,
+    token_present: bool,
+    uri: Option<String>,
+    label: Option<&'a str>,
+    manufacturer: Option<&'a str>,
+    model: Option<&'a str>,
+    serial: Option<&'a str>,
+    initialized: Option<bool>,
+    login_required: Option<bool>,
+    user_pin_initialized: Option<bool>,
+    user_pin_locked: Option<bool>,
+    write_protected: Option<bool>,
+    session_count: Option<u64>,
+    /// `null` when the token has no limit or does not say.
+    max_session_count: Option<u64>,
+    sessions_unlimited: Option<bool>,
+    bind_operations: Option<u32>,
+    dnssec_algorithms: Option<Vec<&'static str>>,
+}
+
+/// Rounds to the precision the text output prints, so that JSON carries
+/// no digits of timer noise.
+fn rounded(value: f64, scale: f64) -> f64 {
+    (value * scale).round() / scale
+}
+
+fn to_json(value: &impl Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Failed(format!("writing JSON: {e}")))
+}
+
 fn print_json(out: &mut Stdout, slots: &[(SlotSummary, Option<Capabilities>)]) -> Result<()> {
-    let objects = slots
+    let objects: Vec<JsonSlot> = slots
         .iter()
         .map(|(slot, capabilities)| {
-            let mut object = JsonObject::new()
-                .number("slot_id", slot.id)
-                .string("slot_description", slot.info.slot_description())
-                .string("slot_manufacturer", slot.info.manufacturer_id())
-                .boolean("token_present", Some(slot.token.is_some()));
-            if let (Some(token), Some(capabilities)) = (&slot.token, capabilities) {
-                let algorithms: Vec<&str> = capabilities
-                    .algorithms
-                    .iter()
-                    .map(|a| a.mnemonic())
-                    .collect();
-                object = object
-                    .string("uri", token_uri(slot))
-                    .string("label", token.label())
-                    .string("manufacturer", token.manufacturer_id())
-                    .string("model", token.model())
-                    .string("serial", token.serial_number())
-                    .boolean("initialized", Some(token.token_initialized()))
-                    .boolean("login_required", Some(token.login_required()))
-                    .boolean("user_pin_initialized", Some(token.user_pin_initialized()))
-                    .boolean("user_pin_locked", Some(token.user_pin_locked()))
-                    .boolean("write_protected", Some(token.write_protected()))
-                    .optional_number("session_count", token.session_count())
-                    .string("max_session_count", max_sessions(token))
-                    .number("bind_operations", u64::from(capabilities.bind_operations))
-                    .strings("dnssec_algorithms", &algorithms);
+            let token = slot.token.as_ref().zip(capabilities.as_ref());
+            let field = |f: fn(&TokenInfo) -> bool| token.map(|(t, _)| f(t));
+            JsonSlot {
+                slot_id: slot.id,
+                slot_description: slot.info.slot_description(),
+                slot_manufacturer: slot.info.manufacturer_id(),
+                token_present: slot.token.is_some(),
+                uri: token.map(|_| token_uri(slot)),
+                label: token.map(|(t, _)| t.label()),
+                manufacturer: token.map(|(t, _)| t.manufacturer_id()),
+                model: token.map(|(t, _)| t.model()),
+                serial: token.map(|(t, _)| t.serial_number()),
+                initialized: field(TokenInfo::token_initialized),
+                login_required: field(TokenInfo::login_required),
+                user_pin_initialized: field(TokenInfo::user_pin_initialized),
+                user_pin_locked: field(TokenInfo::user_pin_locked),
+                write_protected: field(TokenInfo::write_protected),
+                session_count: token.and_then(|(t, _)| t.session_count()),
+                max_session_count: token.and_then(|(t, _)| match t.max_session_count() {
+                    Limit::Max(max) => Some(max),
+                    Limit::Infinite | Limit::Unavailable => None,
+                }),
+                sessions_unlimited: token.and_then(|(t, _)| match t.max_session_count() {
+                    Limit::Max(_) => Some(false),
+                    Limit::Infinite => Some(true),
+                    Limit::Unavailable => None,
+                }),
+                bind_operations: token.map(|(_, c)| c.bind_operations),
+                dnssec_algorithms: token
+                    .map(|(_, c)| c.algorithms.iter().map(|a| a.mnemonic()).collect()),
             }
-            object
         })
         .collect();
-    out.line(&common::json::array(objects))
+    out.line(&to_json(&objects)?)
 }
 
 #[cfg(test)]
