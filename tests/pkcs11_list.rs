@@ -92,22 +92,22 @@ fn list_prints_bind_lines_with_headers() {
     }
     let find = |needle: &str| object_lines.iter().filter(|l| l.contains(needle)).count();
     assert_eq!(
-        find(" class 2 label[15] 'ksk-example-com' id[2] 258"),
+        find(" class 2 label[15] 'ksk-example-com' id[2] 258 (Public Key)"),
         1,
         "{text}"
     );
     assert_eq!(
-        find(" class 3 label[15] 'ksk-example-com' id[2] 258 E:never"),
+        find(" class 3 label[15] 'ksk-example-com' id[2] 258 E:never (Private Key)"),
         1,
         "{text}"
     );
     assert_eq!(
-        find(" class 2 label[6] 'longid' id[10] 0x0102030405060708..."),
+        find(" class 2 label[6] 'longid' id[10] 0x0102030405060708... (Public Key)"),
         1,
         "{text}"
     );
     assert_eq!(
-        find(" class 3 label[6] 'longid' id[10] 0x0102030405060708... E:true"),
+        find(" class 3 label[6] 'longid' id[10] 0x0102030405060708... E:true (Private Key)"),
         1,
         "{text}"
     );
@@ -238,4 +238,22 @@ fn list_without_selection_with_two_tokens_asks_to_choose() {
         .args(["--token", "zzz", "-p", PIN])
         .assert()
         .code(3);
+}
+
+#[test]
+fn list_failure_prints_nothing_on_stdout() {
+    let hsm = Hsm::new();
+    hsm.run_ok("pkcs11-keygen", &["-q", "-a", "ED25519", "-l", "k"]);
+    // BIND printed `slot N` before the login that fails; a script reading
+    // stdout would take it for a (empty) listing.
+    for args in [
+        &["-p", "1111"][..],
+        &["-p", "1111", "-l", "k"],
+        &["-p", "1111", "-i", "1"],
+    ] {
+        let output = hsm.tool("pkcs11-list").args(args).output().expect("run");
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "", "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("CKR_PIN_INCORRECT"));
+    }
 }

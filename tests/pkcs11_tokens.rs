@@ -131,6 +131,18 @@ fn tokens_prints_bind_blocks_with_padded_fields() {
     assert!(block.contains("\tloginRequired=yes\n"));
     assert!(block.contains("\tdnssecAlgorithms=") && block.contains("ECDSAP256SHA256"));
     assert!(block.contains("ED25519"), "{block}");
+    // The HSM guide's scripts grep for these, after BIND's lines.
+    assert!(
+        block.ends_with(&format!(
+            "\n\tstatus=Token present\n\tSerial={}",
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix("\tserialNumber="))
+                .expect("serialNumber")
+                .trim_end()
+        )),
+        "{block}"
+    );
     // SoftHSM2 keeps one free, uninitialized token: shown, not initialized.
     assert!(text.contains("\tinitialized=no\n"), "{text}");
 }

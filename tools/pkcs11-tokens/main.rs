@@ -318,6 +318,14 @@ fn print_bind(out: &mut Stdout, slots: &[(SlotSummary, Option<Capabilities>)]) -
             .map(|a| a.mnemonic())
             .collect();
         out.line(&format!("\tdnssecAlgorithms={}", names.join(",")))?;
+        // The HSM guide's health check and backup scripts grep for these
+        // two (BIND printed neither); they follow BIND's lines so that
+        // parsers of BIND's block are unaffected.
+        out.line("\tstatus=Token present")?;
+        let serial = token.serial_number().trim_end();
+        if !serial.is_empty() {
+            out.line(&format!("\tSerial={serial}"))?;
+        }
     }
     Ok(())
 }
