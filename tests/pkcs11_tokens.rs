@@ -346,3 +346,121 @@ fn speed_with_a_token_key_uses_it_and_changes_nothing() {
         .assert()
         .code(2);
 }
+
+const ALGORITHMS: [&str; 8] = [
+    "RSASHA1",
+    "NSEC3RSASHA1",
+    "RSASHA256",
+    "RSASHA512",
+    "ECDSAP256SHA256",
+    "ECDSAP384SHA384",
+    "ED25519",
+    "ED448",
+];
+
+#[test]
+fn self_test_checks_every_algorithm_and_changes_nothing() {
+    let hsm = Hsm::new();
+    hsm.run_ok("pkcs11-keygen", &["-q", "-a", "ED25519", "-l", "zsk"]);
+    let before = hsm.run_ok("pkcs11-list", &[]);
+    let text = hsm.run_ok("pkcs11-tokens", &["--test"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), ALGORITHMS.len(), "{text}");
+    for (line, algorithm) in lines.iter().zip(ALGORITHMS) {
+        assert!(
+            line.starts_with(&format!("{algorithm} (")) && line.ends_with("): ok"),
+            "{text}"
+        );
+    }
+    assert!(text.contains("RSASHA256 (RSA 2048): ok\n"), "{text}");
+    assert!(text.contains("ED448 (Ed448): ok\n"), "{text}");
+    let json = hsm.run_ok("pkcs11-tokens", &["--test", "--json"]);
+    let value = parse_json(&json);
+    let results = value.as_array().expect("an array");
+    assert_eq!(results.len(), ALGORITHMS.len(), "{json}");
+    for result in results {
+        check_schema(
+            result,
+            &[
+                ("algorithm", Type::String),
+                ("number", Type::Number),
+                ("key", Type::String),
+                ("ok", Type::Bool),
+                ("error", Type::Or(&Type::String)),
+            ],
+        );
+        assert_eq!(result["ok"], true, "{json}");
+    }
+    assert_eq!(results[4]["number"], 13, "{json}");
+    assert_eq!(
+        hsm.run_ok("pkcs11-list", &[]),
+        before,
+        "nothing made or lost"
+    );
+    // A wrong PIN is a failure before any test.
+    let output = hsm
+        .tool("pkcs11-tokens")
+        .args(["--test", "-p", "1111"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    hsm.tool("pkcs11-tokens")
+        .args(["--test", "--speed"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn self_test_reports_a_failing_algorithm_and_exits_1() {
+    let hsm = Hsm::new();
+    let module = crate::hsm::fault_crate_artifact("libp11_fault.so");
+    let before = hsm.run_ok("pkcs11-list", &[]);
+    let run = |faults: &[(&str, &str)]| {
+        let mut command = hsm.tool("pkcs11-tokens");
+        for (name, value) in faults {
+            command.env(format!("P11FAULT_{name}"), value);
+        }
+        command
+            .args(["--test", "-p", PIN, "-m"])
+            .arg(&module)
+            .output()
+            .expect("run")
+    };
+    // The fifth signature (ECDSAP256SHA256's) comes back with a bit flipped.
+    let output = run(&[("FUNCTION", "C_Sign"), ("ACTION", "flip"), ("NTH", "5")]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), ALGORITHMS.len(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "ECDSAP256SHA256 (P-256): failed: the token's ECDSAP256SHA256 signature does not verify\n"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("): ok\n").count(), 7, "{stdout}");
+    assert_eq!(
+        stderr,
+        "pkcs11-tokens: the self-test failed for 1 of 8 algorithms: ECDSAP256SHA256\n"
+    );
+    // The first key pair cannot be made: RSASHA1 fails with the CKR code.
+    let output = run(&[
+        ("FUNCTION", "C_GenerateKeyPair"),
+        ("ACTION", "CKR_DEVICE_ERROR"),
+        ("NTH", "1"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("RSASHA1 (RSA 2048): failed: ") && first.contains("CKR_DEVICE_ERROR"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("): ok\n").count(), 7, "{stdout}");
+    assert_eq!(
+        hsm.run_ok("pkcs11-list", &[]),
+        before,
+        "nothing made or lost"
+    );
+}

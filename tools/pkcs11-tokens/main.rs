@@ -17,16 +17,21 @@ const HELP: &str = "\
 Usage: pkcs11-tokens [-v] [-m module] [--json]
        pkcs11-tokens --speed [-l label | -a algorithm [-b bits]] [-n sessions] [--seconds S]
                      [connection options]
+       pkcs11-tokens --test [--json] [connection options]
 
 List the slots and tokens of a PKCS#11 module and what each token can do;
 with --speed, measure the token's signing rate the way zone-sign signs: with
 the key labelled -l (the key zone-sign will use; nothing on the token
-changes), or a session key made for it that leaves nothing on the token.
+changes), or a session key made for it that leaves nothing on the token;
+with --test, check every DNSSEC algorithm the token offers: make a session
+key pair, sign, verify the signature in software, destroy the pair.
 
 Options:
   -v, --verbose      trace slot discovery and missing mechanisms on stderr
       --json         print JSON instead of BIND's format
       --speed        measure signatures per second
+      --test         self-test each DNSSEC algorithm the token offers (exit 1
+                     if one fails)
   -l, --label LABEL  with --speed: sign with the token's private key of this label
   -a, --algorithm ALG  with --speed: the DNSSEC algorithm (default ECDSAP256SHA256;
                      with -l, the key's own, RSASHA256 for RSA)
@@ -51,6 +56,7 @@ struct Args {
     verbose: bool,
     json: bool,
     speed: bool,
+    test: bool,
     label: Option<String>,
     algorithm: Option<Algorithm>,
     bits: Option<u32>,
@@ -67,6 +73,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         }
         if opt.is_long("speed") {
             parsed.speed = true;
+        } else if opt.is_long("test") {
+            parsed.test = true;
         } else if opt.is('l', "label") {
             parsed.label = Some(cli::value(&mut parser, &opt)?);
         } else if opt.is('a', "algorithm") {
@@ -113,6 +121,9 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
     if speed_only && !parsed.speed {
         return Err(Error::usage("-l, -a, -b, -n and --seconds go with --speed"));
     }
+    if parsed.speed && parsed.test {
+        return Err(Error::usage("give --speed or --test, not both"));
+    }
     if parsed.label.is_some() && parsed.bits.is_some() {
         return Err(Error::usage(
             "-b makes a key of that size: it does not go with -l (the key has its size)",
@@ -130,6 +141,9 @@ fn main() -> ExitCode {
 fn run(args: &Args, environment: &Environment) -> Result<()> {
     if args.speed {
         return speed(args, environment);
+    }
+    if args.test {
+        return self_test(args, environment);
     }
     let spec = args.connection.resolve(None, environment)?;
     let module = Module::load(&spec.module)?;
@@ -218,6 +232,75 @@ fn speed(args: &Args, environment: &Environment) -> Result<()> {
         ))?;
     }
     out.flush()
+}
+
+/// `--test`: each DNSSEC algorithm the token offers, tried with a session
+/// key pair; every algorithm is reported before a failure ends the run.
+fn self_test(args: &Args, environment: &Environment) -> Result<()> {
+    let spec = args.connection.resolve(None, environment)?;
+    let module = Module::load(&spec.module)?;
+    let slot = module.select_token(&spec.token)?;
+    let pin = match slot.token.as_ref() {
+        Some(token) if token.login_required() => Some(spec.pin.obtain()?),
+        _ => None,
+    };
+    let algorithms = mechanisms::probe(&module, slot.slot).algorithms;
+    if algorithms.is_empty() {
+        return Err(Error::Failed(format!(
+            "{} offers no DNSSEC algorithm (pkcs11-tokens -v says which mechanisms are missing)",
+            slot.describe()
+        )));
+    }
+    let results = speed::self_test(&module, &slot, pin.as_ref(), &algorithms)?;
+    let mut out = Stdout::new();
+    if args.json {
+        let objects: Vec<JsonTest> = results
+            .iter()
+            .map(|r| JsonTest {
+                algorithm: r.algorithm.mnemonic(),
+                number: r.algorithm.number(),
+                key: &r.key,
+                ok: r.error.is_none(),
+                error: r.error.as_deref(),
+            })
+            .collect();
+        out.line(&to_json(&objects)?)?;
+    } else {
+        for r in &results {
+            match &r.error {
+                None => out.line(&format!("{} ({}): ok", r.algorithm, r.key))?,
+                Some(error) => {
+                    out.line(&format!("{} ({}): failed: {error}", r.algorithm, r.key))?
+                }
+            }
+        }
+    }
+    out.flush()?;
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.algorithm.mnemonic())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "the self-test failed for {} of {} algorithms: {}",
+            failed.len(),
+            results.len(),
+            failed.join(", ")
+        )))
+    }
+}
+
+/// One algorithm of `--test --json`; its schema is in the man page.
+#[derive(Serialize)]
+struct JsonTest<'a> {
+    algorithm: &'a str,
+    number: u8,
+    key: &'a str,
+    ok: bool,
+    error: Option<&'a str>,
 }
 
 /// The token's URI: the stable identifier printed where BIND printed a
@@ -463,6 +546,20 @@ mod tests {
             (Some(Algorithm::Ed25519), Some(4))
         );
         assert!(parse(&["--speed", "-n", "0"]).is_err());
+        let Ok(Parsed::Run(args)) = parse(&["--test", "--json", "--token", "t"]) else {
+            panic!("--test should parse");
+        };
+        assert!(args.test && args.json && !args.speed);
+        assert_eq!(
+            parse(&["--test", "--speed"]).err().map(|e| e.exit_code()),
+            Some(2)
+        );
+        assert_eq!(
+            parse(&["--test", "-a", "ED25519"])
+                .err()
+                .map(|e| e.exit_code()),
+            Some(2)
+        );
         assert_eq!(parse(&["-m"]).err().map(|e| e.exit_code()), Some(2));
     }
 }
