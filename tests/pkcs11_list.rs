@@ -1,4 +1,63 @@
 use crate::hsm::{Hsm, PIN};
+use crate::pkcs11_tokens::{check_schema, parse_json, Type};
+
+const OBJECT_SCHEMA: [(&str, Type); 16] = [
+    ("handle", Type::Number),
+    ("class", Type::Or(&Type::String)),
+    ("class_number", Type::Number),
+    ("key_type", Type::Or(&Type::String)),
+    ("label", Type::String),
+    ("id", Type::String),
+    ("uri", Type::String),
+    ("private", Type::Or(&Type::Bool)),
+    ("sensitive", Type::Or(&Type::Bool)),
+    ("extractable", Type::Or(&Type::Bool)),
+    ("always_sensitive", Type::Or(&Type::Bool)),
+    ("never_extractable", Type::Or(&Type::Bool)),
+    ("sign", Type::Or(&Type::Bool)),
+    ("verify", Type::Or(&Type::Bool)),
+    ("rsa_bits", Type::Or(&Type::Number)),
+    ("curve", Type::Or(&Type::String)),
+];
+
+#[test]
+fn list_json_follows_its_schema() {
+    let hsm = Hsm::new();
+    hsm.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-a", "RSASHA256", "-b", "1024", "-l", "rsa"],
+    );
+    hsm.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-a", "ED25519", "-l", "ed", "-i", "258"],
+    );
+    let text = hsm.run_ok("pkcs11-list", &["--json"]);
+    let value = parse_json(&text);
+    let objects = value.as_array().expect("an array");
+    assert_eq!(objects.len(), 4, "{text}");
+    for object in objects {
+        check_schema(object, &OBJECT_SCHEMA);
+    }
+    let rsa_public = objects
+        .iter()
+        .find(|o| o["label"] == "rsa" && o["class"] == "public")
+        .expect("rsa public key");
+    assert_eq!(rsa_public["rsa_bits"], 1024);
+    assert_eq!(rsa_public["curve"], serde_json::Value::Null);
+    assert_eq!(rsa_public["class_number"], 2);
+    let ed_private = objects
+        .iter()
+        .find(|o| o["label"] == "ed" && o["class"] == "private")
+        .expect("ed private key");
+    assert_eq!(ed_private["id"], "0102");
+    assert_eq!(ed_private["sensitive"], true);
+    assert_eq!(ed_private["rsa_bits"], serde_json::Value::Null);
+    // Nothing matching is an empty array, not nothing.
+    assert_eq!(
+        parse_json(&hsm.run_ok("pkcs11-list", &["--json", "-l", "nosuch"])),
+        serde_json::json!([])
+    );
+}
 
 #[test]
 fn list_prints_bind_lines_with_headers() {
@@ -33,22 +92,22 @@ fn list_prints_bind_lines_with_headers() {
     }
     let find = |needle: &str| object_lines.iter().filter(|l| l.contains(needle)).count();
     assert_eq!(
-        find(" class 2 label[15] 'ksk-example-com' id[2] 258"),
+        find(" class 2 label[15] 'ksk-example-com' id[2] 258 (Public Key)"),
         1,
         "{text}"
     );
     assert_eq!(
-        find(" class 3 label[15] 'ksk-example-com' id[2] 258 E:never"),
+        find(" class 3 label[15] 'ksk-example-com' id[2] 258 E:never (Private Key)"),
         1,
         "{text}"
     );
     assert_eq!(
-        find(" class 2 label[6] 'longid' id[10] 0x0102030405060708..."),
+        find(" class 2 label[6] 'longid' id[10] 0x0102030405060708... (Public Key)"),
         1,
         "{text}"
     );
     assert_eq!(
-        find(" class 3 label[6] 'longid' id[10] 0x0102030405060708... E:true"),
+        find(" class 3 label[6] 'longid' id[10] 0x0102030405060708... E:true (Private Key)"),
         1,
         "{text}"
     );
@@ -179,4 +238,22 @@ fn list_without_selection_with_two_tokens_asks_to_choose() {
         .args(["--token", "zzz", "-p", PIN])
         .assert()
         .code(3);
+}
+
+#[test]
+fn list_failure_prints_nothing_on_stdout() {
+    let hsm = Hsm::new();
+    hsm.run_ok("pkcs11-keygen", &["-q", "-a", "ED25519", "-l", "k"]);
+    // BIND printed `slot N` before the login that fails; a script reading
+    // stdout would take it for a (empty) listing.
+    for args in [
+        &["-p", "1111"][..],
+        &["-p", "1111", "-l", "k"],
+        &["-p", "1111", "-i", "1"],
+    ] {
+        let output = hsm.tool("pkcs11-list").args(args).output().expect("run");
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "", "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("CKR_PIN_INCORRECT"));
+    }
 }

@@ -1,4 +1,94 @@
 use crate::hsm::{Hsm, PIN, SOFTHSM_MODULE};
+use serde_json::Value;
+
+/// The JSON type of a key in a tool's documented schema (its man page's
+/// JSON OUTPUT); `Or(t)` is `t` or `null`.
+#[derive(Clone, Copy, Debug)]
+pub enum Type {
+    Number,
+    String,
+    Bool,
+    Strings,
+    Or(&'static Type),
+}
+
+fn has_type(value: &Value, wanted: Type) -> bool {
+    match wanted {
+        Type::Number => value.is_number(),
+        Type::String => value.is_string(),
+        Type::Bool => value.is_boolean(),
+        Type::Strings => value
+            .as_array()
+            .is_some_and(|items| items.iter().all(Value::is_string)),
+        Type::Or(inner) => value.is_null() || has_type(value, *inner),
+    }
+}
+
+/// Checks that `text` is JSON by `python3 -m json.tool` and parses it.
+pub fn parse_json(text: &str) -> Value {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args(["-m", "json.tool"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("python3");
+    assert!(
+        output.status.success(),
+        "python3 -m json.tool: {}: {text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(text).expect("serde_json parses it too")
+}
+
+/// Checks that `object` has exactly the keys of `schema`, each of its type.
+pub fn check_schema(object: &Value, schema: &[(&str, Type)]) {
+    let map = object
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {object}"));
+    let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    let mut wanted: Vec<&str> = schema.iter().map(|(k, _)| *k).collect();
+    let mut got = keys.clone();
+    wanted.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, wanted, "keys of {object}");
+    for (key, wanted) in schema {
+        assert!(
+            has_type(&map[*key], *wanted),
+            "{key} should be {wanted:?} in {object}"
+        );
+    }
+}
+
+const SLOT_SCHEMA: [(&str, Type); 19] = [
+    ("slot_id", Type::Number),
+    ("slot_description", Type::String),
+    ("slot_manufacturer", Type::String),
+    ("token_present", Type::Bool),
+    ("uri", Type::Or(&Type::String)),
+    ("label", Type::Or(&Type::String)),
+    ("manufacturer", Type::Or(&Type::String)),
+    ("model", Type::Or(&Type::String)),
+    ("serial", Type::Or(&Type::String)),
+    ("initialized", Type::Or(&Type::Bool)),
+    ("login_required", Type::Or(&Type::Bool)),
+    ("user_pin_initialized", Type::Or(&Type::Bool)),
+    ("user_pin_locked", Type::Or(&Type::Bool)),
+    ("write_protected", Type::Or(&Type::Bool)),
+    ("session_count", Type::Or(&Type::Number)),
+    ("max_session_count", Type::Or(&Type::Number)),
+    ("sessions_unlimited", Type::Or(&Type::Bool)),
+    ("bind_operations", Type::Or(&Type::Number)),
+    ("dnssec_algorithms", Type::Or(&Type::Strings)),
+];
 
 #[test]
 fn tokens_prints_bind_blocks_with_padded_fields() {
@@ -41,6 +131,18 @@ fn tokens_prints_bind_blocks_with_padded_fields() {
     assert!(block.contains("\tloginRequired=yes\n"));
     assert!(block.contains("\tdnssecAlgorithms=") && block.contains("ECDSAP256SHA256"));
     assert!(block.contains("ED25519"), "{block}");
+    // The HSM guide's scripts grep for these, after BIND's lines.
+    assert!(
+        block.ends_with(&format!(
+            "\n\tstatus=Token present\n\tSerial={}",
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix("\tserialNumber="))
+                .expect("serialNumber")
+                .trim_end()
+        )),
+        "{block}"
+    );
     // SoftHSM2 keeps one free, uninitialized token: shown, not initialized.
     assert!(text.contains("\tinitialized=no\n"), "{text}");
 }
@@ -58,14 +160,24 @@ fn tokens_json_lists_every_slot() {
             .clone(),
     )
     .expect("utf8");
-    assert!(text.starts_with("[\n"), "{text}");
-    assert_eq!(text.matches("\"slot_id\":").count(), 3, "{text}");
-    assert!(text.contains("\"label\":\"one\"") && text.contains("\"label\":\"two\""));
-    assert!(
-        text.contains("\"dnssec_algorithms\":[\"RSASHA1\""),
-        "{text}"
-    );
-    assert!(text.contains(&format!("\"slot_id\":{}", hsm.slot_of("two"))));
+    let value = parse_json(&text);
+    let slots = value.as_array().expect("an array");
+    assert_eq!(slots.len(), 3, "{text}");
+    for slot in slots {
+        check_schema(slot, &SLOT_SCHEMA);
+    }
+    let labels: Vec<&Value> = slots.iter().map(|s| &s["label"]).collect();
+    assert!(labels.contains(&&Value::from("one")) && labels.contains(&&Value::from("two")));
+    let two = slots
+        .iter()
+        .find(|s| s["label"] == "two")
+        .expect("token two");
+    assert_eq!(two["slot_id"], hsm.slot_of("two"));
+    assert_eq!(two["token_present"], true);
+    assert_eq!(two["dnssec_algorithms"][0], "RSASHA1", "{text}");
+    // SoftHSM2 has no session limit: a number or null, never a string.
+    assert_eq!(two["max_session_count"], Value::Null, "{text}");
+    assert_eq!(two["sessions_unlimited"], true, "{text}");
 }
 
 #[test]
@@ -156,8 +268,21 @@ fn speed_measures_signing_and_leaves_nothing_behind() {
             "--json",
         ],
     );
+    let value = parse_json(&json);
+    check_schema(
+        &value,
+        &[
+            ("algorithm", Type::String),
+            ("sessions", Type::Number),
+            ("signatures", Type::Number),
+            ("seconds", Type::Number),
+            ("signatures_per_second", Type::Number),
+        ],
+    );
+    assert_eq!(value["algorithm"], "RSASHA256");
+    assert_eq!(value["sessions"], 1);
     assert!(
-        json.starts_with("{\"algorithm\":\"RSASHA256\",\"sessions\":1,\"signatures\":"),
+        value["seconds"].as_f64().is_some_and(|s| s >= 0.2),
         "{json}"
     );
     assert_eq!(
@@ -220,4 +345,122 @@ fn speed_with_a_token_key_uses_it_and_changes_nothing() {
         .args(["--speed", "-l", "zsk", "-b", "2048"])
         .assert()
         .code(2);
+}
+
+const ALGORITHMS: [&str; 8] = [
+    "RSASHA1",
+    "NSEC3RSASHA1",
+    "RSASHA256",
+    "RSASHA512",
+    "ECDSAP256SHA256",
+    "ECDSAP384SHA384",
+    "ED25519",
+    "ED448",
+];
+
+#[test]
+fn self_test_checks_every_algorithm_and_changes_nothing() {
+    let hsm = Hsm::new();
+    hsm.run_ok("pkcs11-keygen", &["-q", "-a", "ED25519", "-l", "zsk"]);
+    let before = hsm.run_ok("pkcs11-list", &[]);
+    let text = hsm.run_ok("pkcs11-tokens", &["--test"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), ALGORITHMS.len(), "{text}");
+    for (line, algorithm) in lines.iter().zip(ALGORITHMS) {
+        assert!(
+            line.starts_with(&format!("{algorithm} (")) && line.ends_with("): ok"),
+            "{text}"
+        );
+    }
+    assert!(text.contains("RSASHA256 (RSA 2048): ok\n"), "{text}");
+    assert!(text.contains("ED448 (Ed448): ok\n"), "{text}");
+    let json = hsm.run_ok("pkcs11-tokens", &["--test", "--json"]);
+    let value = parse_json(&json);
+    let results = value.as_array().expect("an array");
+    assert_eq!(results.len(), ALGORITHMS.len(), "{json}");
+    for result in results {
+        check_schema(
+            result,
+            &[
+                ("algorithm", Type::String),
+                ("number", Type::Number),
+                ("key", Type::String),
+                ("ok", Type::Bool),
+                ("error", Type::Or(&Type::String)),
+            ],
+        );
+        assert_eq!(result["ok"], true, "{json}");
+    }
+    assert_eq!(results[4]["number"], 13, "{json}");
+    assert_eq!(
+        hsm.run_ok("pkcs11-list", &[]),
+        before,
+        "nothing made or lost"
+    );
+    // A wrong PIN is a failure before any test.
+    let output = hsm
+        .tool("pkcs11-tokens")
+        .args(["--test", "-p", "1111"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    hsm.tool("pkcs11-tokens")
+        .args(["--test", "--speed"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn self_test_reports_a_failing_algorithm_and_exits_1() {
+    let hsm = Hsm::new();
+    let module = crate::hsm::fault_crate_artifact("libp11_fault.so");
+    let before = hsm.run_ok("pkcs11-list", &[]);
+    let run = |faults: &[(&str, &str)]| {
+        let mut command = hsm.tool("pkcs11-tokens");
+        for (name, value) in faults {
+            command.env(format!("P11FAULT_{name}"), value);
+        }
+        command
+            .args(["--test", "-p", PIN, "-m"])
+            .arg(&module)
+            .output()
+            .expect("run")
+    };
+    // The fifth signature (ECDSAP256SHA256's) comes back with a bit flipped.
+    let output = run(&[("FUNCTION", "C_Sign"), ("ACTION", "flip"), ("NTH", "5")]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), ALGORITHMS.len(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "ECDSAP256SHA256 (P-256): failed: the token's ECDSAP256SHA256 signature does not verify\n"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("): ok\n").count(), 7, "{stdout}");
+    assert_eq!(
+        stderr,
+        "pkcs11-tokens: the self-test failed for 1 of 8 algorithms: ECDSAP256SHA256\n"
+    );
+    // The first key pair cannot be made: RSASHA1 fails with the CKR code.
+    let output = run(&[
+        ("FUNCTION", "C_GenerateKeyPair"),
+        ("ACTION", "CKR_DEVICE_ERROR"),
+        ("NTH", "1"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("RSASHA1 (RSA 2048): failed: ") && first.contains("CKR_DEVICE_ERROR"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("): ok\n").count(), 7, "{stdout}");
+    assert_eq!(
+        hsm.run_ok("pkcs11-list", &[]),
+        before,
+        "nothing made or lost"
+    );
 }

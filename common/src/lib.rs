@@ -9,7 +9,6 @@ pub mod dnskey;
 pub mod ds;
 pub mod error;
 pub mod inputs;
-pub mod json;
 pub mod keyfile;
 pub mod keymeta;
 pub mod keys;

@@ -7,7 +7,8 @@ use common::pkcs11::object::{
 };
 use common::pkcs11::{Access, SlotSummary, Token};
 use common::uri::{PathAttr, Pkcs11Uri};
-use common::{json::JsonObject, output::Stdout, Error, Result};
+use common::{output::Stdout, Error, Result};
+use serde::Serialize;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
@@ -141,21 +142,18 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     } else {
         Access::ReadOnly
     };
-    let mut out = Stdout::new();
-    // BIND prints its header lines before it asks for the PIN.
-    let token = Token::open(&spec, access, |slot| {
-        if args.format == Format::Bind {
-            print_header(&mut out, args, slot)?;
-            out.flush()?;
-        }
-        Ok(())
-    })?;
+    // BIND printed its header lines before it asked for the PIN; we print
+    // nothing until the login and the listing succeeded, so that a script
+    // reading stdout never sees a partial answer (issue 17).
+    let token = Token::open(&spec, access, |_| Ok(()))?;
     let objects: Vec<ObjectInfo> = list_objects(&token.session, &args.selector)?
         .into_iter()
         .map(|(_, info)| info)
         .collect();
+    let mut out = Stdout::new();
     match args.format {
         Format::Bind => {
+            print_header(&mut out, args, &token.slot)?;
             for (index, object) in objects.iter().enumerate() {
                 out.bytes(&bind_line(index, object))?;
             }
@@ -166,11 +164,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             }
         }
         Format::Json => {
-            let items = objects
+            let items: Vec<JsonObject> = objects
                 .iter()
                 .map(|o| json_object(&token.slot, o))
                 .collect();
-            out.line(&common::json::array(items))?;
+            out.line(
+                &serde_json::to_string(&items)
+                    .map_err(|e| Error::Failed(format!("writing JSON: {e}")))?,
+            )?;
         }
     }
     out.flush()
@@ -190,7 +191,8 @@ fn print_header(out: &mut Stdout, args: &Args, slot: &SlotSummary) -> Result<()>
     Ok(())
 }
 
-/// BIND's line: `object[i]: handle H class C label[LL] 'label' id[IL] idtext[ E:x]`.
+/// BIND's line: `object[i]: handle H class C label[LL] 'label' id[IL] idtext[ E:x]`,
+/// and the class in words: ` (Private Key)`.
 /// The index counts all objects (BIND restarted it every 50).
 fn bind_line(index: usize, object: &ObjectInfo) -> Vec<u8> {
     let mut line = format!(
@@ -216,8 +218,25 @@ fn bind_line(index: usize, object: &ObjectInfo) -> Vec<u8> {
             line.extend_from_slice(format!(" E:{e}").as_bytes());
         }
     }
+    // Appended after BIND's fields, which keep their place: the HSM
+    // guide's scripts count keys with `grep -c "Private Key"`.
+    if let Some(name) = class_text(object.class) {
+        line.extend_from_slice(format!(" ({name})").as_bytes());
+    }
     line.push(b'\n');
     line
+}
+
+/// The class in words, as PKCS#11 names it (`CKO_PRIVATE_KEY`: private key).
+fn class_text(class: u64) -> Option<&'static str> {
+    Some(match class {
+        0 => "Data",
+        1 => "Certificate",
+        2 => "Public Key",
+        3 => "Private Key",
+        4 => "Secret Key",
+        _ => return None,
+    })
 }
 
 /// BIND's ID rendering: a 2-byte ID in decimal, otherwise `0x` and the
@@ -254,24 +273,48 @@ fn object_uri(slot: &SlotSummary, object: &ObjectInfo) -> Pkcs11Uri {
     uri
 }
 
+/// One object of the `--json` array; its schema is in the man page (JSON
+/// OUTPUT). Attributes the token does not give are `null`.
+#[derive(Serialize)]
+struct JsonObject {
+    handle: u64,
+    class: Option<&'static str>,
+    class_number: u64,
+    key_type: Option<String>,
+    label: String,
+    id: String,
+    uri: String,
+    private: Option<bool>,
+    sensitive: Option<bool>,
+    extractable: Option<bool>,
+    always_sensitive: Option<bool>,
+    never_extractable: Option<bool>,
+    sign: Option<bool>,
+    verify: Option<bool>,
+    rsa_bits: Option<u64>,
+    curve: Option<&'static str>,
+}
+
 fn json_object(slot: &SlotSummary, object: &ObjectInfo) -> JsonObject {
-    JsonObject::new()
-        .number("handle", object.handle)
-        .optional_string("class", object.class_name())
-        .number("class_number", object.class)
-        .optional_string("key_type", object.key_type_name())
-        .string("label", &object.label)
-        .string("id", data_encoding::HEXLOWER.encode(&object.id))
-        .string("uri", object_uri(slot, object).to_string())
-        .boolean("private", object.private)
-        .boolean("sensitive", object.sensitive)
-        .boolean("extractable", object.extractable)
-        .boolean("always_sensitive", object.always_sensitive)
-        .boolean("never_extractable", object.never_extractable)
-        .boolean("sign", object.sign)
-        .boolean("verify", object.verify)
-        .optional_number("rsa_bits", object.modulus_bits)
-        .optional_string("curve", object.curve_name())
+    JsonObject {
+        handle: object.handle,
+        class: object.class_name(),
+        class_number: object.class,
+        key_type: object.key_type_name(),
+        // A label that is not UTF-8 is shown with U+FFFD (its URI is exact).
+        label: String::from_utf8_lossy(&object.label).into_owned(),
+        id: data_encoding::HEXLOWER.encode(&object.id),
+        uri: object_uri(slot, object).to_string(),
+        private: object.private,
+        sensitive: object.sensitive,
+        extractable: object.extractable,
+        always_sensitive: object.always_sensitive,
+        never_extractable: object.never_extractable,
+        sign: object.sign,
+        verify: object.verify,
+        rsa_bits: object.modulus_bits,
+        curve: object.curve_name(),
+    }
 }
 
 #[cfg(test)]
@@ -326,18 +369,18 @@ mod tests {
         };
         assert_eq!(
             String::from_utf8(bind_line(2, &object)).expect("utf8"),
-            "object[2]: handle 4 class 3 label[7] 'rsa-ksk' id[0]  E:never\n"
+            "object[2]: handle 4 class 3 label[7] 'rsa-ksk' id[0]  E:never (Private Key)\n"
         );
         object.id = vec![1, 2];
         object.extractable = Some(true);
         assert!(String::from_utf8(bind_line(0, &object))
             .expect("utf8")
-            .ends_with("id[2] 258 E:true\n"));
+            .ends_with("id[2] 258 E:true (Private Key)\n"));
         object.class = 2;
         object.id = (1..=10).collect();
         assert_eq!(
             String::from_utf8(bind_line(0, &object)).expect("utf8"),
-            "object[0]: handle 4 class 2 label[7] 'rsa-ksk' id[10] 0x0102030405060708...\n"
+            "object[0]: handle 4 class 2 label[7] 'rsa-ksk' id[10] 0x0102030405060708... (Public Key)\n"
         );
         assert_eq!(bind_id_text(&[0, 1, 0x11, 0x70]), "0x00011170");
     }

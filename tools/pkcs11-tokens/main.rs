@@ -7,8 +7,9 @@ use common::pkcs11::mechanisms::{self, Capabilities};
 use common::pkcs11::speed;
 use common::pkcs11::{Module, SlotSummary};
 use common::uri::{PathAttr, Pkcs11Uri};
-use common::{json::JsonObject, output::Stdout, Error, Result};
+use common::{output::Stdout, Error, Result};
 use cryptoki::slot::{Limit, TokenInfo};
+use serde::Serialize;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
@@ -16,16 +17,21 @@ const HELP: &str = "\
 Usage: pkcs11-tokens [-v] [-m module] [--json]
        pkcs11-tokens --speed [-l label | -a algorithm [-b bits]] [-n sessions] [--seconds S]
                      [connection options]
+       pkcs11-tokens --test [--json] [connection options]
 
 List the slots and tokens of a PKCS#11 module and what each token can do;
 with --speed, measure the token's signing rate the way zone-sign signs: with
 the key labelled -l (the key zone-sign will use; nothing on the token
-changes), or a session key made for it that leaves nothing on the token.
+changes), or a session key made for it that leaves nothing on the token;
+with --test, check every DNSSEC algorithm the token offers: make a session
+key pair, sign, verify the signature in software, destroy the pair.
 
 Options:
   -v, --verbose      trace slot discovery and missing mechanisms on stderr
       --json         print JSON instead of BIND's format
       --speed        measure signatures per second
+      --test         self-test each DNSSEC algorithm the token offers (exit 1
+                     if one fails)
   -l, --label LABEL  with --speed: sign with the token's private key of this label
   -a, --algorithm ALG  with --speed: the DNSSEC algorithm (default ECDSAP256SHA256;
                      with -l, the key's own, RSASHA256 for RSA)
@@ -50,6 +56,7 @@ struct Args {
     verbose: bool,
     json: bool,
     speed: bool,
+    test: bool,
     label: Option<String>,
     algorithm: Option<Algorithm>,
     bits: Option<u32>,
@@ -66,6 +73,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         }
         if opt.is_long("speed") {
             parsed.speed = true;
+        } else if opt.is_long("test") {
+            parsed.test = true;
         } else if opt.is('l', "label") {
             parsed.label = Some(cli::value(&mut parser, &opt)?);
         } else if opt.is('a', "algorithm") {
@@ -112,6 +121,9 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
     if speed_only && !parsed.speed {
         return Err(Error::usage("-l, -a, -b, -n and --seconds go with --speed"));
     }
+    if parsed.speed && parsed.test {
+        return Err(Error::usage("give --speed or --test, not both"));
+    }
     if parsed.label.is_some() && parsed.bits.is_some() {
         return Err(Error::usage(
             "-b makes a key of that size: it does not go with -l (the key has its size)",
@@ -129,6 +141,9 @@ fn main() -> ExitCode {
 fn run(args: &Args, environment: &Environment) -> Result<()> {
     if args.speed {
         return speed(args, environment);
+    }
+    if args.test {
+        return self_test(args, environment);
     }
     let spec = args.connection.resolve(None, environment)?;
     let module = Module::load(&spec.module)?;
@@ -199,18 +214,13 @@ fn speed(args: &Args, environment: &Environment) -> Result<()> {
     let algorithm = report.algorithm;
     let mut out = Stdout::new();
     if args.json {
-        out.line(
-            &JsonObject::new()
-                .string("algorithm", algorithm.mnemonic())
-                .number("sessions", report.sessions as u64)
-                .number("signatures", report.signatures)
-                .string("seconds", format!("{:.3}", report.elapsed.as_secs_f64()))
-                .string(
-                    "signatures_per_second",
-                    format!("{:.1}", report.per_second()),
-                )
-                .finish(),
-        )?;
+        out.line(&to_json(&JsonSpeed {
+            algorithm: algorithm.mnemonic(),
+            sessions: report.sessions,
+            signatures: report.signatures,
+            seconds: rounded(report.elapsed.as_secs_f64(), 1000.0),
+            signatures_per_second: rounded(report.per_second(), 10.0),
+        })?)?;
     } else {
         out.line(&format!(
             "{algorithm}: {} signatures in {:.3} s with {} session{}: {:.1} signatures/s",
@@ -222,6 +232,75 @@ fn speed(args: &Args, environment: &Environment) -> Result<()> {
         ))?;
     }
     out.flush()
+}
+
+/// `--test`: each DNSSEC algorithm the token offers, tried with a session
+/// key pair; every algorithm is reported before a failure ends the run.
+fn self_test(args: &Args, environment: &Environment) -> Result<()> {
+    let spec = args.connection.resolve(None, environment)?;
+    let module = Module::load(&spec.module)?;
+    let slot = module.select_token(&spec.token)?;
+    let pin = match slot.token.as_ref() {
+        Some(token) if token.login_required() => Some(spec.pin.obtain()?),
+        _ => None,
+    };
+    let algorithms = mechanisms::probe(&module, slot.slot).algorithms;
+    if algorithms.is_empty() {
+        return Err(Error::Failed(format!(
+            "{} offers no DNSSEC algorithm (pkcs11-tokens -v says which mechanisms are missing)",
+            slot.describe()
+        )));
+    }
+    let results = speed::self_test(&module, &slot, pin.as_ref(), &algorithms)?;
+    let mut out = Stdout::new();
+    if args.json {
+        let objects: Vec<JsonTest> = results
+            .iter()
+            .map(|r| JsonTest {
+                algorithm: r.algorithm.mnemonic(),
+                number: r.algorithm.number(),
+                key: &r.key,
+                ok: r.error.is_none(),
+                error: r.error.as_deref(),
+            })
+            .collect();
+        out.line(&to_json(&objects)?)?;
+    } else {
+        for r in &results {
+            match &r.error {
+                None => out.line(&format!("{} ({}): ok", r.algorithm, r.key))?,
+                Some(error) => {
+                    out.line(&format!("{} ({}): failed: {error}", r.algorithm, r.key))?
+                }
+            }
+        }
+    }
+    out.flush()?;
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.algorithm.mnemonic())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "the self-test failed for {} of {} algorithms: {}",
+            failed.len(),
+            results.len(),
+            failed.join(", ")
+        )))
+    }
+}
+
+/// One algorithm of `--test --json`; its schema is in the man page.
+#[derive(Serialize)]
+struct JsonTest<'a> {
+    algorithm: &'a str,
+    number: u8,
+    key: &'a str,
+    ok: bool,
+    error: Option<&'a str>,
 }
 
 /// The token's URI: the stable identifier printed where BIND printed a
@@ -322,6 +401,14 @@ fn print_bind(out: &mut Stdout, slots: &[(SlotSummary, Option<Capabilities>)]) -
             .map(|a| a.mnemonic())
             .collect();
         out.line(&format!("\tdnssecAlgorithms={}", names.join(",")))?;
+        // The HSM guide's health check and backup scripts grep for these
+        // two (BIND printed neither); they follow BIND's lines so that
+        // parsers of BIND's block are unaffected.
+        out.line("\tstatus=Token present")?;
+        let serial = token.serial_number().trim_end();
+        if !serial.is_empty() {
+            out.line(&format!("\tSerial={serial}"))?;
+        }
     }
     Ok(())
 }
@@ -342,41 +429,90 @@ fn max_sessions(token: &TokenInfo) -> String {
     }
 }
 
+/// The `--speed --json` object; its schema is in the man page (JSON OUTPUT).
+#[derive(Serialize)]
+struct JsonSpeed<'a> {
+    algorithm: &'a str,
+    sessions: usize,
+    signatures: u64,
+    seconds: f64,
+    signatures_per_second: f64,
+}
+
+/// One slot of the `--json` array; its schema is in the man page (JSON
+/// OUTPUT). The token's fields are `null` for a slot without a token.
+#[derive(Serialize)]
+struct JsonSlot<'a> {
+    slot_id: u64,
+    slot_description: &'a str,
+    slot_manufacturer: &'a str,
+    token_present: bool,
+    uri: Option<String>,
+    label: Option<&'a str>,
+    manufacturer: Option<&'a str>,
+    model: Option<&'a str>,
+    serial: Option<&'a str>,
+    initialized: Option<bool>,
+    login_required: Option<bool>,
+    user_pin_initialized: Option<bool>,
+    user_pin_locked: Option<bool>,
+    write_protected: Option<bool>,
+    session_count: Option<u64>,
+    /// `null` when the token has no limit or does not say.
+    max_session_count: Option<u64>,
+    sessions_unlimited: Option<bool>,
+    bind_operations: Option<u32>,
+    dnssec_algorithms: Option<Vec<&'static str>>,
+}
+
+/// Rounds to the precision the text output prints, so that JSON carries
+/// no digits of timer noise.
+fn rounded(value: f64, scale: f64) -> f64 {
+    (value * scale).round() / scale
+}
+
+fn to_json(value: &impl Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Failed(format!("writing JSON: {e}")))
+}
+
 fn print_json(out: &mut Stdout, slots: &[(SlotSummary, Option<Capabilities>)]) -> Result<()> {
-    let objects = slots
+    let objects: Vec<JsonSlot> = slots
         .iter()
         .map(|(slot, capabilities)| {
-            let mut object = JsonObject::new()
-                .number("slot_id", slot.id)
-                .string("slot_description", slot.info.slot_description())
-                .string("slot_manufacturer", slot.info.manufacturer_id())
-                .boolean("token_present", Some(slot.token.is_some()));
-            if let (Some(token), Some(capabilities)) = (&slot.token, capabilities) {
-                let algorithms: Vec<&str> = capabilities
-                    .algorithms
-                    .iter()
-                    .map(|a| a.mnemonic())
-                    .collect();
-                object = object
-                    .string("uri", token_uri(slot))
-                    .string("label", token.label())
-                    .string("manufacturer", token.manufacturer_id())
-                    .string("model", token.model())
-                    .string("serial", token.serial_number())
-                    .boolean("initialized", Some(token.token_initialized()))
-                    .boolean("login_required", Some(token.login_required()))
-                    .boolean("user_pin_initialized", Some(token.user_pin_initialized()))
-                    .boolean("user_pin_locked", Some(token.user_pin_locked()))
-                    .boolean("write_protected", Some(token.write_protected()))
-                    .optional_number("session_count", token.session_count())
-                    .string("max_session_count", max_sessions(token))
-                    .number("bind_operations", u64::from(capabilities.bind_operations))
-                    .strings("dnssec_algorithms", &algorithms);
+            let token = slot.token.as_ref().zip(capabilities.as_ref());
+            let field = |f: fn(&TokenInfo) -> bool| token.map(|(t, _)| f(t));
+            JsonSlot {
+                slot_id: slot.id,
+                slot_description: slot.info.slot_description(),
+                slot_manufacturer: slot.info.manufacturer_id(),
+                token_present: slot.token.is_some(),
+                uri: token.map(|_| token_uri(slot)),
+                label: token.map(|(t, _)| t.label()),
+                manufacturer: token.map(|(t, _)| t.manufacturer_id()),
+                model: token.map(|(t, _)| t.model()),
+                serial: token.map(|(t, _)| t.serial_number()),
+                initialized: field(TokenInfo::token_initialized),
+                login_required: field(TokenInfo::login_required),
+                user_pin_initialized: field(TokenInfo::user_pin_initialized),
+                user_pin_locked: field(TokenInfo::user_pin_locked),
+                write_protected: field(TokenInfo::write_protected),
+                session_count: token.and_then(|(t, _)| t.session_count()),
+                max_session_count: token.and_then(|(t, _)| match t.max_session_count() {
+                    Limit::Max(max) => Some(max),
+                    Limit::Infinite | Limit::Unavailable => None,
+                }),
+                sessions_unlimited: token.and_then(|(t, _)| match t.max_session_count() {
+                    Limit::Max(_) => Some(false),
+                    Limit::Infinite => Some(true),
+                    Limit::Unavailable => None,
+                }),
+                bind_operations: token.map(|(_, c)| c.bind_operations),
+                dnssec_algorithms: token
+                    .map(|(_, c)| c.algorithms.iter().map(|a| a.mnemonic()).collect()),
             }
-            object
         })
         .collect();
-    out.line(&common::json::array(objects))
+    out.line(&to_json(&objects)?)
 }
 
 #[cfg(test)]
@@ -410,6 +546,20 @@ mod tests {
             (Some(Algorithm::Ed25519), Some(4))
         );
         assert!(parse(&["--speed", "-n", "0"]).is_err());
+        let Ok(Parsed::Run(args)) = parse(&["--test", "--json", "--token", "t"]) else {
+            panic!("--test should parse");
+        };
+        assert!(args.test && args.json && !args.speed);
+        assert_eq!(
+            parse(&["--test", "--speed"]).err().map(|e| e.exit_code()),
+            Some(2)
+        );
+        assert_eq!(
+            parse(&["--test", "-a", "ED25519"])
+                .err()
+                .map(|e| e.exit_code()),
+            Some(2)
+        );
         assert_eq!(parse(&["-m"]).err().map(|e| e.exit_code()), Some(2));
     }
 }

@@ -270,12 +270,27 @@ fn attribute_name(attribute: AttributeType) -> &'static str {
 /// ([`optional_private_attributes`]) are dropped, once, if the token
 /// refuses the template for an attribute, with a warning naming them.
 pub fn generate(session: &Session, request: &KeyGenRequest) -> Result<GeneratedKey> {
+    generate_objects(session, request, true)
+}
+
+/// [`generate`] with the same templates, but as session objects
+/// (`CKA_TOKEN` false), which the token forgets when the session closes:
+/// for `pkcs11-tokens --test`, which must change nothing persistent.
+pub fn generate_session_pair(session: &Session, request: &KeyGenRequest) -> Result<GeneratedKey> {
+    generate_objects(session, request, false)
+}
+
+fn generate_objects(
+    session: &Session,
+    request: &KeyGenRequest,
+    token: bool,
+) -> Result<GeneratedKey> {
     let mut warnings = Vec::new();
     let label = Attribute::Label(request.label.clone());
     let mut public_template = vec![
         label.clone(),
         Attribute::Verify(true),
-        Attribute::Token(true),
+        Attribute::Token(token),
         Attribute::Private(false),
     ];
     let (sensitive, extractable) = match request.protection {
@@ -286,7 +301,7 @@ pub fn generate(session: &Session, request: &KeyGenRequest) -> Result<GeneratedK
     let mut private_template = vec![
         label,
         Attribute::Sign(true),
-        Attribute::Token(true),
+        Attribute::Token(token),
         Attribute::Private(true),
         Attribute::Sensitive(sensitive),
         Attribute::Extractable(extractable),
