@@ -879,3 +879,30 @@ fn a_thread_that_cannot_start_is_an_error_not_a_panic() {
         "{stderr}"
     );
 }
+
+#[test]
+fn quiet_twice_or_quiet_all_prints_nothing_on_success() {
+    let signing = setup("ECDSAP256SHA256");
+    // BIND's -q: the file name alone.
+    let output = signing.sign(&["-q"]);
+    assert_eq!(
+        ok(&output).trim(),
+        signing.signed_path().display().to_string()
+    );
+    for quiet in [&["-q", "-q"][..], &["--quiet-all"]] {
+        std::fs::remove_file(signing.signed_path()).expect("remove");
+        let output = signing.sign(quiet);
+        assert_eq!(ok(&output), "", "{quiet:?}");
+        assert!(output.stderr.is_empty(), "{quiet:?}: {output:?}");
+        assert!(signing.signed_path().exists());
+    }
+    // A failure still says so, in one line.
+    let output = signing.sign_file(&signing.hsm.dir().join("missing.zone"), &["--quiet-all"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).lines().count(),
+        1,
+        "{output:?}"
+    );
+}

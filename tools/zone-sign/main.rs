@@ -74,7 +74,10 @@ Options (BIND's dnssec-signzone letters):
                    token's session limit; a network HSM wants many, e.g. 64)
   -a               accepted (every signature is always verified)
   -t               print statistics
-  -q               quiet: only the output file name
+  -q               quiet: only the output file name (as BIND)
+  -q -q, --quiet-all
+                   nothing on success: no file name, no summary (warnings,
+                   -t statistics and failures still go to stderr/stdout)
   -v LEVEL         verbosity (accepted)
   -E ENGINE        a module path is used as --module; an engine name is ignored
   --include-root DIR
@@ -122,7 +125,8 @@ struct Args {
     ds_dir: Option<PathBuf>,
     class: Option<Class>,
     stats: bool,
-    quiet: bool,
+    /// 1: BIND's `-q` (only the file name); 2: `-q -q`, nothing on success.
+    quiet: u8,
     workers: Option<usize>,
     include_root: Option<PathBuf>,
     max_generate: Option<u64>,
@@ -236,7 +240,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 a.workers = Some(workers);
             }
             Opt::Short('t') => a.stats = true,
-            Opt::Short('q') => a.quiet = true,
+            Opt::Short('q') => a.quiet = a.quiet.saturating_add(1).min(2),
+            _ if opt.is_long("quiet-all") => a.quiet = 2,
             Opt::Short('v') => {
                 let _: u32 = number(&mut parser, &opt, "a verbosity level")?;
             }
@@ -305,15 +310,23 @@ fn main() -> ExitCode {
 /// Report lines go to stdout, or to stderr when the zone goes to stdout.
 struct Report {
     to_stderr: bool,
-    quiet: bool,
+    quiet: u8,
 }
 
 impl Report {
     fn line(&self, text: &str) {
-        if self.quiet {
+        if self.quiet > 0 {
             return;
         }
         self.always(text);
+    }
+
+    /// The output file name, which BIND prints even with `-q`: a cron job
+    /// that wants silence on success says `-q -q`.
+    fn file_name(&self, text: &str) {
+        if self.quiet < 2 {
+            self.always(text);
+        }
     }
 
     fn always(&self, text: &str) {
@@ -594,7 +607,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     // Both are complete and synced before either is renamed.
     common::output::commit_all(zone_out.into_iter().chain([dsset]).collect())?;
     if !to_stdout {
-        report.always(&output);
+        report.file_name(&output);
     }
     if args.stats {
         let stats = &signed.stats;
