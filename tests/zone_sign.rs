@@ -906,3 +906,74 @@ fn quiet_twice_or_quiet_all_prints_nothing_on_success() {
         "{output:?}"
     );
 }
+
+/// A `-t` line's number: `Label:   12.345`.
+fn seconds(report: &str, label: &str) -> f64 {
+    report
+        .lines()
+        .find_map(|line| line.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {report}"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{label:?}: {e} in {report}"))
+}
+
+#[test]
+fn statistics_say_where_the_time_went() {
+    let signing = setup("ECDSAP256SHA256");
+    let report = ok(&signing.sign(&["-t", "-n", "2"]));
+    let runtime = seconds(&report, "Runtime in seconds:");
+    let signing_time = seconds(&report, "Signing time in seconds:");
+    let phases: f64 = [
+        "Parse time in seconds:",
+        "Sort and chain time in seconds:",
+        "Signing time in seconds:",
+        "Check time in seconds:",
+        "Write time in seconds:",
+    ]
+    .iter()
+    .map(|label| seconds(&report, label))
+    .sum();
+    // Rounded to milliseconds each.
+    assert!(phases <= runtime + 0.005, "{report}");
+    // Summed over the two sessions.
+    let token = seconds(&report, "Token wait time in seconds:");
+    let verify = seconds(&report, "Verify time in seconds:");
+    assert!(token <= 2.0 * signing_time + 0.005, "{report}");
+    assert!(verify <= 2.0 * signing_time + 0.005, "{report}");
+    assert!(token > 0.0, "{report}");
+    for session in ["Session 0", "Session 1"] {
+        seconds(&report, &format!("{session} signatures per second:"));
+    }
+
+    std::fs::remove_file(signing.signed_path()).expect("remove");
+    let output = signing.sign(&["--json", "-n", "2"]);
+    let text = ok(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        json["output"].as_str(),
+        Some(signing.signed_path().to_str().expect("path"))
+    );
+    let number = |key: &str| {
+        json[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} in {json}"))
+    };
+    let phases: f64 = ["parse", "chain", "signing", "check", "write"]
+        .iter()
+        .map(|p| number(&format!("{p}_seconds")))
+        .sum();
+    assert!(phases <= number("runtime_seconds"), "{json}");
+    assert!(number("signatures_generated") > 0.0);
+    let sessions = json["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 2, "{json}");
+    let generated: f64 = sessions
+        .iter()
+        .map(|s| s["signatures"].as_f64().expect("signatures"))
+        .sum();
+    assert_eq!(generated, number("signatures_generated"), "{json}");
+    assert!(sessions
+        .iter()
+        .all(|s| s["signatures_per_second"].is_number()));
+}

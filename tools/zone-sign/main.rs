@@ -15,6 +15,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 const HELP: &str = "\
 Usage: zone-sign [options] zonefile [key...]
@@ -73,7 +74,10 @@ Options (BIND's dnssec-signzone letters):
                    verifier thread (default: the number of CPUs; capped at the
                    token's session limit; a network HSM wants many, e.g. 64)
   -a               accepted (every signature is always verified)
-  -t               print statistics
+  -t               print statistics: BIND's counts, then the wall time of each
+                   phase and each session's measured signing rate
+      --json       print the -t statistics as one JSON object (implies -t;
+                   the other report lines are left out)
   -q               quiet: only the output file name (as BIND)
   -q -q, --quiet-all
                    nothing on success: no file name, no summary (warnings,
@@ -125,6 +129,7 @@ struct Args {
     ds_dir: Option<PathBuf>,
     class: Option<Class>,
     stats: bool,
+    json: bool,
     /// 1: BIND's `-q` (only the file name); 2: `-q -q`, nothing on success.
     quiet: u8,
     workers: Option<usize>,
@@ -240,6 +245,10 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 a.workers = Some(workers);
             }
             Opt::Short('t') => a.stats = true,
+            _ if opt.is_long("json") => {
+                a.stats = true;
+                a.json = true;
+            }
             Opt::Short('q') => a.quiet = a.quiet.saturating_add(1).min(2),
             _ if opt.is_long("quiet-all") => a.quiet = 2,
             Opt::Short('v') => {
@@ -367,6 +376,7 @@ fn check_jitter(jitter: u32, inception: u32, expiration: u32, dnskey: Option<u32
 }
 
 fn run(args: &Args, environment: &Environment) -> Result<()> {
+    let run_started = Instant::now();
     common::output::remove_temp_files_on_signals("zone-sign")?;
     let now = time::now();
     let zone_file = args.zone_file.clone().unwrap_or_default();
@@ -387,8 +397,10 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     let to_stdout = output == "-";
     let report = Report {
         to_stderr: to_stdout,
-        quiet: args.quiet,
+        // The JSON object is the whole report: a script parses it alone.
+        quiet: if args.json { 2 } else { args.quiet },
     };
+    let mut phases = Phases::default();
     let inception = timestamp(&args.inception, now, now, now - 3600)?;
     let expiration = timestamp(
         &args.expiration,
@@ -444,7 +456,9 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     if let Some(count) = args.max_generate {
         reader = reader.max_generate(count);
     }
+    let parsing = Instant::now();
     let (mut zone, load_report) = Zone::load(reader, &origin)?;
+    phases.parse = parsing.elapsed();
     if load_report.out_of_zone > 0 {
         cli::warn(&format!(
             "{} out-of-zone records ignored",
@@ -563,8 +577,8 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             withdraw: selection.withdrawn.sync.clone(),
         },
     };
-    let started = std::time::Instant::now();
     let signed = sign::sign_zone(zone, &keys, &mut stores, &options)?;
+    let checking = Instant::now();
     if !args.skip_check {
         report.line("Verifying the zone using the following algorithms:");
         for algorithm in keysource::algorithms(&keys) {
@@ -580,6 +594,8 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         }
     }
 
+    phases.check = checking.elapsed();
+    let writing = Instant::now();
     let style = args
         .style
         .unwrap_or(if to_stdout { Style::Full } else { Style::Text });
@@ -606,14 +622,20 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         .map_err(|e| Error::io(dsset.path().display().to_string(), e))?;
     // Both are complete and synced before either is renamed.
     common::output::commit_all(zone_out.into_iter().chain([dsset]).collect())?;
+    phases.write = writing.elapsed();
     if !to_stdout {
         report.file_name(&output);
     }
     if args.stats {
         let stats = &signed.stats;
         let signing = stats.signing_time.as_secs_f64();
-        let runtime = started.elapsed().as_secs_f64();
-        let lines = [
+        let runtime = run_started.elapsed().as_secs_f64();
+        if args.json {
+            report.always(&stats_json(&output, stats, &phases, runtime)?);
+            return Ok(());
+        }
+        let seconds = |label: &str, d: Duration| format!("{label:<36}{:>14.3}", d.as_secs_f64());
+        let mut lines = vec![
             format!("{:<36}{:>10}", "Signatures generated:", stats.generated),
             format!("{:<36}{:>10}", "Signatures retained:", stats.retained),
             format!("{:<36}{:>10}", "Signatures dropped:", stats.dropped),
@@ -636,12 +658,97 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
                 }
             ),
             format!("{:<36}{:>14.3}", "Runtime in seconds:", runtime),
+            // Where the time went; the token and verify times are summed
+            // over the sessions, so with -n N they can reach N times the
+            // signing time.
+            seconds("Parse time in seconds:", phases.parse),
+            seconds("Sort and chain time in seconds:", stats.chain_time),
+            seconds("Token wait time in seconds:", stats.token_time),
+            seconds("Verify time in seconds:", stats.verify_time),
+            seconds("Check time in seconds:", phases.check),
+            seconds("Write time in seconds:", phases.write),
         ];
+        for (index, session) in stats.sessions.iter().enumerate() {
+            lines.push(format!(
+                "{:<36}{:>14.3}",
+                format!("Session {index} signatures per second:"),
+                session.rate()
+            ));
+        }
         for line in lines {
             report.always(&line);
         }
     }
     Ok(())
+}
+
+/// Wall time of the phases the tool itself runs (the signer measures its own).
+#[derive(Default)]
+struct Phases {
+    parse: Duration,
+    check: Duration,
+    write: Duration,
+}
+
+#[derive(serde::Serialize)]
+struct JsonStats<'a> {
+    output: &'a str,
+    signatures_generated: u64,
+    signatures_retained: u64,
+    signatures_dropped: u64,
+    signatures_verified: u64,
+    signatures_unsuccessfully_verified: u64,
+    runtime_seconds: f64,
+    parse_seconds: f64,
+    chain_seconds: f64,
+    signing_seconds: f64,
+    token_wait_seconds: f64,
+    verify_seconds: f64,
+    check_seconds: f64,
+    write_seconds: f64,
+    sessions: Vec<JsonSession>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonSession {
+    signatures: u64,
+    token_wait_seconds: f64,
+    signatures_per_second: f64,
+}
+
+/// `-t --json`: the statistics as one JSON object, numbers as numbers.
+fn stats_json(
+    output: &str,
+    stats: &sign::SignStats,
+    phases: &Phases,
+    runtime: f64,
+) -> Result<String> {
+    let json = JsonStats {
+        output,
+        signatures_generated: stats.generated,
+        signatures_retained: stats.retained,
+        signatures_dropped: stats.dropped,
+        signatures_verified: stats.verified,
+        signatures_unsuccessfully_verified: stats.retried,
+        runtime_seconds: runtime,
+        parse_seconds: phases.parse.as_secs_f64(),
+        chain_seconds: stats.chain_time.as_secs_f64(),
+        signing_seconds: stats.signing_time.as_secs_f64(),
+        token_wait_seconds: stats.token_time.as_secs_f64(),
+        verify_seconds: stats.verify_time.as_secs_f64(),
+        check_seconds: phases.check.as_secs_f64(),
+        write_seconds: phases.write.as_secs_f64(),
+        sessions: stats
+            .sessions
+            .iter()
+            .map(|s| JsonSession {
+                signatures: s.generated,
+                token_wait_seconds: s.token_time.as_secs_f64(),
+                signatures_per_second: s.rate(),
+            })
+            .collect(),
+    };
+    serde_json::to_string(&json).map_err(|e| Error::Failed(format!("statistics as JSON: {e}")))
 }
 
 fn check_key_set(keys: &[SigningKey]) -> Result<()> {

@@ -123,6 +123,40 @@ pub struct SignStats {
     pub verified: u64,
     pub retried: u64,
     pub signing_time: Duration,
+    /// Wall time before the signing: the keys published, the zone's cuts
+    /// classified and the NSEC or NSEC3 chain built (sorted).
+    pub chain_time: Duration,
+    /// Time spent in [`KeyStore::sign`] calls, summed over the sessions:
+    /// what the workers waited on the token.
+    pub token_time: Duration,
+    /// Time spent verifying signatures (the verifier threads' busy time,
+    /// and the input signatures checked for reuse), summed over workers.
+    pub verify_time: Duration,
+    /// Each session's own count and token time, in worker order: a slow
+    /// or stalling session shows here, not in the sums.
+    pub sessions: Vec<SessionStats>,
+}
+
+/// One signing session's share of the work, for `-t`.
+#[derive(Clone, Debug, Default)]
+pub struct SessionStats {
+    /// Signatures this session's token made.
+    pub generated: u64,
+    /// Time spent in its [`KeyStore::sign`] calls.
+    pub token_time: Duration,
+}
+
+impl SessionStats {
+    /// The token's measured rate on this session: signatures per second
+    /// of time spent waiting on it (0 when it made none).
+    pub fn rate(&self) -> f64 {
+        let seconds = self.token_time.as_secs_f64();
+        if seconds > 0.0 {
+            self.generated as f64 / seconds
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Signs `zone` with `keys`, one worker thread per store (each store is
@@ -142,6 +176,7 @@ pub fn sign_zone(
     if stores.is_empty() {
         return Err(Error::Failed("no signing session".into()));
     }
+    let chain_started = Instant::now();
     let signing: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].active).collect();
     if signing.is_empty() {
         return Err(Error::Failed("No signing keys specified or found.".into()));
@@ -202,6 +237,7 @@ pub fn sign_zone(
     })
     .unwrap_or_else(|never| match never {});
 
+    let chain_time = chain_started.elapsed();
     let started = Instant::now();
     let origin = plan.zone.origin.clone();
     let context = SignContext {
@@ -213,6 +249,7 @@ pub fn sign_zone(
     };
     let (arenas, slots, mut stats) = run_workers(&jobs, &context, stores)?;
     stats.signing_time = started.elapsed();
+    stats.chain_time = chain_time;
     drop(jobs);
     let input = &mut plan.zone.input_signatures;
     let input_count: usize = input.values().map(Rdatas::len).sum();

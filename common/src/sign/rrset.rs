@@ -12,6 +12,7 @@ use crate::name::Name;
 use crate::record::RType;
 use crate::zone::model::{InputSignatures, RrSet};
 use crate::zone::rdatas::Rdatas;
+use std::time::Instant;
 
 pub(super) struct RrsetSigner<'a> {
     pub(super) keys: &'a [SigningKey],
@@ -129,7 +130,12 @@ impl RrsetSigner<'_> {
                 .collect()
         };
         for key_index in self.signers_for(rrset.rtype, apex) {
-            if let Some(kept) = self.reusable(key_index, owner, rrset, &input) {
+            let checking = (!input.is_empty()).then(Instant::now);
+            let reused = self.reusable(key_index, owner, rrset, &input);
+            if let Some(checking) = checking {
+                self.stats.verify_time += checking.elapsed();
+            }
+            if let Some(kept) = reused {
                 self.stats.retained += 1;
                 self.stats.verified += 1;
                 signatures.push(kept);
@@ -152,7 +158,9 @@ impl RrsetSigner<'_> {
                 signer: self.origin.clone(),
             };
             let data = signed_data(&fields, owner, self.class, rrset);
+            let asked = Instant::now();
             let signature = self.store.sign(key_index, &data)?;
+            self.stats.token_time += asked.elapsed();
             self.stats.generated += 1;
             signatures.push(fields.rdata(&signature));
             match &mut self.deferred {

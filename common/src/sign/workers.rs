@@ -13,6 +13,7 @@ use crate::threads::spawn_scoped;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// What one worker made: its signatures and its counters.
 type WorkerResult = Result<(Arena, SignStats)>;
@@ -91,6 +92,12 @@ pub(super) fn run_workers(
                 stats.retained += worker_stats.retained;
                 stats.verified += worker_stats.verified;
                 stats.retried += worker_stats.retried;
+                stats.token_time += worker_stats.token_time;
+                stats.verify_time += worker_stats.verify_time;
+                stats.sessions.push(super::SessionStats {
+                    generated: worker_stats.generated,
+                    token_time: worker_stats.token_time,
+                });
             }
             Err(error) => {
                 first_error.get_or_insert(error);
@@ -151,15 +158,16 @@ fn work(
     let verifiers = context.verifiers;
     std::thread::scope(|scope| {
         let (to_verifier, batches) = sync_channel::<Vec<Pending>>(1);
-        let (verdicts, from_verifier) = sync_channel::<(usize, Vec<Pending>)>(1);
+        let (verdicts, from_verifier) = sync_channel::<(usize, Vec<Pending>, Duration)>(1);
         spawn_scoped(scope, "a verifier", move || {
             for batch in batches {
+                let busy = Instant::now();
                 let count = batch.len();
                 let failed = batch
                     .into_iter()
                     .filter(|p| !verifiers[p.key].verify(&p.data, &p.signature))
                     .collect();
-                if verdicts.send((count, failed)).is_err() {
+                if verdicts.send((count, failed, busy.elapsed())).is_err() {
                     break;
                 }
             }
@@ -180,8 +188,9 @@ fn work(
                 }
             }
             if let Some(mut previous) = in_flight.take() {
-                let (count, failed) = from_verifier.recv().map_err(|_| stopped())?;
+                let (count, failed, busy) = from_verifier.recv().map_err(|_| stopped())?;
                 signer.stats.verified += (count - failed.len()) as u64;
+                signer.stats.verify_time += busy;
                 repair(
                     &mut signer,
                     &mut arena,
