@@ -977,3 +977,66 @@ fn statistics_say_where_the_time_went() {
         .iter()
         .all(|s| s["signatures_per_second"].is_number()));
 }
+
+#[test]
+fn verbosity_levels_say_phases_sessions_and_rrset_decisions() {
+    let signing = setup("ECDSAP256SHA256");
+    let stderr = |output: &Output| {
+        ok(output);
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let quiet = stderr(&signing.sign(&["-n", "2"]));
+    assert!(quiet.is_empty(), "{quiet}");
+
+    let one = stderr(&signing.sign(&["-v", "1", "-n", "2"]));
+    for phase in [
+        "reading the zone",
+        "read ",
+        "signing with 2 session",
+        "signed: ",
+        "checking",
+        "writing",
+    ] {
+        assert!(
+            one.contains(&format!("zone-sign: {phase}")),
+            "{phase}: {one}"
+        );
+    }
+    assert!(
+        one.contains(": KSK, signs the key RRsets") && one.contains(": ZSK, signs the zone"),
+        "{one}"
+    );
+    assert!(!one.contains("worker"), "{one}");
+
+    let two = stderr(&signing.sign(&["-v", "2", "-n", "2"]));
+    for worker in [
+        "worker 0: started",
+        "worker 1: started",
+        "worker 0: done: ",
+        "worker 1: done: ",
+    ] {
+        assert!(two.contains(worker), "{worker}: {two}");
+    }
+    assert!(!two.contains("kept the signature"), "{two}");
+
+    // Re-signing with one RRset changed: its signature renewed, the rest kept.
+    let input = signing.hsm.dir().join("input.signed");
+    std::fs::rename(signing.signed_path(), &input).expect("rename");
+    let text = std::fs::read_to_string(&input).expect("read");
+    let changed = text.replacen("192.0.2.1", "192.0.2.99", 1);
+    assert_ne!(changed, text, "the fixture has 192.0.2.1");
+    std::fs::write(&input, changed).expect("write");
+    let three = stderr(&signing.sign_file(&input, &["-v", "3"]));
+    assert!(
+        three.contains("kept the signature by example.com/"),
+        "{three}"
+    );
+    assert!(
+        three.contains("renewed the signature by example.com/")
+            && three.contains("does not verify over the RRset as it is now"),
+        "{three}"
+    );
+    for text in [&one, &two, &three] {
+        assert!(!text.contains(PIN), "the PIN: {text}");
+    }
+}

@@ -124,6 +124,45 @@ pub fn note(message: &str) {
     eprintln!("{tool}: note: {message}");
 }
 
+/// The `-v` level: 0 (the default) prints nothing through [`verbose`].
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+thread_local! {
+    /// The signing worker this thread is, for [`verbose`]'s prefix.
+    static WORKER: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+/// Sets the `-v` level for [`verbose`]: 1 phases and key choices, 2 each
+/// worker's and session's events (reopen, retry, back-off), 3 each RRset's
+/// re-signing decision.
+pub fn set_verbosity(level: u8) {
+    VERBOSITY.store(level, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The `-v` level; a hot loop asks this before it formats a message.
+pub fn verbosity() -> u8 {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Says that this thread is signing worker `index`: its [`verbose`] lines
+/// name it, so that one session's events can be told from another's.
+pub fn set_worker(index: u32) {
+    WORKER.with(|worker| worker.set(Some(index)));
+}
+
+/// Prints `tool: [worker N: ]message` on stderr when the `-v` level is at
+/// least `level`. Messages never carry a PIN: none is ever formatted here.
+pub fn verbose(level: u8, message: &str) {
+    if verbosity() < level {
+        return;
+    }
+    let tool = TOOL_NAME.get().map(String::as_str).unwrap_or("p11dnssec");
+    match WORKER.with(std::cell::Cell::get) {
+        Some(index) => eprintln!("{tool}: worker {index}: {message}"),
+        None => eprintln!("{tool}: {message}"),
+    }
+}
+
 /// The environment variables the tools honour, read once at start-up so
 /// that parsing stays a pure function of (arguments, environment).
 #[derive(Clone, Debug, Default)]

@@ -82,7 +82,9 @@ Options (BIND's dnssec-signzone letters):
   -q -q, --quiet-all
                    nothing on success: no file name, no summary (warnings,
                    -t statistics and failures still go to stderr/stdout)
-  -v LEVEL         verbosity (accepted)
+  -v LEVEL         on stderr: 1 phases and key choices, 2 each worker's and
+                   session's events (reopen, retry, back-off), 3 each RRset's
+                   re-signing decision (kept, renewed, dropped, and why)
   -E ENGINE        a module path is used as --module; an engine name is ignored
   --include-root DIR
                    $INCLUDE only files inside DIR (symbolic links resolved)
@@ -130,6 +132,7 @@ struct Args {
     class: Option<Class>,
     stats: bool,
     json: bool,
+    verbosity: u8,
     /// 1: BIND's `-q` (only the file name); 2: `-q -q`, nothing on success.
     quiet: u8,
     workers: Option<usize>,
@@ -252,7 +255,9 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             Opt::Short('q') => a.quiet = a.quiet.saturating_add(1).min(2),
             _ if opt.is_long("quiet-all") => a.quiet = 2,
             Opt::Short('v') => {
-                let _: u32 = number(&mut parser, &opt, "a verbosity level")?;
+                let level: u32 = number(&mut parser, &opt, "a verbosity level")?;
+                // BIND takes any level; past 3 there is nothing more to say.
+                a.verbosity = level.min(3) as u8;
             }
             Opt::Short('E') => {
                 let engine = cli::value(&mut parser, &opt)?;
@@ -377,6 +382,7 @@ fn check_jitter(jitter: u32, inception: u32, expiration: u32, dnskey: Option<u32
 
 fn run(args: &Args, environment: &Environment) -> Result<()> {
     let run_started = Instant::now();
+    cli::set_verbosity(args.verbosity);
     common::output::remove_temp_files_on_signals("zone-sign")?;
     let now = time::now();
     let zone_file = args.zone_file.clone().unwrap_or_default();
@@ -456,9 +462,18 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     if let Some(count) = args.max_generate {
         reader = reader.max_generate(count);
     }
+    cli::verbose(1, &format!("reading the zone {zone_file:?}"));
     let parsing = Instant::now();
     let (mut zone, load_report) = Zone::load(reader, &origin)?;
     phases.parse = parsing.elapsed();
+    cli::verbose(
+        1,
+        &format!(
+            "read {} names in {:.3} s",
+            zone.nodes.len(),
+            phases.parse.as_secs_f64()
+        ),
+    );
     if load_report.out_of_zone > 0 {
         cli::warn(&format!(
             "{} out-of-zone records ignored",
@@ -525,6 +540,13 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         .map(|store| Box::new(store) as Box<dyn sign::KeyStore + Send>)
         .collect();
     check_key_set(&keys)?;
+    for key in &keys {
+        cli::verbose(1, &key_choice(key, args.ksk_signs_all));
+    }
+    cli::verbose(
+        1,
+        &format!("signing with {} session(s) on the token", stores.len()),
+    );
     let role_problems = keysource::role_problems(&keys, args.ksk_signs_all);
     for problem in &role_problems {
         cli::warn(problem);
@@ -578,8 +600,20 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         },
     };
     let signed = sign::sign_zone(zone, &keys, &mut stores, &options)?;
+    cli::verbose(
+        1,
+        &format!(
+            "signed: {} signatures made, {} kept, {} dropped in {:.3} s (chain {:.3} s)",
+            signed.stats.generated,
+            signed.stats.retained,
+            signed.stats.dropped,
+            signed.stats.signing_time.as_secs_f64(),
+            signed.stats.chain_time.as_secs_f64()
+        ),
+    );
     let checking = Instant::now();
     if !args.skip_check {
+        cli::verbose(1, "checking the signed zone");
         report.line("Verifying the zone using the following algorithms:");
         for algorithm in keysource::algorithms(&keys) {
             report.line(&format!("- {algorithm}"));
@@ -595,6 +629,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     }
 
     phases.check = checking.elapsed();
+    cli::verbose(1, &format!("writing {output:?}"));
     let writing = Instant::now();
     let style = args
         .style
@@ -749,6 +784,23 @@ fn stats_json(
             .collect(),
     };
     serde_json::to_string(&json).map_err(|e| Error::Failed(format!("statistics as JSON: {e}")))
+}
+
+/// For `-v 1`: a key, its role and what it signs.
+fn key_choice(key: &SigningKey, ksk_signs_all: bool) -> String {
+    let role = if key.ksk { "KSK" } else { "ZSK" };
+    let what = match (key.active, key.ksk, ksk_signs_all) {
+        (false, _, _) => "published only (not active)",
+        (true, true, false) => "signs the key RRsets (all RRsets if no ZSK of its algorithm)",
+        (true, true, true) => "signs all RRsets (-z)",
+        (true, false, _) => "signs the zone",
+    };
+    let revoked = if key.dnskey.is_revoked() {
+        ", revoked"
+    } else {
+        ""
+    };
+    format!("key {}: {role}{revoked}, {what}", key.description)
 }
 
 fn check_key_set(keys: &[SigningKey]) -> Result<()> {

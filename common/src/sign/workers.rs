@@ -54,7 +54,21 @@ pub(super) fn run_workers(
         for (index, store) in stores.iter_mut().enumerate() {
             let shared = &shared;
             let started = spawn_scoped(scope, "a signing", move || {
+                crate::cli::set_worker(index as u32);
+                crate::cli::verbose(2, "started on its own session");
                 let result = work(index as u32, store.as_mut(), jobs, context, shared);
+                if let Ok((_, stats)) = &result {
+                    crate::cli::verbose(
+                        2,
+                        &format!(
+                            "done: {} signatures made, {} kept, {:.3} s waiting on the token, {:.3} s verifying",
+                            stats.generated,
+                            stats.retained,
+                            stats.token_time.as_secs_f64(),
+                            stats.verify_time.as_secs_f64()
+                        ),
+                    );
+                }
                 if result.is_err() {
                     shared.failed.store(true, Ordering::Relaxed);
                 }
