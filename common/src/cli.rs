@@ -112,16 +112,37 @@ fn print_and_exit(text: &str) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
+/// Where stderr lines go when not straight to stderr (see
+/// [`set_stderr_sink`]).
+type StderrSink = Box<dyn Fn(&str) + Send + Sync>;
+static STDERR_SINK: OnceLock<StderrSink> = OnceLock::new();
+
+/// Sends every line of [`warn`], [`note`], [`verbose`] and [`stderr_line`]
+/// through `sink` from now on: a progress line on a terminal clears
+/// itself, prints the line and redraws, instead of being cut by it.
+/// Only the first sink set counts.
+pub fn set_stderr_sink(sink: StderrSink) {
+    let _ = STDERR_SINK.set(sink);
+}
+
+/// Prints one line on stderr (through the sink, if one is set).
+pub fn stderr_line(line: &str) {
+    match STDERR_SINK.get() {
+        Some(sink) => sink(line),
+        None => eprintln!("{line}"),
+    }
+}
+
 /// Prints `tool: warning: message` on stderr.
 pub fn warn(message: &str) {
     let tool = TOOL_NAME.get().map(String::as_str).unwrap_or("p11dnssec");
-    eprintln!("{tool}: warning: {message}");
+    stderr_line(&format!("{tool}: warning: {message}"));
 }
 
 /// Prints `tool: note: message` on stderr.
 pub fn note(message: &str) {
     let tool = TOOL_NAME.get().map(String::as_str).unwrap_or("p11dnssec");
-    eprintln!("{tool}: note: {message}");
+    stderr_line(&format!("{tool}: note: {message}"));
 }
 
 /// The `-v` level: 0 (the default) prints nothing through [`verbose`].
@@ -157,10 +178,10 @@ pub fn verbose(level: u8, message: &str) {
         return;
     }
     let tool = TOOL_NAME.get().map(String::as_str).unwrap_or("p11dnssec");
-    match WORKER.with(std::cell::Cell::get) {
-        Some(index) => eprintln!("{tool}: worker {index}: {message}"),
-        None => eprintln!("{tool}: {message}"),
-    }
+    stderr_line(&match WORKER.with(std::cell::Cell::get) {
+        Some(index) => format!("{tool}: worker {index}: {message}"),
+        None => format!("{tool}: {message}"),
+    });
 }
 
 /// The environment variables the tools honour, read once at start-up so

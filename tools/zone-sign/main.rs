@@ -11,7 +11,9 @@ use common::zone::model::Zone;
 use common::zone::write::{write_zone, Style};
 use common::zone::ZoneReader;
 use common::{output::AtomicFile, Error, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -325,6 +327,8 @@ fn main() -> ExitCode {
 struct Report {
     to_stderr: bool,
     quiet: u8,
+    /// The progress line, cleared around each report line.
+    progress: std::sync::Arc<std::sync::Mutex<Option<ProgressBar>>>,
 }
 
 impl Report {
@@ -345,9 +349,17 @@ impl Report {
 
     fn always(&self, text: &str) {
         if self.to_stderr {
-            eprintln!("{text}");
-        } else {
-            println!("{text}");
+            cli::stderr_line(text);
+            return;
+        }
+        let bar = self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match bar {
+            Some(bar) => bar.suspend(|| println!("{text}")),
+            None => println!("{text}"),
         }
     }
 }
@@ -401,10 +413,13 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         }
     });
     let to_stdout = output == "-";
+    // -v's lines are the progress there; -q asks for silence.
+    let progress = Progress::new(args.quiet == 0 && args.verbosity == 0);
     let report = Report {
         to_stderr: to_stdout,
         // The JSON object is the whole report: a script parses it alone.
         quiet: if args.json { 2 } else { args.quiet },
+        progress: progress.current.clone(),
     };
     let mut phases = Phases::default();
     let inception = timestamp(&args.inception, now, now, now - 3600)?;
@@ -464,7 +479,10 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     }
     cli::verbose(1, &format!("reading the zone {zone_file:?}"));
     let parsing = Instant::now();
+    progress.phase("loading the zone");
     let (mut zone, load_report) = Zone::load(reader, &origin)?;
+    // Nothing may draw while a PIN is asked for on the terminal.
+    progress.clear();
     phases.parse = parsing.elapsed();
     cli::verbose(
         1,
@@ -599,7 +617,8 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             withdraw: selection.withdrawn.sync.clone(),
         },
     };
-    let signed = sign::sign_zone(zone, &keys, &mut stores, &options)?;
+    let signed = progress
+        .signing(|watch| sign::sign_zone_watched(zone, &keys, &mut stores, &options, watch))?;
     cli::verbose(
         1,
         &format!(
@@ -613,13 +632,15 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     );
     let checking = Instant::now();
     if !args.skip_check {
+        progress.phase("checking the signed zone");
         cli::verbose(1, "checking the signed zone");
         report.line("Verifying the zone using the following algorithms:");
         for algorithm in keysource::algorithms(&keys) {
             report.line(&format!("- {algorithm}"));
         }
         if let Err(error) = check_signed(&signed, &keys, &options) {
-            eprintln!("zone-sign: {error}");
+            progress.clear();
+            cli::stderr_line(&format!("zone-sign: {error}"));
             return Err(Error::Failed("Zone verification failed (failure)".into()));
         }
         report.line("Zone fully signed:");
@@ -631,6 +652,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     phases.check = checking.elapsed();
     cli::verbose(1, &format!("writing {output:?}"));
     let writing = Instant::now();
+    progress.phase("writing the signed zone");
     let style = args
         .style
         .unwrap_or(if to_stdout { Style::Full } else { Style::Text });
@@ -658,6 +680,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     // Both are complete and synced before either is renamed.
     common::output::commit_all(zone_out.into_iter().chain([dsset]).collect())?;
     phases.write = writing.elapsed();
+    progress.clear();
     if !to_stdout {
         report.file_name(&output);
     }
@@ -715,6 +738,114 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The progress line on stderr, drawn only when stderr is a terminal:
+/// stdout is the same whether it is drawn or not.
+struct Progress {
+    enabled: bool,
+    /// The bar being drawn; shared with the stderr sink, which prints
+    /// warnings above it.
+    current: std::sync::Arc<std::sync::Mutex<Option<ProgressBar>>>,
+}
+
+impl Progress {
+    fn new(wanted: bool) -> Progress {
+        let enabled = wanted && std::io::stderr().is_terminal();
+        let current = std::sync::Arc::new(std::sync::Mutex::new(None::<ProgressBar>));
+        if enabled {
+            let shared = current.clone();
+            cli::set_stderr_sink(Box::new(move |line| {
+                let bar = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                match bar {
+                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                    None => eprintln!("{line}"),
+                }
+            }));
+        }
+        Progress { enabled, current }
+    }
+
+    fn show(&self, bar: ProgressBar) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = current.replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+
+    /// A spinner saying what is being done.
+    fn phase(&self, message: &'static str) {
+        if !self.enabled {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("zone-sign: {spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        self.show(bar);
+    }
+
+    /// Runs the signing with a bar of RRsets signed, the token's rate and
+    /// the time left.
+    fn signing<T>(&self, body: impl FnOnce(&sign::SignProgress) -> T) -> T {
+        let watch = sign::SignProgress::default();
+        if !self.enabled {
+            return body(&watch);
+        }
+        // No length until the chain is built and the RRsets are counted.
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "zone-sign: signing [{wide_bar}] {pos}/{len} RRsets, {msg}, ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        self.show(bar.clone());
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            // No thread, no progress line: the signing goes on without it.
+            let _ = std::thread::Builder::new().spawn_scoped(scope, || {
+                use std::sync::atomic::Ordering::Relaxed;
+                while !done.load(Relaxed) {
+                    let rrsets = watch.rrsets.load(Relaxed);
+                    if rrsets > 0 {
+                        bar.set_length(rrsets);
+                    }
+                    bar.set_position(watch.done.load(Relaxed));
+                    let made = watch.generated.load(Relaxed);
+                    let seconds = started.elapsed().as_secs_f64().max(0.001);
+                    bar.set_message(format!("{:.0} signatures/s", made as f64 / seconds));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            let result = body(&watch);
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            result
+        })
+    }
+
+    fn clear(&self) {
+        let bar = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    /// A failure's one line is printed after this: on a clean line.
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 /// Wall time of the phases the tool itself runs (the signer measures its own).

@@ -33,6 +33,7 @@ use crate::record::RType;
 use crate::zone::model::{InputSignatures, RrSet, Zone};
 use crate::zone::rdatas::Rdatas;
 use plan::{Place, Plan};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use verify::Verifier;
 use workers::{run_workers, SignContext};
@@ -168,10 +169,33 @@ impl SessionStats {
 /// workers (nor, with RSA and EdDSA, on anything but the input and times:
 /// jitter is a function of the seed and the RRset's place).
 pub fn sign_zone(
+    zone: Zone,
+    keys: &[SigningKey],
+    stores: &mut [Box<dyn KeyStore + Send>],
+    options: &SignOptions,
+) -> Result<SignedZone> {
+    sign_zone_watched(zone, keys, stores, options, &SignProgress::default())
+}
+
+/// Counters another thread can read while [`sign_zone_watched`] runs, for
+/// a progress line: they only ever grow, a block of RRsets at a time.
+#[derive(Debug, Default)]
+pub struct SignProgress {
+    /// RRsets to sign: 0 until the chain is built.
+    pub rrsets: AtomicU64,
+    /// RRsets signed (and verified) so far.
+    pub done: AtomicU64,
+    /// Signatures the token made so far.
+    pub generated: AtomicU64,
+}
+
+/// [`sign_zone`], counting its progress in `progress`.
+pub fn sign_zone_watched(
     mut zone: Zone,
     keys: &[SigningKey],
     stores: &mut [Box<dyn KeyStore + Send>],
     options: &SignOptions,
+    progress: &SignProgress,
 ) -> Result<SignedZone> {
     if stores.is_empty() {
         return Err(Error::Failed("no signing session".into()));
@@ -238,6 +262,7 @@ pub fn sign_zone(
     .unwrap_or_else(|never| match never {});
 
     let chain_time = chain_started.elapsed();
+    progress.rrsets.store(jobs.len() as u64, Ordering::Relaxed);
     let started = Instant::now();
     let origin = plan.zone.origin.clone();
     let context = SignContext {
@@ -246,6 +271,7 @@ pub fn sign_zone(
         options,
         origin: &origin,
         plan: &plan,
+        progress,
     };
     let (arenas, slots, mut stats) = run_workers(&jobs, &context, stores)?;
     stats.signing_time = started.elapsed();

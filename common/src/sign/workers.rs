@@ -33,6 +33,7 @@ pub(super) struct SignContext<'a> {
     pub(super) options: &'a SignOptions,
     pub(super) origin: &'a Name,
     pub(super) plan: &'a Plan,
+    pub(super) progress: &'a super::SignProgress,
 }
 
 /// Signs every job on `stores.len()` threads; returns each worker's
@@ -190,6 +191,8 @@ fn work(
         // verifier thread ends when `to_verifier` is dropped on return.
         let stopped = || Error::Failed("a verifier thread stopped".into());
         let mut in_flight: Option<Vec<(usize, Slot)>> = None;
+        // Signatures made that the progress counters have been told of.
+        let mut reported = 0;
         loop {
             let start = shared.next.fetch_add(shared.block, Ordering::Relaxed);
             let more = start < jobs.len() && !shared.failed.load(Ordering::Relaxed);
@@ -222,6 +225,14 @@ fn work(
             if !more {
                 return Ok::<(), Error>(());
             }
+            let progress = context.progress;
+            progress
+                .done
+                .fetch_add(done.len() as u64, Ordering::Relaxed);
+            progress
+                .generated
+                .fetch_add(signer.stats.generated - reported, Ordering::Relaxed);
+            reported = signer.stats.generated;
             let batch = signer.deferred.replace(Vec::new()).unwrap_or_default();
             to_verifier.send(batch).map_err(|_| stopped())?;
             in_flight = Some(done);
