@@ -1040,3 +1040,34 @@ fn verbosity_levels_say_phases_sessions_and_rrset_decisions() {
         assert!(!text.contains(PIN), "the PIN: {text}");
     }
 }
+
+#[test]
+fn verbosity_two_tells_a_lost_session_reopened_and_the_back_off() {
+    let signing = setup("ECDSAP256SHA256");
+    let output = signing
+        .hsm
+        .tool("zone-sign")
+        .current_dir(signing.hsm.dir())
+        .env("P11FAULT_FUNCTION", "C_Sign")
+        .env("P11FAULT_ACTION", "CKR_SESSION_HANDLE_INVALID")
+        .env("P11FAULT_NTH", "5")
+        .args(["-S", "-K", signing.keys.to_str().expect("path")])
+        .args(["-o", "example.com", "-n", "1", "-v", "2"])
+        .arg("--module")
+        .arg(crate::hsm::fault_crate_artifact("libp11_fault.so"))
+        .args(["--pin-file", signing.pin_file.to_str().expect("path")])
+        .arg(&signing.zone)
+        .output()
+        .expect("run");
+    ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("zone-sign: worker 0: backing off 50 ms before reopening the session"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("zone-sign: worker 0: reopened 1 session(s) and found 2 key(s) again"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(crate::hsm::PIN), "{stderr}");
+}
