@@ -23,6 +23,7 @@ mod pkcs11_destroy;
 mod pkcs11_keygen;
 mod pkcs11_list;
 mod pkcs11_tokens;
+mod progress;
 mod rollover;
 mod secrets;
 mod zone_sign;

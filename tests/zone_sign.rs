@@ -879,3 +879,195 @@ fn a_thread_that_cannot_start_is_an_error_not_a_panic() {
         "{stderr}"
     );
 }
+
+#[test]
+fn quiet_twice_or_quiet_all_prints_nothing_on_success() {
+    let signing = setup("ECDSAP256SHA256");
+    // BIND's -q: the file name alone.
+    let output = signing.sign(&["-q"]);
+    assert_eq!(
+        ok(&output).trim(),
+        signing.signed_path().display().to_string()
+    );
+    for quiet in [&["-q", "-q"][..], &["--quiet-all"]] {
+        std::fs::remove_file(signing.signed_path()).expect("remove");
+        let output = signing.sign(quiet);
+        assert_eq!(ok(&output), "", "{quiet:?}");
+        assert!(output.stderr.is_empty(), "{quiet:?}: {output:?}");
+        assert!(signing.signed_path().exists());
+    }
+    // A failure still says so, in one line.
+    let output = signing.sign_file(&signing.hsm.dir().join("missing.zone"), &["--quiet-all"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).lines().count(),
+        1,
+        "{output:?}"
+    );
+}
+
+/// A `-t` line's number: `Label:   12.345`.
+fn seconds(report: &str, label: &str) -> f64 {
+    report
+        .lines()
+        .find_map(|line| line.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {report}"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{label:?}: {e} in {report}"))
+}
+
+#[test]
+fn statistics_say_where_the_time_went() {
+    let signing = setup("ECDSAP256SHA256");
+    let report = ok(&signing.sign(&["-t", "-n", "2"]));
+    let runtime = seconds(&report, "Runtime in seconds:");
+    let signing_time = seconds(&report, "Signing time in seconds:");
+    let phases: f64 = [
+        "Parse time in seconds:",
+        "Sort and chain time in seconds:",
+        "Signing time in seconds:",
+        "Check time in seconds:",
+        "Write time in seconds:",
+    ]
+    .iter()
+    .map(|label| seconds(&report, label))
+    .sum();
+    // Rounded to milliseconds each.
+    assert!(phases <= runtime + 0.005, "{report}");
+    // Summed over the two sessions.
+    let token = seconds(&report, "Token wait time in seconds:");
+    let verify = seconds(&report, "Verify time in seconds:");
+    assert!(token <= 2.0 * signing_time + 0.005, "{report}");
+    assert!(verify <= 2.0 * signing_time + 0.005, "{report}");
+    assert!(token > 0.0, "{report}");
+    for session in ["Session 0", "Session 1"] {
+        seconds(&report, &format!("{session} signatures per second:"));
+    }
+
+    std::fs::remove_file(signing.signed_path()).expect("remove");
+    let output = signing.sign(&["--json", "-n", "2"]);
+    let text = ok(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        json["output"].as_str(),
+        Some(signing.signed_path().to_str().expect("path"))
+    );
+    let number = |key: &str| {
+        json[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} in {json}"))
+    };
+    let phases: f64 = ["parse", "chain", "signing", "check", "write"]
+        .iter()
+        .map(|p| number(&format!("{p}_seconds")))
+        .sum();
+    assert!(phases <= number("runtime_seconds"), "{json}");
+    assert!(number("signatures_generated") > 0.0);
+    let sessions = json["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 2, "{json}");
+    let generated: f64 = sessions
+        .iter()
+        .map(|s| s["signatures"].as_f64().expect("signatures"))
+        .sum();
+    assert_eq!(generated, number("signatures_generated"), "{json}");
+    assert!(sessions
+        .iter()
+        .all(|s| s["signatures_per_second"].is_number()));
+}
+
+#[test]
+fn verbosity_levels_say_phases_sessions_and_rrset_decisions() {
+    let signing = setup("ECDSAP256SHA256");
+    let stderr = |output: &Output| {
+        ok(output);
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let quiet = stderr(&signing.sign(&["-n", "2"]));
+    assert!(quiet.is_empty(), "{quiet}");
+
+    let one = stderr(&signing.sign(&["-v", "1", "-n", "2"]));
+    for phase in [
+        "reading the zone",
+        "read ",
+        "signing with 2 session",
+        "signed: ",
+        "checking",
+        "writing",
+    ] {
+        assert!(
+            one.contains(&format!("zone-sign: {phase}")),
+            "{phase}: {one}"
+        );
+    }
+    assert!(
+        one.contains(": KSK, signs the key RRsets") && one.contains(": ZSK, signs the zone"),
+        "{one}"
+    );
+    assert!(!one.contains("worker"), "{one}");
+
+    let two = stderr(&signing.sign(&["-v", "2", "-n", "2"]));
+    for worker in [
+        "worker 0: started",
+        "worker 1: started",
+        "worker 0: done: ",
+        "worker 1: done: ",
+    ] {
+        assert!(two.contains(worker), "{worker}: {two}");
+    }
+    assert!(!two.contains("kept the signature"), "{two}");
+
+    // Re-signing with one RRset changed: its signature renewed, the rest kept.
+    let input = signing.hsm.dir().join("input.signed");
+    std::fs::rename(signing.signed_path(), &input).expect("rename");
+    let text = std::fs::read_to_string(&input).expect("read");
+    let changed = text.replacen("192.0.2.1", "192.0.2.99", 1);
+    assert_ne!(changed, text, "the fixture has 192.0.2.1");
+    std::fs::write(&input, changed).expect("write");
+    let three = stderr(&signing.sign_file(&input, &["-v", "3"]));
+    assert!(
+        three.contains("kept the signature by example.com/"),
+        "{three}"
+    );
+    assert!(
+        three.contains("renewed the signature by example.com/")
+            && three.contains("does not verify over the RRset as it is now"),
+        "{three}"
+    );
+    for text in [&one, &two, &three] {
+        assert!(!text.contains(PIN), "the PIN: {text}");
+    }
+}
+
+#[test]
+fn verbosity_two_tells_a_lost_session_reopened_and_the_back_off() {
+    let signing = setup("ECDSAP256SHA256");
+    let output = signing
+        .hsm
+        .tool("zone-sign")
+        .current_dir(signing.hsm.dir())
+        .env("P11FAULT_FUNCTION", "C_Sign")
+        .env("P11FAULT_ACTION", "CKR_SESSION_HANDLE_INVALID")
+        .env("P11FAULT_NTH", "5")
+        .args(["-S", "-K", signing.keys.to_str().expect("path")])
+        .args(["-o", "example.com", "-n", "1", "-v", "2"])
+        .arg("--module")
+        .arg(crate::hsm::fault_crate_artifact("libp11_fault.so"))
+        .args(["--pin-file", signing.pin_file.to_str().expect("path")])
+        .arg(&signing.zone)
+        .output()
+        .expect("run");
+    ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("zone-sign: worker 0: backing off 50 ms before reopening the session"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("zone-sign: worker 0: reopened 1 session(s) and found 2 key(s) again"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(crate::hsm::PIN), "{stderr}");
+}

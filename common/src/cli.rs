@@ -112,16 +112,76 @@ fn print_and_exit(text: &str) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
+/// Where stderr lines go when not straight to stderr (see
+/// [`set_stderr_sink`]).
+type StderrSink = Box<dyn Fn(&str) + Send + Sync>;
+static STDERR_SINK: OnceLock<StderrSink> = OnceLock::new();
+
+/// Sends every line of [`warn`], [`note`], [`verbose`] and [`stderr_line`]
+/// through `sink` from now on: a progress line on a terminal clears
+/// itself, prints the line and redraws, instead of being cut by it.
+/// Only the first sink set counts.
+pub fn set_stderr_sink(sink: StderrSink) {
+    let _ = STDERR_SINK.set(sink);
+}
+
+/// Prints one line on stderr (through the sink, if one is set).
+pub fn stderr_line(line: &str) {
+    match STDERR_SINK.get() {
+        Some(sink) => sink(line),
+        None => eprintln!("{line}"),
+    }
+}
+
 /// Prints `tool: warning: message` on stderr.
 pub fn warn(message: &str) {
     let tool = TOOL_NAME.get().map(String::as_str).unwrap_or("p11dnssec");
-    eprintln!("{tool}: warning: {message}");
+    stderr_line(&format!("{tool}: warning: {message}"));
 }
 
 /// Prints `tool: note: message` on stderr.
 pub fn note(message: &str) {
     let tool = TOOL_NAME.get().map(String::as_str).unwrap_or("p11dnssec");
-    eprintln!("{tool}: note: {message}");
+    stderr_line(&format!("{tool}: note: {message}"));
+}
+
+/// The `-v` level: 0 (the default) prints nothing through [`verbose`].
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+thread_local! {
+    /// The signing worker this thread is, for [`verbose`]'s prefix.
+    static WORKER: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+/// Sets the `-v` level for [`verbose`]: 1 phases and key choices, 2 each
+/// worker's and session's events (reopen, retry, back-off), 3 each RRset's
+/// re-signing decision.
+pub fn set_verbosity(level: u8) {
+    VERBOSITY.store(level, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The `-v` level; a hot loop asks this before it formats a message.
+pub fn verbosity() -> u8 {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Says that this thread is signing worker `index`: its [`verbose`] lines
+/// name it, so that one session's events can be told from another's.
+pub fn set_worker(index: u32) {
+    WORKER.with(|worker| worker.set(Some(index)));
+}
+
+/// Prints `tool: [worker N: ]message` on stderr when the `-v` level is at
+/// least `level`. Messages never carry a PIN: none is ever formatted here.
+pub fn verbose(level: u8, message: &str) {
+    if verbosity() < level {
+        return;
+    }
+    let tool = TOOL_NAME.get().map(String::as_str).unwrap_or("p11dnssec");
+    stderr_line(&match WORKER.with(std::cell::Cell::get) {
+        Some(index) => format!("{tool}: worker {index}: {message}"),
+        None => format!("{tool}: {message}"),
+    });
 }
 
 /// The environment variables the tools honour, read once at start-up so

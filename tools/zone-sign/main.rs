@@ -11,10 +11,13 @@ use common::zone::model::Zone;
 use common::zone::write::{write_zone, Style};
 use common::zone::ZoneReader;
 use common::{output::AtomicFile, Error, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 const HELP: &str = "\
 Usage: zone-sign [options] zonefile [key...]
@@ -73,9 +76,17 @@ Options (BIND's dnssec-signzone letters):
                    verifier thread (default: the number of CPUs; capped at the
                    token's session limit; a network HSM wants many, e.g. 64)
   -a               accepted (every signature is always verified)
-  -t               print statistics
-  -q               quiet: only the output file name
-  -v LEVEL         verbosity (accepted)
+  -t               print statistics: BIND's counts, then the wall time of each
+                   phase and each session's measured signing rate
+      --json       print the -t statistics as one JSON object (implies -t;
+                   the other report lines are left out)
+  -q               quiet: only the output file name (as BIND)
+  -q -q, --quiet-all
+                   nothing on success: no file name, no summary (warnings,
+                   -t statistics and failures still go to stderr/stdout)
+  -v LEVEL         on stderr: 1 phases and key choices, 2 each worker's and
+                   session's events (reopen, retry, back-off), 3 each RRset's
+                   re-signing decision (kept, renewed, dropped, and why)
   -E ENGINE        a module path is used as --module; an engine name is ignored
   --include-root DIR
                    $INCLUDE only files inside DIR (symbolic links resolved)
@@ -122,7 +133,10 @@ struct Args {
     ds_dir: Option<PathBuf>,
     class: Option<Class>,
     stats: bool,
-    quiet: bool,
+    json: bool,
+    verbosity: u8,
+    /// 1: BIND's `-q` (only the file name); 2: `-q -q`, nothing on success.
+    quiet: u8,
     workers: Option<usize>,
     include_root: Option<PathBuf>,
     max_generate: Option<u64>,
@@ -236,9 +250,16 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 a.workers = Some(workers);
             }
             Opt::Short('t') => a.stats = true,
-            Opt::Short('q') => a.quiet = true,
+            _ if opt.is_long("json") => {
+                a.stats = true;
+                a.json = true;
+            }
+            Opt::Short('q') => a.quiet = a.quiet.saturating_add(1).min(2),
+            _ if opt.is_long("quiet-all") => a.quiet = 2,
             Opt::Short('v') => {
-                let _: u32 = number(&mut parser, &opt, "a verbosity level")?;
+                let level: u32 = number(&mut parser, &opt, "a verbosity level")?;
+                // BIND takes any level; past 3 there is nothing more to say.
+                a.verbosity = level.min(3) as u8;
             }
             Opt::Short('E') => {
                 let engine = cli::value(&mut parser, &opt)?;
@@ -305,22 +326,40 @@ fn main() -> ExitCode {
 /// Report lines go to stdout, or to stderr when the zone goes to stdout.
 struct Report {
     to_stderr: bool,
-    quiet: bool,
+    quiet: u8,
+    /// The progress line, cleared around each report line.
+    progress: std::sync::Arc<std::sync::Mutex<Option<ProgressBar>>>,
 }
 
 impl Report {
     fn line(&self, text: &str) {
-        if self.quiet {
+        if self.quiet > 0 {
             return;
         }
         self.always(text);
     }
 
+    /// The output file name, which BIND prints even with `-q`: a cron job
+    /// that wants silence on success says `-q -q`.
+    fn file_name(&self, text: &str) {
+        if self.quiet < 2 {
+            self.always(text);
+        }
+    }
+
     fn always(&self, text: &str) {
         if self.to_stderr {
-            eprintln!("{text}");
-        } else {
-            println!("{text}");
+            cli::stderr_line(text);
+            return;
+        }
+        let bar = self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match bar {
+            Some(bar) => bar.suspend(|| println!("{text}")),
+            None => println!("{text}"),
         }
     }
 }
@@ -354,6 +393,8 @@ fn check_jitter(jitter: u32, inception: u32, expiration: u32, dnskey: Option<u32
 }
 
 fn run(args: &Args, environment: &Environment) -> Result<()> {
+    let run_started = Instant::now();
+    cli::set_verbosity(args.verbosity);
     common::output::remove_temp_files_on_signals("zone-sign")?;
     let now = time::now();
     let zone_file = args.zone_file.clone().unwrap_or_default();
@@ -372,10 +413,15 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         }
     });
     let to_stdout = output == "-";
+    // -v's lines are the progress there; -q asks for silence.
+    let progress = Progress::new(args.quiet == 0 && args.verbosity == 0);
     let report = Report {
         to_stderr: to_stdout,
-        quiet: args.quiet,
+        // The JSON object is the whole report: a script parses it alone.
+        quiet: if args.json { 2 } else { args.quiet },
+        progress: progress.current.clone(),
     };
+    let mut phases = Phases::default();
     let inception = timestamp(&args.inception, now, now, now - 3600)?;
     let expiration = timestamp(
         &args.expiration,
@@ -431,7 +477,21 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     if let Some(count) = args.max_generate {
         reader = reader.max_generate(count);
     }
+    cli::verbose(1, &format!("reading the zone {zone_file:?}"));
+    let parsing = Instant::now();
+    progress.phase("loading the zone");
     let (mut zone, load_report) = Zone::load(reader, &origin)?;
+    // Nothing may draw while a PIN is asked for on the terminal.
+    progress.clear();
+    phases.parse = parsing.elapsed();
+    cli::verbose(
+        1,
+        &format!(
+            "read {} names in {:.3} s",
+            zone.nodes.len(),
+            phases.parse.as_secs_f64()
+        ),
+    );
     if load_report.out_of_zone > 0 {
         cli::warn(&format!(
             "{} out-of-zone records ignored",
@@ -498,6 +558,13 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         .map(|store| Box::new(store) as Box<dyn sign::KeyStore + Send>)
         .collect();
     check_key_set(&keys)?;
+    for key in &keys {
+        cli::verbose(1, &key_choice(key, args.ksk_signs_all));
+    }
+    cli::verbose(
+        1,
+        &format!("signing with {} session(s) on the token", stores.len()),
+    );
     let role_problems = keysource::role_problems(&keys, args.ksk_signs_all);
     for problem in &role_problems {
         cli::warn(problem);
@@ -550,15 +617,30 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             withdraw: selection.withdrawn.sync.clone(),
         },
     };
-    let started = std::time::Instant::now();
-    let signed = sign::sign_zone(zone, &keys, &mut stores, &options)?;
+    let signed = progress
+        .signing(|watch| sign::sign_zone_watched(zone, &keys, &mut stores, &options, watch))?;
+    cli::verbose(
+        1,
+        &format!(
+            "signed: {} signatures made, {} kept, {} dropped in {:.3} s (chain {:.3} s)",
+            signed.stats.generated,
+            signed.stats.retained,
+            signed.stats.dropped,
+            signed.stats.signing_time.as_secs_f64(),
+            signed.stats.chain_time.as_secs_f64()
+        ),
+    );
+    let checking = Instant::now();
     if !args.skip_check {
+        progress.phase("checking the signed zone");
+        cli::verbose(1, "checking the signed zone");
         report.line("Verifying the zone using the following algorithms:");
         for algorithm in keysource::algorithms(&keys) {
             report.line(&format!("- {algorithm}"));
         }
         if let Err(error) = check_signed(&signed, &keys, &options) {
-            eprintln!("zone-sign: {error}");
+            progress.clear();
+            cli::stderr_line(&format!("zone-sign: {error}"));
             return Err(Error::Failed("Zone verification failed (failure)".into()));
         }
         report.line("Zone fully signed:");
@@ -567,6 +649,10 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         }
     }
 
+    phases.check = checking.elapsed();
+    cli::verbose(1, &format!("writing {output:?}"));
+    let writing = Instant::now();
+    progress.phase("writing the signed zone");
     let style = args
         .style
         .unwrap_or(if to_stdout { Style::Full } else { Style::Text });
@@ -593,14 +679,21 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         .map_err(|e| Error::io(dsset.path().display().to_string(), e))?;
     // Both are complete and synced before either is renamed.
     common::output::commit_all(zone_out.into_iter().chain([dsset]).collect())?;
+    phases.write = writing.elapsed();
+    progress.clear();
     if !to_stdout {
-        report.always(&output);
+        report.file_name(&output);
     }
     if args.stats {
         let stats = &signed.stats;
         let signing = stats.signing_time.as_secs_f64();
-        let runtime = started.elapsed().as_secs_f64();
-        let lines = [
+        let runtime = run_started.elapsed().as_secs_f64();
+        if args.json {
+            report.always(&stats_json(&output, stats, &phases, runtime)?);
+            return Ok(());
+        }
+        let seconds = |label: &str, d: Duration| format!("{label:<36}{:>14.3}", d.as_secs_f64());
+        let mut lines = vec![
             format!("{:<36}{:>10}", "Signatures generated:", stats.generated),
             format!("{:<36}{:>10}", "Signatures retained:", stats.retained),
             format!("{:<36}{:>10}", "Signatures dropped:", stats.dropped),
@@ -623,12 +716,222 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
                 }
             ),
             format!("{:<36}{:>14.3}", "Runtime in seconds:", runtime),
+            // Where the time went; the token and verify times are summed
+            // over the sessions, so with -n N they can reach N times the
+            // signing time.
+            seconds("Parse time in seconds:", phases.parse),
+            seconds("Sort and chain time in seconds:", stats.chain_time),
+            seconds("Token wait time in seconds:", stats.token_time),
+            seconds("Verify time in seconds:", stats.verify_time),
+            seconds("Check time in seconds:", phases.check),
+            seconds("Write time in seconds:", phases.write),
         ];
+        for (index, session) in stats.sessions.iter().enumerate() {
+            lines.push(format!(
+                "{:<36}{:>14.3}",
+                format!("Session {index} signatures per second:"),
+                session.rate()
+            ));
+        }
         for line in lines {
             report.always(&line);
         }
     }
     Ok(())
+}
+
+/// The progress line on stderr, drawn only when stderr is a terminal:
+/// stdout is the same whether it is drawn or not.
+struct Progress {
+    enabled: bool,
+    /// The bar being drawn; shared with the stderr sink, which prints
+    /// warnings above it.
+    current: std::sync::Arc<std::sync::Mutex<Option<ProgressBar>>>,
+}
+
+impl Progress {
+    fn new(wanted: bool) -> Progress {
+        let enabled = wanted && std::io::stderr().is_terminal();
+        let current = std::sync::Arc::new(std::sync::Mutex::new(None::<ProgressBar>));
+        if enabled {
+            let shared = current.clone();
+            cli::set_stderr_sink(Box::new(move |line| {
+                let bar = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                match bar {
+                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                    None => eprintln!("{line}"),
+                }
+            }));
+        }
+        Progress { enabled, current }
+    }
+
+    fn show(&self, bar: ProgressBar) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = current.replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+
+    /// A spinner saying what is being done.
+    fn phase(&self, message: &'static str) {
+        if !self.enabled {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("zone-sign: {spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        self.show(bar);
+    }
+
+    /// Runs the signing with a bar of RRsets signed, the token's rate and
+    /// the time left.
+    fn signing<T>(&self, body: impl FnOnce(&sign::SignProgress) -> T) -> T {
+        let watch = sign::SignProgress::default();
+        if !self.enabled {
+            return body(&watch);
+        }
+        // No length until the chain is built and the RRsets are counted.
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "zone-sign: signing [{wide_bar}] {pos}/{len} RRsets, {msg}, ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        self.show(bar.clone());
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            // No thread, no progress line: the signing goes on without it.
+            let _ = std::thread::Builder::new().spawn_scoped(scope, || {
+                use std::sync::atomic::Ordering::Relaxed;
+                while !done.load(Relaxed) {
+                    let rrsets = watch.rrsets.load(Relaxed);
+                    if rrsets > 0 {
+                        bar.set_length(rrsets);
+                    }
+                    bar.set_position(watch.done.load(Relaxed));
+                    let made = watch.generated.load(Relaxed);
+                    let seconds = started.elapsed().as_secs_f64().max(0.001);
+                    bar.set_message(format!("{:.0} signatures/s", made as f64 / seconds));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            let result = body(&watch);
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            result
+        })
+    }
+
+    fn clear(&self) {
+        let bar = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    /// A failure's one line is printed after this: on a clean line.
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Wall time of the phases the tool itself runs (the signer measures its own).
+#[derive(Default)]
+struct Phases {
+    parse: Duration,
+    check: Duration,
+    write: Duration,
+}
+
+#[derive(serde::Serialize)]
+struct JsonStats<'a> {
+    output: &'a str,
+    signatures_generated: u64,
+    signatures_retained: u64,
+    signatures_dropped: u64,
+    signatures_verified: u64,
+    signatures_unsuccessfully_verified: u64,
+    runtime_seconds: f64,
+    parse_seconds: f64,
+    chain_seconds: f64,
+    signing_seconds: f64,
+    token_wait_seconds: f64,
+    verify_seconds: f64,
+    check_seconds: f64,
+    write_seconds: f64,
+    sessions: Vec<JsonSession>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonSession {
+    signatures: u64,
+    token_wait_seconds: f64,
+    signatures_per_second: f64,
+}
+
+/// `-t --json`: the statistics as one JSON object, numbers as numbers.
+fn stats_json(
+    output: &str,
+    stats: &sign::SignStats,
+    phases: &Phases,
+    runtime: f64,
+) -> Result<String> {
+    let json = JsonStats {
+        output,
+        signatures_generated: stats.generated,
+        signatures_retained: stats.retained,
+        signatures_dropped: stats.dropped,
+        signatures_verified: stats.verified,
+        signatures_unsuccessfully_verified: stats.retried,
+        runtime_seconds: runtime,
+        parse_seconds: phases.parse.as_secs_f64(),
+        chain_seconds: stats.chain_time.as_secs_f64(),
+        signing_seconds: stats.signing_time.as_secs_f64(),
+        token_wait_seconds: stats.token_time.as_secs_f64(),
+        verify_seconds: stats.verify_time.as_secs_f64(),
+        check_seconds: phases.check.as_secs_f64(),
+        write_seconds: phases.write.as_secs_f64(),
+        sessions: stats
+            .sessions
+            .iter()
+            .map(|s| JsonSession {
+                signatures: s.generated,
+                token_wait_seconds: s.token_time.as_secs_f64(),
+                signatures_per_second: s.rate(),
+            })
+            .collect(),
+    };
+    serde_json::to_string(&json).map_err(|e| Error::Failed(format!("statistics as JSON: {e}")))
+}
+
+/// For `-v 1`: a key, its role and what it signs.
+fn key_choice(key: &SigningKey, ksk_signs_all: bool) -> String {
+    let role = if key.ksk { "KSK" } else { "ZSK" };
+    let what = match (key.active, key.ksk, ksk_signs_all) {
+        (false, _, _) => "published only (not active)",
+        (true, true, false) => "signs the key RRsets (all RRsets if no ZSK of its algorithm)",
+        (true, true, true) => "signs all RRsets (-z)",
+        (true, false, _) => "signs the zone",
+    };
+    let revoked = if key.dnskey.is_revoked() {
+        ", revoked"
+    } else {
+        ""
+    };
+    format!("key {}: {role}{revoked}, {what}", key.description)
 }
 
 fn check_key_set(keys: &[SigningKey]) -> Result<()> {

@@ -37,6 +37,8 @@ Options:
   -z                  ignore the KSK flag: any self-signed key counts
   -q                  no report on stdout (problems still go to stderr,
                       --expire-warn lines to stdout)
+      --quiet-all     the same as -q (and -q -q), as in zone-sign: nothing
+                      at all on success
   -v LEVEL            with 1 or more, notes and counts on stderr
       --expire-warn DURATION
                       exit 4, with one line per RRset on stdout, when a
@@ -88,7 +90,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             }
             _ if opt.is_short('x') => parsed.ksk_only_dnskey = true,
             _ if opt.is_short('z') => parsed.ignore_ksk_flag = true,
-            _ if opt.is_short('q') => parsed.quiet = true,
+            // zone-sign's "nothing on success": -q is that here already.
+            _ if opt.is_short('q') || opt.is_long("quiet-all") => parsed.quiet = true,
             _ if opt.is_short('v') => {
                 parsed.verbose =
                     cli::value_parsed(&mut parser, &opt, "a number", |s| s.parse().ok())?;

@@ -130,6 +130,14 @@ impl Pkcs11KeyStore {
             })?;
         }
         self.sessions = sessions;
+        crate::cli::verbose(
+            2,
+            &format!(
+                "reopened {} session(s) and found {} key(s) again",
+                self.sessions.len(),
+                self.keys.len()
+            ),
+        );
         Ok(())
     }
 }
@@ -169,6 +177,10 @@ impl KeyStore for Pkcs11KeyStore {
                 "{error}; reopening the session and signing again ({attempt}/{})",
                 RETRY_DELAYS_MS.len()
             ));
+            crate::cli::verbose(
+                2,
+                &format!("backing off {delay} ms before reopening the session"),
+            );
             std::thread::sleep(std::time::Duration::from_millis(*delay));
             // A failed reopen (the token is still away) counts as an attempt.
             if let Err(reopen_error) = self.reopen_sessions() {
@@ -179,6 +191,7 @@ impl KeyStore for Pkcs11KeyStore {
 
     fn fresh_session(&mut self) -> Result<()> {
         if self.reopen.is_some() {
+            crate::cli::verbose(2, "opening a fresh session to sign again");
             self.reopen_sessions()
         } else {
             Ok(())
@@ -217,6 +230,13 @@ impl Pkcs11KeyStore {
                         _,
                     )) => {
                         token_key.rsa_hash_in_token = true;
+                        crate::cli::verbose(
+                            2,
+                            &format!(
+                                "the token refuses raw RSA for {}: hashing in the token",
+                                token_key.description
+                            ),
+                        );
                         return self.sign_once(key, data);
                     }
                     other => other,

@@ -33,6 +33,7 @@ use crate::record::RType;
 use crate::zone::model::{InputSignatures, RrSet, Zone};
 use crate::zone::rdatas::Rdatas;
 use plan::{Place, Plan};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use verify::Verifier;
 use workers::{run_workers, SignContext};
@@ -123,6 +124,40 @@ pub struct SignStats {
     pub verified: u64,
     pub retried: u64,
     pub signing_time: Duration,
+    /// Wall time before the signing: the keys published, the zone's cuts
+    /// classified and the NSEC or NSEC3 chain built (sorted).
+    pub chain_time: Duration,
+    /// Time spent in [`KeyStore::sign`] calls, summed over the sessions:
+    /// what the workers waited on the token.
+    pub token_time: Duration,
+    /// Time spent verifying signatures (the verifier threads' busy time,
+    /// and the input signatures checked for reuse), summed over workers.
+    pub verify_time: Duration,
+    /// Each session's own count and token time, in worker order: a slow
+    /// or stalling session shows here, not in the sums.
+    pub sessions: Vec<SessionStats>,
+}
+
+/// One signing session's share of the work, for `-t`.
+#[derive(Clone, Debug, Default)]
+pub struct SessionStats {
+    /// Signatures this session's token made.
+    pub generated: u64,
+    /// Time spent in its [`KeyStore::sign`] calls.
+    pub token_time: Duration,
+}
+
+impl SessionStats {
+    /// The token's measured rate on this session: signatures per second
+    /// of time spent waiting on it (0 when it made none).
+    pub fn rate(&self) -> f64 {
+        let seconds = self.token_time.as_secs_f64();
+        if seconds > 0.0 {
+            self.generated as f64 / seconds
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Signs `zone` with `keys`, one worker thread per store (each store is
@@ -134,14 +169,38 @@ pub struct SignStats {
 /// workers (nor, with RSA and EdDSA, on anything but the input and times:
 /// jitter is a function of the seed and the RRset's place).
 pub fn sign_zone(
-    mut zone: Zone,
+    zone: Zone,
     keys: &[SigningKey],
     stores: &mut [Box<dyn KeyStore + Send>],
     options: &SignOptions,
 ) -> Result<SignedZone> {
+    sign_zone_watched(zone, keys, stores, options, &SignProgress::default())
+}
+
+/// Counters another thread can read while [`sign_zone_watched`] runs, for
+/// a progress line: they only ever grow, a block of RRsets at a time.
+#[derive(Debug, Default)]
+pub struct SignProgress {
+    /// RRsets to sign: 0 until the chain is built.
+    pub rrsets: AtomicU64,
+    /// RRsets signed (and verified) so far.
+    pub done: AtomicU64,
+    /// Signatures the token made so far.
+    pub generated: AtomicU64,
+}
+
+/// [`sign_zone`], counting its progress in `progress`.
+pub fn sign_zone_watched(
+    mut zone: Zone,
+    keys: &[SigningKey],
+    stores: &mut [Box<dyn KeyStore + Send>],
+    options: &SignOptions,
+    progress: &SignProgress,
+) -> Result<SignedZone> {
     if stores.is_empty() {
         return Err(Error::Failed("no signing session".into()));
     }
+    let chain_started = Instant::now();
     let signing: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].active).collect();
     if signing.is_empty() {
         return Err(Error::Failed("No signing keys specified or found.".into()));
@@ -202,6 +261,8 @@ pub fn sign_zone(
     })
     .unwrap_or_else(|never| match never {});
 
+    let chain_time = chain_started.elapsed();
+    progress.rrsets.store(jobs.len() as u64, Ordering::Relaxed);
     let started = Instant::now();
     let origin = plan.zone.origin.clone();
     let context = SignContext {
@@ -210,9 +271,11 @@ pub fn sign_zone(
         options,
         origin: &origin,
         plan: &plan,
+        progress,
     };
     let (arenas, slots, mut stats) = run_workers(&jobs, &context, stores)?;
     stats.signing_time = started.elapsed();
+    stats.chain_time = chain_time;
     drop(jobs);
     let input = &mut plan.zone.input_signatures;
     let input_count: usize = input.values().map(Rdatas::len).sum();

@@ -12,6 +12,7 @@ use crate::name::Name;
 use crate::record::RType;
 use crate::zone::model::{InputSignatures, RrSet};
 use crate::zone::rdatas::Rdatas;
+use std::time::Instant;
 
 pub(super) struct RrsetSigner<'a> {
     pub(super) keys: &'a [SigningKey],
@@ -128,8 +129,33 @@ impl RrsetSigner<'_> {
                 .filter(|(fields, _)| fields.type_covered == rrset.rtype)
                 .collect()
         };
-        for key_index in self.signers_for(rrset.rtype, apex) {
-            if let Some(kept) = self.reusable(key_index, owner, rrset, &input) {
+        let signers = self.signers_for(rrset.rtype, apex);
+        // -v 3 tells each decision of a re-sign; a first signing has none.
+        let explain = !self.input.is_empty() && crate::cli::verbosity() >= 3;
+        if explain {
+            self.explain_dropped(&signers, owner, rrset.rtype, &input);
+        }
+        for key_index in signers {
+            let checking = (!input.is_empty()).then(Instant::now);
+            let reused = self.reusable(key_index, owner, rrset, &input);
+            if let Some(checking) = checking {
+                self.stats.verify_time += checking.elapsed();
+            }
+            if explain {
+                let key = &self.keys[key_index].description;
+                let rtype = rrset.rtype;
+                crate::cli::verbose(
+                    3,
+                    &match reused {
+                        Some(_) => format!("{owner}/{rtype}: kept the signature by {key}"),
+                        None => format!(
+                            "{owner}/{rtype}: renewed the signature by {key}: {}",
+                            self.renewal_reason(key_index, owner, rrset, &input)
+                        ),
+                    },
+                );
+            }
+            if let Some(kept) = reused {
                 self.stats.retained += 1;
                 self.stats.verified += 1;
                 signatures.push(kept);
@@ -152,7 +178,9 @@ impl RrsetSigner<'_> {
                 signer: self.origin.clone(),
             };
             let data = signed_data(&fields, owner, self.class, rrset);
+            let asked = Instant::now();
             let signature = self.store.sign(key_index, &data)?;
+            self.stats.token_time += asked.elapsed();
             self.stats.generated += 1;
             signatures.push(fields.rdata(&signature));
             match &mut self.deferred {
@@ -217,6 +245,80 @@ impl RrsetSigner<'_> {
                     .verify(&data, signature)
                     .then(|| fields.rdata(signature))
             })
+    }
+
+    /// For `-v 3`: the input signatures over this RRset by keys that do
+    /// not sign it now, which are dropped.
+    fn explain_dropped(
+        &self,
+        signers: &[usize],
+        owner: &Name,
+        rtype: RType,
+        input: &[(RrsigFields, &[u8])],
+    ) {
+        for (fields, _) in input {
+            let signs = signers.iter().any(|&i| {
+                let key = &self.keys[i];
+                fields.algorithm == key.algorithm.number() && fields.key_tag == key.dnskey.key_tag()
+            });
+            if !signs {
+                crate::cli::verbose(
+                    3,
+                    &format!(
+                        "{owner}/{rtype}: dropped the signature by key {} (algorithm {}): that key does not sign this RRset now",
+                        fields.key_tag, fields.algorithm
+                    ),
+                );
+            }
+        }
+    }
+
+    /// For `-v 3`: why no input signature by `key_index` could stay (the
+    /// first of [`Self::reusable`]'s conditions that none met).
+    fn renewal_reason(
+        &self,
+        key_index: usize,
+        owner: &Name,
+        rrset: &RrSet,
+        input: &[(RrsigFields, &[u8])],
+    ) -> &'static str {
+        let key = &self.keys[key_index];
+        let now = self.options.now;
+        let by_key: Vec<&RrsigFields> = input
+            .iter()
+            .map(|(fields, _)| fields)
+            .filter(|f| {
+                f.algorithm == key.algorithm.number()
+                    && f.key_tag == key.dnskey.key_tag()
+                    && f.signer.eq_ignore_case(&self.origin)
+            })
+            .collect();
+        if by_key.is_empty() {
+            return "the input has no signature by this key";
+        }
+        let by_key: Vec<&RrsigFields> = by_key
+            .into_iter()
+            .filter(|f| f.labels == labels(owner) && f.original_ttl == rrset.ttl)
+            .collect();
+        if by_key.is_empty() {
+            return "its labels or original TTL do not match the RRset (the TTL changed?)";
+        }
+        if by_key.iter().all(|f| serial_gt(f.inception, now)) {
+            return "its inception is in the future";
+        }
+        if by_key
+            .iter()
+            .all(|f| !serial_gt(f.expiration, now.wrapping_add(self.options.refresh)))
+        {
+            return "it expires within the cycle interval (-i)";
+        }
+        if by_key
+            .iter()
+            .all(|f| serial_gt(f.expiration, self.expiration_for(rrset.rtype)))
+        {
+            return "it expires after this run's expiration (-e)";
+        }
+        "it does not verify over the RRset as it is now (the RRset changed?)"
     }
 
     /// Verifies a signature made again after the first one failed: a

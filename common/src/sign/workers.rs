@@ -13,6 +13,7 @@ use crate::threads::spawn_scoped;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// What one worker made: its signatures and its counters.
 type WorkerResult = Result<(Arena, SignStats)>;
@@ -32,6 +33,7 @@ pub(super) struct SignContext<'a> {
     pub(super) options: &'a SignOptions,
     pub(super) origin: &'a Name,
     pub(super) plan: &'a Plan,
+    pub(super) progress: &'a super::SignProgress,
 }
 
 /// Signs every job on `stores.len()` threads; returns each worker's
@@ -53,7 +55,21 @@ pub(super) fn run_workers(
         for (index, store) in stores.iter_mut().enumerate() {
             let shared = &shared;
             let started = spawn_scoped(scope, "a signing", move || {
+                crate::cli::set_worker(index as u32);
+                crate::cli::verbose(2, "started on its own session");
                 let result = work(index as u32, store.as_mut(), jobs, context, shared);
+                if let Ok((_, stats)) = &result {
+                    crate::cli::verbose(
+                        2,
+                        &format!(
+                            "done: {} signatures made, {} kept, {:.3} s waiting on the token, {:.3} s verifying",
+                            stats.generated,
+                            stats.retained,
+                            stats.token_time.as_secs_f64(),
+                            stats.verify_time.as_secs_f64()
+                        ),
+                    );
+                }
                 if result.is_err() {
                     shared.failed.store(true, Ordering::Relaxed);
                 }
@@ -91,6 +107,12 @@ pub(super) fn run_workers(
                 stats.retained += worker_stats.retained;
                 stats.verified += worker_stats.verified;
                 stats.retried += worker_stats.retried;
+                stats.token_time += worker_stats.token_time;
+                stats.verify_time += worker_stats.verify_time;
+                stats.sessions.push(super::SessionStats {
+                    generated: worker_stats.generated,
+                    token_time: worker_stats.token_time,
+                });
             }
             Err(error) => {
                 first_error.get_or_insert(error);
@@ -151,15 +173,16 @@ fn work(
     let verifiers = context.verifiers;
     std::thread::scope(|scope| {
         let (to_verifier, batches) = sync_channel::<Vec<Pending>>(1);
-        let (verdicts, from_verifier) = sync_channel::<(usize, Vec<Pending>)>(1);
+        let (verdicts, from_verifier) = sync_channel::<(usize, Vec<Pending>, Duration)>(1);
         spawn_scoped(scope, "a verifier", move || {
             for batch in batches {
+                let busy = Instant::now();
                 let count = batch.len();
                 let failed = batch
                     .into_iter()
                     .filter(|p| !verifiers[p.key].verify(&p.data, &p.signature))
                     .collect();
-                if verdicts.send((count, failed)).is_err() {
+                if verdicts.send((count, failed, busy.elapsed())).is_err() {
                     break;
                 }
             }
@@ -168,6 +191,8 @@ fn work(
         // verifier thread ends when `to_verifier` is dropped on return.
         let stopped = || Error::Failed("a verifier thread stopped".into());
         let mut in_flight: Option<Vec<(usize, Slot)>> = None;
+        // Signatures made that the progress counters have been told of.
+        let mut reported = 0;
         loop {
             let start = shared.next.fetch_add(shared.block, Ordering::Relaxed);
             let more = start < jobs.len() && !shared.failed.load(Ordering::Relaxed);
@@ -180,8 +205,9 @@ fn work(
                 }
             }
             if let Some(mut previous) = in_flight.take() {
-                let (count, failed) = from_verifier.recv().map_err(|_| stopped())?;
+                let (count, failed, busy) = from_verifier.recv().map_err(|_| stopped())?;
                 signer.stats.verified += (count - failed.len()) as u64;
+                signer.stats.verify_time += busy;
                 repair(
                     &mut signer,
                     &mut arena,
@@ -199,6 +225,14 @@ fn work(
             if !more {
                 return Ok::<(), Error>(());
             }
+            let progress = context.progress;
+            progress
+                .done
+                .fetch_add(done.len() as u64, Ordering::Relaxed);
+            progress
+                .generated
+                .fetch_add(signer.stats.generated - reported, Ordering::Relaxed);
+            reported = signer.stats.generated;
             let batch = signer.deferred.replace(Vec::new()).unwrap_or_default();
             to_verifier.send(batch).map_err(|_| stopped())?;
             in_flight = Some(done);

@@ -1,0 +1,143 @@
+//! zone-sign's progress line: drawn on stderr when stderr is a terminal
+//! (a pseudo-terminal made by script(1)), never otherwise nor with -q,
+//! and stdout the same byte for byte either way.
+
+use crate::hsm::{data_dir, tool_path, Hsm, PIN};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A zone big enough that signing it takes more than a redraw or two.
+fn setup() -> (Hsm, PathBuf, PathBuf) {
+    let hsm = Hsm::new();
+    let keys = hsm.dir().join("keys");
+    std::fs::create_dir(&keys).expect("keys dir");
+    // Ed25519 signatures are deterministic (RFC 8032): with a fixed "now"
+    // two runs write the same zone.
+    hsm.ksk_and_zsk_key_files("ED25519", &keys);
+    let zone = hsm.dir().join("example.com.zone");
+    let mut text =
+        std::fs::read_to_string(data_dir().join("zones/example.com.zone")).expect("zone");
+    text.push_str("$GENERATE 1-500 host$ A 192.0.2.1\n");
+    std::fs::write(&zone, text).expect("write zone");
+    let pin_file = hsm.private_file("pin", PIN.as_bytes());
+    (hsm, keys, pin_file)
+}
+
+fn arguments(keys: &Path, pin_file: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-S",
+        "-K",
+        keys.to_str().expect("path"),
+        "-o",
+        "example.com",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(["--pin-file".into(), pin_file.to_str().expect("path").into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push("example.com.zone".into());
+    args
+}
+
+/// zone-sign with stdout to a file and stderr to a pseudo-terminal:
+/// (stdout, what the terminal showed).
+fn on_a_terminal(hsm: &Hsm, args: &[String], stdout: &Path) -> (Vec<u8>, String) {
+    let line = format!(
+        "{} {} > {}",
+        tool_path("zone-sign").display(),
+        args.join(" "),
+        stdout.display()
+    );
+    let output = with_env(hsm, Command::new("script"))
+        .args(["-qefc", &line, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .output()
+        .expect("script(1) must be installed (util-linux)");
+    assert!(output.status.success(), "{output:?}");
+    (
+        std::fs::read(stdout).expect("stdout"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+fn with_env(hsm: &Hsm, mut command: Command) -> Command {
+    // The same environment Hsm::tool gives, for a command run by script.
+    let tool = hsm.tool("zone-sign");
+    for (name, value) in tool.get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    command
+        .current_dir(hsm.dir())
+        .env("P11DNSSEC_NOW", now().to_string())
+        .stdin(Stdio::null());
+    command
+}
+
+/// One "now" for every run (after the keys' creation): the same zone twice.
+fn now() -> u64 {
+    static NOW: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NOW.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 3600
+    })
+}
+
+fn plain(hsm: &Hsm, args: &[String]) -> Output {
+    let output = with_env(hsm, Command::new(tool_path("zone-sign")))
+        .args(args)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    output
+}
+
+#[test]
+fn progress_only_on_a_terminal_and_stdout_the_same() {
+    let (hsm, keys, pin_file) = setup();
+    let args = arguments(&keys, &pin_file, &["-n", "1"]);
+    let piped = plain(&hsm, &args);
+    assert!(
+        piped.stderr.is_empty(),
+        "no progress into a pipe: {piped:?}"
+    );
+    let signed_piped = std::fs::read(hsm.dir().join("example.com.zone.signed")).expect("signed");
+
+    let (stdout, terminal) = on_a_terminal(&hsm, &args, &hsm.dir().join("stdout"));
+    assert_eq!(stdout, piped.stdout, "stdout differs on a terminal");
+    let signed_terminal = std::fs::read(hsm.dir().join("example.com.zone.signed")).expect("signed");
+    assert!(
+        signed_terminal == signed_piped,
+        "the signed zone differs on a terminal"
+    );
+    assert!(
+        terminal.contains("zone-sign: "),
+        "no progress line: {terminal:?}"
+    );
+    assert!(
+        terminal.contains("RRsets"),
+        "no signing progress: {terminal:?}"
+    );
+
+    // The zone on stdout: the same bytes too.
+    let to_stdout = arguments(&keys, &pin_file, &["-n", "1", "-f", "-"]);
+    let piped = plain(&hsm, &to_stdout);
+    let (stdout, _) = on_a_terminal(&hsm, &to_stdout, &hsm.dir().join("zone-out"));
+    assert!(
+        stdout == piped.stdout,
+        "the zone on stdout differs on a terminal"
+    );
+
+    // -q: nothing drawn (BIND's file name goes to stdout, not the terminal).
+    for quiet in ["-q", "--quiet-all"] {
+        let args = arguments(&keys, &pin_file, &[quiet]);
+        let (_, terminal) = on_a_terminal(&hsm, &args, &hsm.dir().join("quiet-out"));
+        assert_eq!(terminal, "", "{quiet}");
+    }
+}
