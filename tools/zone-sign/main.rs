@@ -4,13 +4,13 @@
 use common::cli::{self, ConnectionArgs, Environment, Opt, Parsed};
 use common::keysource;
 use common::name::Name;
+use common::progress::{Current, Progress};
 use common::record::{Class, RType};
 use common::sign::{self, check::check_signed, Denial, SerialMode, SignOptions, SigningKey};
 use common::time::{self, parse_bind_time, KeyTime};
 use common::zone::model::Zone;
 use common::zone::write::{write_zone, Style};
 use common::zone::ZoneReader;
-use common::progress::{Current, Progress};
 use common::{output::AtomicFile, Error, Result};
 use std::ffi::OsString;
 use std::io::Write;
