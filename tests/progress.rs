@@ -227,3 +227,45 @@ fn pkcs11_tokens_test_progress_only_on_a_terminal_and_stdout_the_same() {
         "no progress line: {terminal:?}"
     );
 }
+
+/// `tool args` in `dir` with no file allowed to grow (RLIMIT_FSIZE 0, the
+/// SIGXFSZ ignored: each write of a file fails with EFBIG, even as root),
+/// stdout and stderr pipes: a failure half-way through the work.
+fn with_no_room(dir: &Path, tool: &str, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\"")
+        .arg(tool_path(tool))
+        .args(args)
+        .current_dir(dir)
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run")
+}
+
+#[test]
+fn key_settime_prints_nothing_when_the_files_cannot_be_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let made = Command::new("dnssec-keygen")
+        .args(["-q", "-a", "ED25519", "example.com"])
+        .current_dir(dir.path())
+        .output()
+        .expect("dnssec-keygen must be installed (bind9-utils)");
+    assert!(made.status.success(), "{made:?}");
+    let base = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let key = format!("{base}.key");
+    let before = std::fs::read(dir.path().join(&key)).expect("key");
+    let output = with_no_room(dir.path(), "key-settime", &["-P", "+1d", "-p", "all", &key]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        output.stdout.is_empty(),
+        "stdout before the failure: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("file too large"),
+        "{output:?}"
+    );
+    assert_eq!(std::fs::read(dir.path().join(&key)).expect("key"), before);
+}
