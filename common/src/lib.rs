@@ -17,6 +17,7 @@ pub mod name;
 pub mod output;
 pub mod pin;
 pub mod pkcs11;
+pub mod progress;
 pub mod rdata;
 pub mod record;
 pub mod sign;

@@ -203,15 +203,18 @@ fn run(args: Args) -> Result<()> {
         eprintln!("key-settime: {}", key.display_name());
     }
     let changed = apply_settime(&mut key, &changes, predecessor.as_mut(), now)?;
-    let mut out = Stdout::new();
-    out.text(&key.print_text(&args.print, args.unix))?;
+    // The -p lines wait for the files to be written: a script reading
+    // stdout sees the new times only when they are on disk.
+    let mut text = key.print_text(&args.print, args.unix);
     if changed {
         let mut pairs = vec![&key];
         pairs.extend(predecessor.as_ref());
         for path in write_in_place(&pairs)? {
-            out.line(&path.display().to_string())?;
+            text.push_str(&format!("{}\n", path.display()));
         }
     }
+    let mut out = Stdout::new();
+    out.text(&text)?;
     out.flush()
 }
 

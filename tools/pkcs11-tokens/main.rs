@@ -6,6 +6,7 @@ use common::cli::{self, ConnectionArgs, Environment, Parsed};
 use common::pkcs11::mechanisms::{self, Capabilities};
 use common::pkcs11::speed;
 use common::pkcs11::{Module, SlotSummary};
+use common::progress::Progress;
 use common::uri::{PathAttr, Pkcs11Uri};
 use common::{output::Stdout, Error, Result};
 use cryptoki::slot::{Limit, TokenInfo};
@@ -28,6 +29,7 @@ key pair, sign, verify the signature in software, destroy the pair.
 
 Options:
   -v, --verbose      trace slot discovery and missing mechanisms on stderr
+  -q, --quiet        no progress line on a terminal with --speed and --test
       --json         print JSON instead of BIND's format
       --speed        measure signatures per second
       --test         self-test each DNSSEC algorithm the token offers (exit 1
@@ -54,6 +56,7 @@ fn help_text() -> String {
 struct Args {
     connection: ConnectionArgs,
     verbose: bool,
+    quiet: bool,
     json: bool,
     speed: bool,
     test: bool,
@@ -71,7 +74,9 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         if parsed.connection.take(&opt, &mut parser)? {
             continue;
         }
-        if opt.is_long("speed") {
+        if opt.is('q', "quiet") {
+            parsed.quiet = true;
+        } else if opt.is_long("speed") {
             parsed.speed = true;
         } else if opt.is_long("test") {
             parsed.test = true;
@@ -203,6 +208,16 @@ fn speed(args: &Args, environment: &Environment) -> Result<()> {
         .sessions
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let seconds = args.seconds.unwrap_or(3.0);
+    // After the PIN: nothing may draw while it is asked for.
+    let progress = Progress::new("pkcs11-tokens", !args.quiet);
+    progress.phase(format!(
+        "measuring {} with {sessions} session{} for {seconds} s",
+        match &key {
+            speed::SpeedKey::Label { label, .. } => format!("the key '{label}'"),
+            speed::SpeedKey::Fresh { algorithm, .. } => algorithm.mnemonic().to_string(),
+        },
+        if sessions == 1 { "" } else { "s" }
+    ));
     let report = speed::measure(
         &module,
         &slot,
@@ -211,6 +226,7 @@ fn speed(args: &Args, environment: &Environment) -> Result<()> {
         sessions,
         std::time::Duration::from_secs_f64(seconds),
     )?;
+    progress.clear();
     let algorithm = report.algorithm;
     let mut out = Stdout::new();
     if args.json {
@@ -251,7 +267,24 @@ fn self_test(args: &Args, environment: &Environment) -> Result<()> {
             slot.describe()
         )));
     }
-    let results = speed::self_test(&module, &slot, pin.as_ref(), &algorithms)?;
+    // One algorithm at a time, for a progress line that says which.
+    let progress = Progress::new("pkcs11-tokens", !args.quiet);
+    let mut results = Vec::new();
+    for (i, algorithm) in algorithms.iter().enumerate() {
+        progress.phase(format!(
+            "testing {} ({} of {})",
+            algorithm.mnemonic(),
+            i + 1,
+            algorithms.len()
+        ));
+        results.extend(speed::self_test(
+            &module,
+            &slot,
+            pin.as_ref(),
+            std::slice::from_ref(algorithm),
+        )?);
+    }
+    progress.clear();
     let mut out = Stdout::new();
     if args.json {
         let objects: Vec<JsonTest> = results

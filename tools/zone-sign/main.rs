@@ -4,6 +4,7 @@
 use common::cli::{self, ConnectionArgs, Environment, Opt, Parsed};
 use common::keysource;
 use common::name::Name;
+use common::progress::{Current, Progress};
 use common::record::{Class, RType};
 use common::sign::{self, check::check_signed, Denial, SerialMode, SignOptions, SigningKey};
 use common::time::{self, parse_bind_time, KeyTime};
@@ -11,9 +12,7 @@ use common::zone::model::Zone;
 use common::zone::write::{write_zone, Style};
 use common::zone::ZoneReader;
 use common::{output::AtomicFile, Error, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -328,7 +327,7 @@ struct Report {
     to_stderr: bool,
     quiet: u8,
     /// The progress line, cleared around each report line.
-    progress: std::sync::Arc<std::sync::Mutex<Option<ProgressBar>>>,
+    progress: Current,
 }
 
 impl Report {
@@ -352,15 +351,7 @@ impl Report {
             cli::stderr_line(text);
             return;
         }
-        let bar = self
-            .progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        match bar {
-            Some(bar) => bar.suspend(|| println!("{text}")),
-            None => println!("{text}"),
-        }
+        self.progress.suspend(|| println!("{text}"));
     }
 }
 
@@ -414,12 +405,12 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     });
     let to_stdout = output == "-";
     // -v's lines are the progress there; -q asks for silence.
-    let progress = Progress::new(args.quiet == 0 && args.verbosity == 0);
+    let progress = Progress::new("zone-sign", args.quiet == 0 && args.verbosity == 0);
     let report = Report {
         to_stderr: to_stdout,
         // The JSON object is the whole report: a script parses it alone.
         quiet: if args.json { 2 } else { args.quiet },
-        progress: progress.current.clone(),
+        progress: progress.current(),
     };
     let mut phases = Phases::default();
     let inception = timestamp(&args.inception, now, now, now - 3600)?;
@@ -738,114 +729,6 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The progress line on stderr, drawn only when stderr is a terminal:
-/// stdout is the same whether it is drawn or not.
-struct Progress {
-    enabled: bool,
-    /// The bar being drawn; shared with the stderr sink, which prints
-    /// warnings above it.
-    current: std::sync::Arc<std::sync::Mutex<Option<ProgressBar>>>,
-}
-
-impl Progress {
-    fn new(wanted: bool) -> Progress {
-        let enabled = wanted && std::io::stderr().is_terminal();
-        let current = std::sync::Arc::new(std::sync::Mutex::new(None::<ProgressBar>));
-        if enabled {
-            let shared = current.clone();
-            cli::set_stderr_sink(Box::new(move |line| {
-                let bar = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                match bar {
-                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
-                    None => eprintln!("{line}"),
-                }
-            }));
-        }
-        Progress { enabled, current }
-    }
-
-    fn show(&self, bar: ProgressBar) {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = current.replace(bar) {
-            old.finish_and_clear();
-        }
-    }
-
-    /// A spinner saying what is being done.
-    fn phase(&self, message: &'static str) {
-        if !self.enabled {
-            return;
-        }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("zone-sign: {spinner} {msg} ({elapsed})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.set_message(message);
-        bar.enable_steady_tick(Duration::from_millis(100));
-        self.show(bar);
-    }
-
-    /// Runs the signing with a bar of RRsets signed, the token's rate and
-    /// the time left.
-    fn signing<T>(&self, body: impl FnOnce(&sign::SignProgress) -> T) -> T {
-        let watch = sign::SignProgress::default();
-        if !self.enabled {
-            return body(&watch);
-        }
-        // No length until the chain is built and the RRsets are counted.
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "zone-sign: signing [{wide_bar}] {pos}/{len} RRsets, {msg}, ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        self.show(bar.clone());
-        let done = std::sync::atomic::AtomicBool::new(false);
-        let started = Instant::now();
-        std::thread::scope(|scope| {
-            // No thread, no progress line: the signing goes on without it.
-            let _ = std::thread::Builder::new().spawn_scoped(scope, || {
-                use std::sync::atomic::Ordering::Relaxed;
-                while !done.load(Relaxed) {
-                    let rrsets = watch.rrsets.load(Relaxed);
-                    if rrsets > 0 {
-                        bar.set_length(rrsets);
-                    }
-                    bar.set_position(watch.done.load(Relaxed));
-                    let made = watch.generated.load(Relaxed);
-                    let seconds = started.elapsed().as_secs_f64().max(0.001);
-                    bar.set_message(format!("{:.0} signatures/s", made as f64 / seconds));
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            });
-            let result = body(&watch);
-            done.store(true, std::sync::atomic::Ordering::Relaxed);
-            result
-        })
-    }
-
-    fn clear(&self) {
-        let bar = self
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl Drop for Progress {
-    /// A failure's one line is printed after this: on a clean line.
-    fn drop(&mut self) {
-        self.clear();
-    }
 }
 
 /// Wall time of the phases the tool itself runs (the signer measures its own).
