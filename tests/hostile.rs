@@ -491,3 +491,19 @@ fn a_label_that_is_not_a_uri_never_shows_its_query_or_pin() {
         assert!(stderr.contains("not a pkcs11: URI"), "{stderr}");
     }
 }
+
+#[test]
+fn a_stderr_that_cannot_be_written_is_no_panic() {
+    // eprintln! panics when stderr fails (exit 101); the one error line is
+    // lost then, but the exit status must still say what happened.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let output = Command::new(tool_path("ds-from-key"))
+        .args(["-a", "NOT-A-DIGEST", "example.com"])
+        .stderr(full)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}

@@ -98,7 +98,7 @@ pub fn main_with(
             ExitCode::from(EXIT_OK)
         }
         Err(error) => {
-            eprintln!("{tool}: {error}");
+            write_stderr(&format!("{tool}: {error}"));
             ExitCode::from(error.exit_code())
         }
     }
@@ -129,8 +129,16 @@ pub fn set_stderr_sink(sink: StderrSink) {
 pub fn stderr_line(line: &str) {
     match STDERR_SINK.get() {
         Some(sink) => sink(line),
-        None => eprintln!("{line}"),
+        None => write_stderr(line),
     }
+}
+
+/// Writes one line on stderr, ignoring a failure: `eprintln!` panics when
+/// stderr cannot be written (a full file, a closed descriptor), which would
+/// turn a one-line error into exit 101 and a panic message nobody reads.
+pub fn write_stderr(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Prints `tool: warning: message` on stderr.

@@ -66,7 +66,10 @@ pub fn remove_temp_files_on_signals(tool: &'static str) -> Result<()> {
             for file in state.temps.iter() {
                 let _ = std::fs::remove_file(file);
             }
-            eprintln!("{tool}: {}", signal_message(signal, &state.written));
+            crate::cli::write_stderr(&format!(
+                "{tool}: {}",
+                signal_message(signal, &state.written)
+            ));
             // _exit, not exit: exit runs the PKCS#11 module's static
             // destructors while other threads are still inside it, which
             // can crash the process (seen with SoftHSM2 mid-signing).

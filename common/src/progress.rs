@@ -44,7 +44,7 @@ impl Progress {
         if enabled {
             let shared = current.clone();
             crate::cli::set_stderr_sink(Box::new(move |line| {
-                shared.suspend(|| eprintln!("{line}"))
+                shared.suspend(|| crate::cli::write_stderr(line))
             }));
         }
         Progress {

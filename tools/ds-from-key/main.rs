@@ -174,11 +174,11 @@ fn run(args: &Args, _environment: &Environment) -> Result<()> {
                 .dnskey
                 .algorithm()
                 .map_or_else(|| key.dnskey.algorithm.to_string(), |a| a.to_string());
-            eprintln!(
+            common::cli::stderr_line(&format!(
                 "ds-from-key: {}/{algorithm}/{}",
                 key.owner,
                 key.dnskey.key_tag()
-            );
+            ));
         }
         for digest in &args.digests {
             let rdata = ds_rdata_text(&key.owner, &key.dnskey, *digest);

@@ -99,7 +99,7 @@ fn run(args: Args) -> Result<()> {
     }
     let key = KeyPairFiles::read(&path, &KeyFileTrust::new(args.insecure_key_dir))?;
     if args.verbose > 2 {
-        eprintln!("key-revoke: {}", key.display_name());
+        common::cli::stderr_line(&format!("key-revoke: {}", key.display_name()));
     }
     let mut out = Stdout::new();
     if args.print_tag {

@@ -200,7 +200,7 @@ fn run(args: Args) -> Result<()> {
         None => None,
     };
     if args.verbose > 2 {
-        eprintln!("key-settime: {}", key.display_name());
+        common::cli::stderr_line(&format!("key-settime: {}", key.display_name()));
     }
     let changed = apply_settime(&mut key, &changes, predecessor.as_mut(), now)?;
     // The -p lines wait for the files to be written: a script reading

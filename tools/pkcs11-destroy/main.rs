@@ -205,7 +205,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             outcome,
         });
         if let Err(error) = result {
-            eprintln!("pkcs11-destroy: {error}");
+            common::cli::stderr_line(&format!("pkcs11-destroy: {error}"));
             failures.push(index);
         }
     }

@@ -154,9 +154,9 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     let module = Module::load(&spec.module)?;
     let slots = module.slots()?;
     if args.verbose {
-        eprintln!("slotCount={}", slots.len());
+        common::cli::stderr_line(&format!("slotCount={}", slots.len()));
         for (i, slot) in slots.iter().enumerate() {
-            eprintln!("slot#{i}=0x{:x}", slot.id);
+            common::cli::stderr_line(&format!("slot#{i}=0x{:x}", slot.id));
         }
     }
     let probed: Vec<(SlotSummary, Option<Capabilities>)> = slots
@@ -172,7 +172,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     if args.verbose {
         for (_, capabilities) in &probed {
             for (name, why) in capabilities.iter().flat_map(|c| &c.missing) {
-                eprintln!("{name}: {why}");
+                common::cli::stderr_line(&format!("{name}: {why}"));
             }
         }
     }

@@ -171,7 +171,7 @@ fn run(args: &Args, expiring: &Cell<bool>) -> Result<()> {
         common::output::write_file_atomically(path, metrics(&report, now).as_bytes(), false, true)?;
     }
     for failure in &report.failures {
-        eprintln!("zone-verify: {failure}");
+        common::cli::stderr_line(&format!("zone-verify: {failure}"));
     }
     if args.verbose > 0 {
         cli::note(&format!(
