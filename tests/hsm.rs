@@ -332,3 +332,39 @@ pub fn corpus() -> Option<(PathBuf, Vec<CorpusZone>)> {
     zones.sort_by_key(|z| std::cmp::Reverse(z.records));
     Some((dir, zones))
 }
+
+/// Runs `work` on every job with two workers, each with a token of its own
+/// holding an ECDSA P-256 key labelled `csk` (the fast algorithm in a debug
+/// build) and an empty folder for output: SoftHSM2 processes that share a
+/// token directory can see it uninitialized while another opens it. Jobs
+/// are handed out in order (put the big ones first); the results come back
+/// in job order.
+pub fn on_two_tokens<J: Sync, R: Send>(
+    jobs: &[J],
+    work: impl Fn(&Hsm, &Path, usize, &J) -> R + Sync,
+) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                let hsm = Hsm::new();
+                hsm.run_ok(
+                    "pkcs11-keygen",
+                    &["-q", "-a", "ECDSAP256SHA256", "-l", "csk"],
+                );
+                let out = hsm.dir().join("out");
+                std::fs::create_dir(&out).expect("out");
+                loop {
+                    let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(job) = jobs.get(at) else { break };
+                    let result = work(&hsm, &out, at, job);
+                    results.lock().expect("lock").push((at, result));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("lock");
+    results.sort_by_key(|(at, _)| *at);
+    results.into_iter().map(|(_, result)| result).collect()
+}

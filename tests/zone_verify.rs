@@ -73,45 +73,27 @@ const BIND_TOO_LARGE: [&str; 1] = ["bind9-doth-root.zone"];
 #[test]
 fn corpus_zones_signed_by_zone_sign_and_by_bind_get_dnssec_verify_s_verdict() {
     let (dir, zones) = corpus_zones();
-    let failures = std::sync::Mutex::new(Vec::new());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| {
-                // One token per worker (SoftHSM2 processes sharing a token
-                // directory can see it uninitialized); one ECDSA CSK.
-                let hsm = Hsm::new();
-                hsm.run_ok(
-                    "pkcs11-keygen",
-                    &["-q", "-a", "ECDSAP256SHA256", "-l", "csk"],
-                );
-                let out = hsm.dir().join("out");
-                std::fs::create_dir(&out).expect("out");
-                loop {
-                    let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((file, origin)) = zones.get(at) else {
-                        break;
-                    };
-                    if TOO_LARGE.contains(&file.as_str()) {
-                        continue;
-                    }
-                    let mut problems = Vec::new();
-                    if let Err(e) = signed_by_zone_sign(&hsm, &out, &dir, file, origin, at) {
-                        problems.push(e);
-                    }
-                    if !BIND_OUTPUT_WE_CANNOT_READ.contains(&file.as_str())
-                        && !BIND_TOO_LARGE.contains(&file.as_str())
-                    {
-                        if let Err(e) = signed_by_bind(&out, &dir, file, origin, at) {
-                            problems.push(e);
-                        }
-                    }
-                    failures.lock().expect("lock").extend(problems);
+    let failures: Vec<String> =
+        crate::hsm::on_two_tokens(&zones, |hsm, out, at, (file, origin)| {
+            let mut problems = Vec::new();
+            if TOO_LARGE.contains(&file.as_str()) {
+                return problems;
+            }
+            if let Err(e) = signed_by_zone_sign(hsm, out, &dir, file, origin, at) {
+                problems.push(e);
+            }
+            if !BIND_OUTPUT_WE_CANNOT_READ.contains(&file.as_str())
+                && !BIND_TOO_LARGE.contains(&file.as_str())
+            {
+                if let Err(e) = signed_by_bind(out, &dir, file, origin, at) {
+                    problems.push(e);
                 }
-            });
-        }
-    });
-    let failures = failures.into_inner().expect("lock");
+            }
+            problems
+        })
+        .into_iter()
+        .flatten()
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
