@@ -15,6 +15,7 @@ pub mod keys;
 pub mod keysource;
 pub mod name;
 pub mod output;
+pub mod parent_ds;
 pub mod pin;
 pub mod pkcs11;
 pub mod progress;
