@@ -97,6 +97,23 @@ impl Hsm {
         command
     }
 
+    /// A command running any program (a script of ours) in the environment
+    /// `tool` gives our tools.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut command = std::process::Command::new(program);
+        command
+            .env("SOFTHSM2_CONF", &self.conf)
+            .env(
+                "P11DNSSEC_SYSLOG_SOCKET",
+                self.dir.path().join("fixture-syslog.sock"),
+            )
+            .env_remove("PKCS11_PROVIDER")
+            .env_remove("PKCS11_MODULE")
+            .env_remove("PKCS11_LIBRARY")
+            .env_remove("PKCS11_PIN");
+        command
+    }
+
     /// Runs one of our tools with the PIN and expects success; its stdout.
     pub fn run_ok(&self, name: &str, args: &[&str]) -> String {
         let output = self

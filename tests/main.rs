@@ -10,6 +10,7 @@ mod dnskey_from_label;
 mod ds_from_key;
 mod faults;
 mod guide;
+mod health_check;
 mod hostile;
 mod hsm;
 mod key_revoke;
