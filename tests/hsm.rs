@@ -83,18 +83,7 @@ impl Hsm {
     /// A command running one of our tools against this HSM, with a clean
     /// environment for the variables the tools read.
     pub fn tool(&self, name: &str) -> Command {
-        let mut command = Command::new(tool_path(name));
-        command
-            .env("SOFTHSM2_CONF", &self.conf)
-            .env(
-                "P11DNSSEC_SYSLOG_SOCKET",
-                self.dir.path().join("fixture-syslog.sock"),
-            )
-            .env_remove("PKCS11_PROVIDER")
-            .env_remove("PKCS11_MODULE")
-            .env_remove("PKCS11_LIBRARY")
-            .env_remove("PKCS11_PIN");
-        command
+        Command::from_std(self.command(tool_path(name)))
     }
 
     /// A command running any program (a script of ours) in the environment
