@@ -3,6 +3,7 @@
 //! world; the rest is plain data in, plain data out.
 
 pub mod algorithm;
+pub mod backup;
 pub mod audit;
 pub mod cli;
 pub mod dnskey;
