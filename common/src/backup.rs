@@ -235,7 +235,10 @@ impl Backup {
             }
         }
         lines.push(format!("Wrap-Mechanism: {WRAP_MECHANISM}"));
-        lines.push(format!("Wrap-Key-Label: {}", label_text(&self.wrap_key.label)));
+        lines.push(format!(
+            "Wrap-Key-Label: {}",
+            label_text(&self.wrap_key.label)
+        ));
         lines.push(format!("Wrap-Key-Id: {}", hex(&self.wrap_key.id)));
         lines.push(format!(
             "Wrap-Key-Check-Value: {}",
@@ -291,8 +294,7 @@ impl Backup {
                     .into(),
             ));
         }
-        let body = std::str::from_utf8(body)
-            .map_err(|_| error(None, "not UTF-8 text".into()))?;
+        let body = std::str::from_utf8(body).map_err(|_| error(None, "not UTF-8 text".into()))?;
         let mut fields: Vec<(usize, &str, &str)> = Vec::new();
         for (index, line) in body.lines().enumerate() {
             let number = index + 1;
@@ -311,17 +313,13 @@ impl Backup {
         let last_line = fields.last().map_or(1, |(n, _, _)| *n);
         // Each field is taken once; what is left at the end is unknown.
         let take = |fields: &mut Vec<(usize, &str, &str)>, name: &str| {
-            fields
-                .iter()
-                .position(|(_, n, _)| *n == name)
-                .map(|at| {
-                    let (number, _, value) = fields.remove(at);
-                    (number, value.to_string())
-                })
+            fields.iter().position(|(_, n, _)| *n == name).map(|at| {
+                let (number, _, value) = fields.remove(at);
+                (number, value.to_string())
+            })
         };
         let need = |fields: &mut Vec<(usize, &str, &str)>, name: &str| {
-            take(fields, name)
-                .ok_or_else(|| error(Some(last_line), format!("no '{name}:' line")))
+            take(fields, name).ok_or_else(|| error(Some(last_line), format!("no '{name}:' line")))
         };
         let (number, format) = need(&mut fields, "Format")?;
         if format != FORMAT_LINE {
@@ -351,12 +349,7 @@ impl Backup {
                 let value = match value.as_str() {
                     "true" => true,
                     "false" => false,
-                    _ => {
-                        return Err(error(
-                            Some(number),
-                            format!("{name} must be true or false"),
-                        ))
-                    }
+                    _ => return Err(error(Some(number), format!("{name} must be true or false"))),
                 };
                 if let Some(slot) = flags.slot(name) {
                     *slot = Some(value);
@@ -383,7 +376,10 @@ impl Backup {
         let wrap_key = WrapKeyInfo {
             label: label_field(need(&mut fields, "Wrap-Key-Label")?, "wrapping key label")?,
             id: hex_field(need(&mut fields, "Wrap-Key-Id")?, "the wrapping key id")?,
-            check_value: hex_field(need(&mut fields, "Wrap-Key-Check-Value")?, "the check value")?,
+            check_value: hex_field(
+                need(&mut fields, "Wrap-Key-Check-Value")?,
+                "the check value",
+            )?,
         };
         let (number, blob) = need(&mut fields, "Wrapped-Key")?;
         let wrapped = base64::engine::general_purpose::STANDARD
@@ -450,12 +446,12 @@ mod tests {
         let backup = sample();
         let text = backup.to_text();
         assert!(text.contains("\nLabel: ksk-2027\n"), "{text}");
-        assert!(text.contains("\nPrivate-Wrap-With-Trusted: true\n"), "{text}");
-        assert!(!text.contains("Private-Derive"), "{text}");
-        assert_eq!(
-            Backup::parse("f", text.as_bytes()).expect("parse"),
-            backup
+        assert!(
+            text.contains("\nPrivate-Wrap-With-Trusted: true\n"),
+            "{text}"
         );
+        assert!(!text.contains("Private-Derive"), "{text}");
+        assert_eq!(Backup::parse("f", text.as_bytes()).expect("parse"), backup);
         let odd = Backup {
             label: b" \x01odd".to_vec(),
             key_kind: KeyKind::Rsa,
@@ -488,10 +484,16 @@ mod tests {
         let text = sample().to_text();
         let body = &text[..text.find("Checksum:").expect("checksum")];
         for (from, to) in [
-            ("Format: p11dnssec-key-backup 1", "Format: p11dnssec-key-backup 2"),
+            (
+                "Format: p11dnssec-key-backup 1",
+                "Format: p11dnssec-key-backup 2",
+            ),
             ("Key-Type: EC", "Key-Type: DSA"),
             ("Private-Sign: true", "Private-Sign: yes"),
-            ("Wrap-Mechanism: CKM_AES_KEY_WRAP_PAD", "Wrap-Mechanism: CKM_AES_KEY_WRAP"),
+            (
+                "Wrap-Mechanism: CKM_AES_KEY_WRAP_PAD",
+                "Wrap-Mechanism: CKM_AES_KEY_WRAP",
+            ),
             ("Id: 3c1f", "Id: xyz"),
             ("Id: 3c1f", "Id: 3c1f\nId: 3c1f"),
             ("Id: 3c1f", "Extra: 1"),

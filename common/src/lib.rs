@@ -3,8 +3,8 @@
 //! world; the rest is plain data in, plain data out.
 
 pub mod algorithm;
-pub mod backup;
 pub mod audit;
+pub mod backup;
 pub mod cli;
 pub mod dnskey;
 pub mod ds;

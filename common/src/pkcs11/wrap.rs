@@ -170,13 +170,16 @@ fn flag_attributes(flags: &PrivateFlags) -> Vec<Attribute> {
         (flags.sensitive, Attribute::Sensitive),
         (flags.extractable, Attribute::Extractable),
         (flags.wrap_with_trusted, Attribute::WrapWithTrusted),
-        (flags.modifiable, Attribute::Modifiable),
         (flags.private, Attribute::Private),
         (flags.decrypt, Attribute::Decrypt),
         (flags.unwrap, Attribute::Unwrap),
         (flags.sign_recover, Attribute::SignRecover),
         (flags.derive, Attribute::Derive),
         (flags.copyable, Attribute::Copyable),
+        // Last: SoftHSM2 applies a template in order, and once
+        // CKA_MODIFIABLE is false it refuses every later attribute
+        // (CKR_ATTRIBUTE_READ_ONLY).
+        (flags.modifiable, Attribute::Modifiable),
     ];
     pairs
         .into_iter()
@@ -188,9 +191,7 @@ fn key_kind(session: &Session, handle: ObjectHandle) -> Result<(KeyKind, KeyType
     match attribute(session, handle, AttributeType::KeyType) {
         Some(Attribute::KeyType(kt)) if kt == KeyType::RSA => Ok((KeyKind::Rsa, kt)),
         Some(Attribute::KeyType(kt)) if kt == KeyType::EC => Ok((KeyKind::Ec, kt)),
-        Some(Attribute::KeyType(kt)) if kt == KeyType::EC_EDWARDS => {
-            Ok((KeyKind::EcEdwards, kt))
-        }
+        Some(Attribute::KeyType(kt)) if kt == KeyType::EC_EDWARDS => Ok((KeyKind::EcEdwards, kt)),
         Some(Attribute::KeyType(kt)) => Err(Error::Failed(format!(
             "the key is of type {kt}, not a DNSSEC key (RSA, EC, EC_EDWARDS)"
         ))),
@@ -338,10 +339,16 @@ pub fn backup_key_pair(
                             "the token refuses to let {name} out (not extractable): keys made \
                              without -E cannot be backed up this way"
                         ),
+                        // The wrapping key is trusted (checked above): the token
+                        // cannot wrap this kind of key at all.
+                        "CKR_KEY_NOT_WRAPPABLE" if kind == KeyKind::EcEdwards => format!(
+                            "the token cannot wrap the EdDSA key {name}, not even under the \
+                             trusted {} (SoftHSM2 2.6 wraps RSA and ECDSA keys only)",
+                            wrapping.name()
+                        ),
                         "CKR_KEY_NOT_WRAPPABLE" => format!(
-                            "the token refuses to wrap {name} under {}: a key with \
-                             CKA_WRAP_WITH_TRUSTED goes only under a key the security officer \
-                             marked CKA_TRUSTED",
+                            "the token refuses to wrap {name} under {}: it wraps this key \
+                             under none, or only under another kind of key",
                             wrapping.name()
                         ),
                         "CKR_WRAPPING_KEY_HANDLE_INVALID"
@@ -406,6 +413,34 @@ pub fn check_target_free(session: &Session, backup: &Backup) -> Result<()> {
     Ok(())
 }
 
+/// The flags a restored key gets: the file's, but never weaker than a key
+/// of pkcs11-keygen -E. The checksum proves no origin (whoever can write
+/// the file can compute it again), so a file must not be able to make the
+/// new copy readable: CKA_SENSITIVE and CKA_PRIVATE are always true, and an
+/// extractable key gets CKA_WRAP_WITH_TRUSTED (else anyone with the user
+/// PIN could wrap it under a key of their own). Returns the flags and a
+/// note for each one raised.
+pub fn restore_flags(file: &PrivateFlags) -> (PrivateFlags, Vec<String>) {
+    let mut flags = file.clone();
+    let mut notes = Vec::new();
+    let mut raise = |slot: &mut Option<bool>, name: &str| {
+        if *slot != Some(true) {
+            notes.push(format!(
+                "the backup gives the key {name}={}: it is restored with {name}=true",
+                slot.map_or("unset".to_string(), |b| b.to_string())
+            ));
+            *slot = Some(true);
+        }
+    };
+    raise(&mut flags.sign, "CKA_SIGN");
+    raise(&mut flags.sensitive, "CKA_SENSITIVE");
+    raise(&mut flags.private, "CKA_PRIVATE");
+    if flags.extractable == Some(true) {
+        raise(&mut flags.wrap_with_trusted, "CKA_WRAP_WITH_TRUSTED");
+    }
+    (flags, notes)
+}
+
 /// The message signed with the restored key to prove the pair.
 const PROOF_MESSAGE: &[u8] = b"p11dnssec restore: the unwrapped key signs for the public key";
 
@@ -414,12 +449,13 @@ const PROOF_MESSAGE: &[u8] = b"p11dnssec restore: the unwrapped key signs for th
 /// public key, and signs with the new private key, verifying the signature
 /// in software against the file's public key. Any failure destroys what
 /// was created, so that the token is as it was. The session is handed back
-/// (the proof signs through the zone signer's key store, which owns it).
+/// (the proof signs through the zone signer's key store, which owns it)
+/// with the notes of [`restore_flags`] on success.
 pub fn restore_key_pair(
     session: Session,
     backup: &Backup,
     unwrapping: &WrappingKey,
-) -> (Session, Result<()>) {
+) -> (Session, Result<Vec<String>>) {
     let name = quoted(&backup.label);
     if !backup.wrap_key.check_value.is_empty()
         && !unwrapping.check_value.is_empty()
@@ -448,7 +484,9 @@ pub fn restore_key_pair(
         Attribute::Label(backup.label.clone()),
         Attribute::Id(backup.id.clone()),
     ];
-    template.extend(flag_attributes(&backup.flags));
+    let (flags, notes) = restore_flags(&backup.flags);
+    template.extend(flag_attributes(&flags));
+    let before = private_keys(&session);
     let private = match session.unwrap_key(
         &Mechanism::AesKeyWrapPad,
         unwrapping.handle,
@@ -472,6 +510,14 @@ pub fn restore_key_pair(
                              was restored",
                             unwrapping.name()
                         ),
+                        // SoftHSM2 2.6 answers a failed RFC 5649 integrity
+                        // check so (its AES key unwrap returns no reason).
+                        "CKR_GENERAL_ERROR" | "CKR_FUNCTION_FAILED" => format!(
+                            "the wrapped key does not unwrap under {} (the token gives no \
+                             reason; SoftHSM2 answers so when the unwrapping key or the wrapped \
+                             key is not the backup's); nothing was restored",
+                            unwrapping.name()
+                        ),
                         "CKR_UNWRAPPING_KEY_HANDLE_INVALID"
                         | "CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT"
                         | "CKR_UNWRAPPING_KEY_SIZE_RANGE"
@@ -489,25 +535,69 @@ pub fn restore_key_pair(
                     })
                 },
             );
+            let leftovers = leftovers(&session, &before, backup);
+            let error = if leftovers.is_empty() {
+                error
+            } else {
+                with_undo(error, undo(&session, &leftovers), &backup.label)
+            };
             return (session, Err(error));
         }
     };
     let mut created = vec![private];
     let outcome = create_public(&session, backup, key_type).and_then(|public| {
         created.push(public);
-        check_restored_flags(&session, private, &backup.flags)
+        check_restored_flags(&session, private, &flags)
     });
     let (session, outcome) = match outcome {
         Ok(()) => prove_pair(session, private, &public_key),
         Err(error) => (session, Err(error)),
     };
     match outcome {
-        Ok(()) => (session, Ok(())),
+        Ok(()) => (session, Ok(notes)),
         Err(error) => {
             let undone = undo(&session, &created);
             (session, Err(with_undo(error, undone, &backup.label)))
         }
     }
+}
+
+/// The private keys the session sees, to tell afterwards what a failed
+/// unwrap left behind.
+fn private_keys(session: &Session) -> Option<Vec<ObjectHandle>> {
+    session
+        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+        .ok()
+}
+
+/// What a failed `C_UnwrapKey` left on the token: SoftHSM2 2.6 creates the
+/// object before it applies the template, and when an attribute is refused
+/// it returns the error and keeps a private key without label or ID. Only
+/// new private keys that carry the backup's label and ID, or none, are
+/// taken for ours.
+fn leftovers(
+    session: &Session,
+    before: &Option<Vec<ObjectHandle>>,
+    backup: &Backup,
+) -> Vec<ObjectHandle> {
+    let (Some(before), Some(after)) = (before, private_keys(session)) else {
+        return Vec::new();
+    };
+    after
+        .into_iter()
+        .filter(|handle| !before.contains(handle))
+        .filter(|handle| {
+            let label = match attribute(session, *handle, AttributeType::Label) {
+                Some(Attribute::Label(label)) => label,
+                _ => Vec::new(),
+            };
+            let id = match attribute(session, *handle, AttributeType::Id) {
+                Some(Attribute::Id(id)) => id,
+                _ => Vec::new(),
+            };
+            (label.is_empty() || label == backup.label) && (id.is_empty() || id == backup.id)
+        })
+        .collect()
 }
 
 fn create_public(session: &Session, backup: &Backup, key_type: KeyType) -> Result<ObjectHandle> {
@@ -538,7 +628,11 @@ fn create_public(session: &Session, backup: &Backup, key_type: KeyType) -> Resul
 /// The flags the token gave the unwrapped key must be the backup's: a token
 /// that quietly drops `CKA_SENSITIVE` or `CKA_WRAP_WITH_TRUSTED` from an
 /// unwrap template would leave a weaker key than the one backed up.
-fn check_restored_flags(session: &Session, private: ObjectHandle, wanted: &PrivateFlags) -> Result<()> {
+fn check_restored_flags(
+    session: &Session,
+    private: ObjectHandle,
+    wanted: &PrivateFlags,
+) -> Result<()> {
     let have = read_flags(session, private);
     let differ: Vec<String> = wanted
         .named()
