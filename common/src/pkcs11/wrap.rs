@@ -164,8 +164,11 @@ fn read_flags(session: &Session, handle: ObjectHandle) -> PrivateFlags {
     }
 }
 
+/// A flag's value and the attribute that carries it.
+type FlagAttribute = (Option<bool>, fn(bool) -> Attribute);
+
 fn flag_attributes(flags: &PrivateFlags) -> Vec<Attribute> {
-    let pairs: [(Option<bool>, fn(bool) -> Attribute); 11] = [
+    let pairs: [FlagAttribute; 11] = [
         (flags.sign, Attribute::Sign),
         (flags.sensitive, Attribute::Sensitive),
         (flags.extractable, Attribute::Extractable),
