@@ -542,3 +542,60 @@ fn the_file_is_private_and_holds_no_key_in_the_clear() {
         assert!(attributes.split(' ').any(|a| a == expected), "{attributes}");
     }
 }
+
+#[test]
+fn a_failure_after_the_unwrap_destroys_what_was_made() {
+    let (a, b) = two_tokens();
+    a.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-E", "-a", "ECDSAP256SHA256", "-l", "ksk"],
+    );
+    let file = a.dir().join("ksk.backup");
+    assert!(backup(&a, "ksk", "kek", &file).status.success());
+    let before = objects(&b);
+    let module = fault_crate_artifact("libp11_fault.so");
+    let faulted = |function: &str, action: &str| {
+        b.tool("pkcs11-restore")
+            .args(["-m", module.to_str().expect("path"), "-p", PIN])
+            .arg(&file)
+            .env("P11FAULT_FUNCTION", function)
+            .env("P11FAULT_ACTION", action)
+            .env("P11FAULT_NTH", "1")
+            .output()
+            .expect("run")
+    };
+    for (function, action, expected) in [
+        // The proof signature comes back wrong: the pair is not kept.
+        (
+            "C_Sign",
+            "flip",
+            "does not verify under the backup's public key",
+        ),
+        // The public key cannot be made: the unwrapped private key goes.
+        (
+            "C_CreateObject",
+            "CKR_DEVICE_MEMORY",
+            "creating the public key",
+        ),
+        // The token makes the key and reports a failure (SoftHSM2 2.6 on
+        // a template it refuses): the key it left is found and destroyed.
+        (
+            "C_UnwrapKey",
+            "CKR_GENERAL_ERROR",
+            "does not unwrap under 'kek'",
+        ),
+    ] {
+        let output = faulted(function, action);
+        assert_refused(&output, expected);
+        assert!(
+            stderr(&output).contains("the objects made were destroyed, the token is as it was"),
+            "{function}: {}",
+            stderr(&output)
+        );
+        assert_eq!(objects(&b), before, "{function}: nothing was left on B");
+    }
+    assert!(
+        restore(&b, &file).status.success(),
+        "the file still restores"
+    );
+}
