@@ -93,11 +93,11 @@ fn main() -> ExitCode {
 /// Reads the backup file, at most [`MAX_FILE_SIZE`] bytes, as a regular file.
 fn read_backup(path: &std::path::Path) -> Result<Backup> {
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(shown.clone(), e))?;
-    let meta = file.metadata().map_err(|e| Error::io(shown.clone(), e))?;
-    if !meta.is_file() {
-        return Err(Error::Failed(format!("'{shown}' is not a regular file")));
-    }
+    // Not blocking on a FIFO, never /proc: the file is input, not trusted.
+    let file = common::inputs::open_regular(path, true).map_err(|refusal| match refusal {
+        common::inputs::Refusal::Io(error) => Error::io(shown.clone(), error),
+        other => Error::Failed(format!("'{shown}' {other}")),
+    })?;
     let mut text = Vec::new();
     file.take(MAX_FILE_SIZE + 1)
         .read_to_end(&mut text)
