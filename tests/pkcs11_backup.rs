@@ -599,3 +599,46 @@ fn a_failure_after_the_unwrap_destroys_what_was_made() {
         "the file still restores"
     );
 }
+
+#[test]
+fn backups_and_restores_are_audited_without_the_pin() {
+    use std::os::unix::net::UnixDatagram;
+    let (a, b) = two_tokens();
+    a.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-E", "-a", "ECDSAP256SHA256", "-l", "ksk"],
+    );
+    let path = a.dir().join("audit.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .expect("timeout");
+    let file = a.dir().join("ksk.backup");
+    let audited = |hsm: &Hsm, tool: &str, args: &[&str]| {
+        hsm.tool(tool)
+            .env("P11DNSSEC_SYSLOG_SOCKET", &path)
+            .args(args)
+            .args(["-p", PIN])
+            .output()
+            .expect("run")
+    };
+    let file_arg = file.to_str().expect("path");
+    let args = ["-l", "ksk", "-w", "kek", "-o", file_arg];
+    assert!(audited(&a, "pkcs11-backup", &args).status.success());
+    assert!(!audited(&a, "pkcs11-backup", &args).status.success());
+    assert!(audited(&b, "pkcs11-restore", &[file_arg]).status.success());
+    let mut lines = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while let Ok(n) = socket.recv(&mut buffer) {
+        lines.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].contains(" pkcs11-backup[") && lines[0].contains("backup user="));
+    assert!(lines[0].contains(" wrap_key=kek ") && lines[0].ends_with("outcome=success"));
+    assert!(lines[1].contains("outcome=\"failure: "), "{}", lines[1]);
+    assert!(lines[2].contains(" pkcs11-restore[") && lines[2].contains("restore user="));
+    assert!(lines[2].contains(" label=ksk ") && lines[2].ends_with("outcome=success"));
+    for line in &lines {
+        assert!(!line.contains(PIN), "{line}");
+    }
+}

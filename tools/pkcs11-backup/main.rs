@@ -143,10 +143,10 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         vec![("selection", args.selector.describe())],
     )?;
     let shown = args.output.display().to_string();
-    // Made before the token is asked to wrap: a file that cannot be
-    // written is found out before the key leaves the token.
-    let mut file = AtomicFile::create_new(&args.output, 0o600)?;
     let outcome = (|| {
+        // Made before the token is asked to wrap: a file that cannot be
+        // written is found out before the key leaves the token.
+        let mut file = AtomicFile::create_new(&args.output, 0o600)?;
         let pair = find_key_pair(&token.session, &args.selector)?;
         let wrapping = find_wrapping_key(&token.session, &args.wrap_key, Use::Wrap)?;
         let (backup, warnings) = backup_key_pair(&token.session, &pair, &wrapping)?;
