@@ -68,14 +68,7 @@ fn backup(hsm: &Hsm, label: &str, kek: &str, file: &Path) -> Output {
     run(
         hsm,
         "pkcs11-backup",
-        &[
-            "-l",
-            label,
-            "--wrap-key",
-            kek,
-            "-o",
-            file.to_str().expect("path"),
-        ],
+        &["-l", label, "--wrap-key", kek, file.to_str().expect("path")],
     )
 }
 
@@ -623,7 +616,7 @@ fn backups_and_restores_are_audited_without_the_pin() {
             .expect("run")
     };
     let file_arg = file.to_str().expect("path");
-    let args = ["-l", "ksk", "-w", "kek", "-o", file_arg];
+    let args = ["-l", "ksk", "--wrap-key", "kek", file_arg];
     assert!(audited(&a, "pkcs11-backup", &args).status.success());
     assert!(!audited(&a, "pkcs11-backup", &args).status.success());
     assert!(audited(&b, "pkcs11-restore", &[file_arg]).status.success());

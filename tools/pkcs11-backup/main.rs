@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 const HELP: &str = "\
 Usage: pkcs11-backup [-m module] [-s slot] {-l label | -i id} --wrap-key LABEL
-                     -o FILE [-p PIN] [-q]
+                     [-p PIN] [-q] FILE
 
 Write a DNSSEC key pair to FILE (mode 0600, never replacing a file): the
 private key wrapped by the token with AES key wrap (RFC 5649) under a key the
@@ -29,8 +29,7 @@ Options:
   -l, --label LABEL     the key pair with this CKA_LABEL (or a pkcs11: URI)
   -i ID                 the key pair with this CKA_ID: decimal as BIND, or 0x hex
       --id HEX          the key pair with this CKA_ID, as hex bytes
-  -w, --wrap-key LABEL  the trusted AES key to wrap under (CKA_LABEL)
-  -o, --output FILE     the backup file to write (must not exist)
+      --wrap-key LABEL  the trusted AES key to wrap under (CKA_LABEL)
   -q, --quiet           print nothing on success
   -h, --help            print this help
   -V, --version         print the version
@@ -94,16 +93,20 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                     ..Default::default()
                 })?;
             }
-        } else if opt.is('w', "wrap-key") {
+        } else if opt.is_long("wrap-key") {
+            // Long only: -w is pkcs11-destroy's --wait, -o zone-sign's origin.
             wrap_key = Some(cli::os_bytes(cli::value_os(&mut parser, &opt)?));
-        } else if opt.is('o', "output") {
-            output = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?));
         } else if opt.is('q', "quiet") {
             quiet = true;
         } else if opt.is('h', "help") {
             return Ok(Parsed::Help);
         } else if opt.is('V', "version") {
             return Ok(Parsed::Version);
+        } else if let cli::Opt::Value(value) = opt {
+            if output.is_some() {
+                return Err(Error::usage("give one backup file"));
+            }
+            output = Some(PathBuf::from(value));
         } else {
             return Err(opt.unexpected());
         }
@@ -205,18 +208,20 @@ mod tests {
 
     #[test]
     fn key_wrap_key_and_file_are_required() {
-        let args = parse(&["-l", "ksk", "--wrap-key", "kek", "-o", "f"]).expect("parse");
+        let args = parse(&["-l", "ksk", "--wrap-key", "kek", "f"]).expect("parse");
         assert_eq!(args.selector.label, Some(b"ksk".to_vec()));
         assert_eq!(args.wrap_key, b"kek".to_vec());
         assert_eq!(args.output, PathBuf::from("f"));
-        let args = parse(&["-i", "4660", "-w", "kek", "-o", "f", "-q"]).expect("parse");
+        let args = parse(&["-i", "4660", "--wrap-key", "kek", "f", "-q"]).expect("parse");
         assert_eq!(args.selector.id, Some(vec![0x12, 0x34]));
         assert!(args.quiet);
         for bad in [
-            &["--wrap-key", "kek", "-o", "f"][..],
-            &["-l", "ksk", "-o", "f"],
+            &["--wrap-key", "kek", "f"][..],
+            &["-l", "ksk", "f"],
             &["-l", "ksk", "--wrap-key", "kek"],
-            &["-l", "pkcs11:type=private", "-w", "kek", "-o", "f"],
+            &["-l", "ksk", "--wrap-key", "kek", "f", "g"],
+            &["-l", "ksk", "-w", "kek", "f"],
+            &["-l", "pkcs11:type=private", "--wrap-key", "kek", "f"],
         ] {
             let error = parse(bad).expect_err("must fail");
             assert_eq!(error.exit_code(), 2, "{bad:?}");

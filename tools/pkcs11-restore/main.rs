@@ -26,7 +26,7 @@ must succeed before the pair is kept; on any failure what was made is
 destroyed and the token is as it was.
 
 Options:
-  -u, --unwrap-key LABEL  the AES key to unwrap under (default: the file's
+      --unwrap-key LABEL  the AES key to unwrap under (default: the file's
                           Wrap-Key-Label)
   -q, --quiet             print nothing on success
   -h, --help              print this help
@@ -58,7 +58,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         if connection.take(&opt, &mut parser)? {
             continue;
         }
-        if opt.is('u', "unwrap-key") {
+        // Long only: -u is BIND's in key-settime and zone-sign.
+        if opt.is_long("unwrap-key") {
             unwrap_key = Some(cli::os_bytes(cli::value_os(&mut parser, &opt)?));
         } else if opt.is('q', "quiet") {
             quiet = true;
@@ -190,10 +191,10 @@ mod tests {
         let args = parse(&["--token", "b", "backup.txt"]).expect("parse");
         assert_eq!(args.file, PathBuf::from("backup.txt"));
         assert_eq!(args.unwrap_key, None);
-        let args = parse(&["-u", "kek", "f", "-q"]).expect("parse");
+        let args = parse(&["--unwrap-key", "kek", "f", "-q"]).expect("parse");
         assert_eq!(args.unwrap_key, Some(b"kek".to_vec()));
         assert!(args.quiet);
-        for bad in [&[][..], &["a", "b"], &["-x", "f"]] {
+        for bad in [&[][..], &["a", "b"], &["-x", "f"], &["-u", "kek", "f"]] {
             assert_eq!(parse(bad).expect_err("must fail").exit_code(), 2, "{bad:?}");
         }
     }
