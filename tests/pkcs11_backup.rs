@@ -85,6 +85,8 @@ fn assert_refused(output: &Output, expected: &str) {
     let text = stderr(output);
     assert!(text.contains(expected), "{text}");
     assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
+    assert!(!text.contains(PIN), "no PIN in messages: {text}");
+    assert!(output.stdout.is_empty(), "nothing on stdout: {output:?}");
 }
 
 /// The token's objects as pkcs11-list prints them.
