@@ -234,13 +234,15 @@ pub fn tool_path(name: &str) -> PathBuf {
         "key-settime" => env!("CARGO_BIN_EXE_key-settime"),
         "key-revoke" => env!("CARGO_BIN_EXE_key-revoke"),
         "zone-verify" => env!("CARGO_BIN_EXE_zone-verify"),
+        "pkcs11-backup" => env!("CARGO_BIN_EXE_pkcs11-backup"),
+        "pkcs11-restore" => env!("CARGO_BIN_EXE_pkcs11-restore"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 10] = [
+pub const TOOLS: [&str; 12] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -251,6 +253,8 @@ pub const TOOLS: [&str; 10] = [
     "key-settime",
     "key-revoke",
     "zone-verify",
+    "pkcs11-backup",
+    "pkcs11-restore",
 ];
 
 /// The project's own test data (`tests/data`).

@@ -20,6 +20,7 @@ mod man;
 mod named_e2e;
 mod output_safety;
 mod pins;
+mod pkcs11_backup;
 mod pkcs11_destroy;
 mod pkcs11_keygen;
 mod pkcs11_list;
