@@ -441,6 +441,22 @@ pub fn restore_flags(file: &PrivateFlags) -> (PrivateFlags, Vec<String>) {
     if flags.extractable == Some(true) {
         raise(&mut flags.wrap_with_trusted, "CKA_WRAP_WITH_TRUSTED");
     }
+    // A DNSSEC key only signs (pkcs11-keygen's template): an edited file
+    // must not give the copy a decryption, unwrapping or key-agreement use
+    // the original never had.
+    for (slot, name) in [
+        (&mut flags.decrypt, "CKA_DECRYPT"),
+        (&mut flags.unwrap, "CKA_UNWRAP"),
+        (&mut flags.sign_recover, "CKA_SIGN_RECOVER"),
+        (&mut flags.derive, "CKA_DERIVE"),
+    ] {
+        if *slot == Some(true) {
+            notes.push(format!(
+                "the backup gives the key {name}=true: it is restored with {name}=false"
+            ));
+            *slot = Some(false);
+        }
+    }
     (flags, notes)
 }
 
@@ -713,5 +729,39 @@ fn with_undo(error: Error, undone: Result<()>, label: &[u8]) -> Error {
              labelled {} by hand (pkcs11-destroy -l)",
             quoted(label)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edited_backup_cannot_weaken_or_widen_the_restored_key() {
+        let file = PrivateFlags {
+            sign: Some(true),
+            sensitive: Some(false),
+            extractable: Some(true),
+            wrap_with_trusted: Some(false),
+            private: None,
+            decrypt: Some(true),
+            unwrap: Some(true),
+            sign_recover: Some(true),
+            derive: Some(true),
+            ..PrivateFlags::default()
+        };
+        let (restored, notes) = restore_flags(&file);
+        assert_eq!(restored.sensitive, Some(true));
+        assert_eq!(restored.private, Some(true));
+        assert_eq!(restored.wrap_with_trusted, Some(true));
+        for flag in [
+            restored.decrypt,
+            restored.unwrap,
+            restored.sign_recover,
+            restored.derive,
+        ] {
+            assert_eq!(flag, Some(false));
+        }
+        assert_eq!(notes.len(), 7, "{notes:?}");
     }
 }
