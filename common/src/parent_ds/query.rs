@@ -199,3 +199,274 @@ pub fn rcode_problem(answer: &Message) -> Option<String> {
         code => Some(format!("answered {code}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record};
+    use std::net::TcpListener;
+
+    fn name() -> HName {
+        HName::from_ascii("child.test.").expect("name")
+    }
+
+    /// The answer a server would give to `query`: our A record, AA set.
+    fn response_to(query: &[u8], truncated: bool) -> Vec<u8> {
+        let request = Message::from_vec(query).expect("our query decodes");
+        let mut response = Message::response(request.metadata.id, OpCode::Query);
+        response.metadata.authoritative = true;
+        response.metadata.truncation = truncated;
+        response.add_queries(request.queries.iter().cloned());
+        if !truncated {
+            response.add_answer(Record::from_rdata(
+                name(),
+                300,
+                RData::A(A::new(192, 0, 2, 1)),
+            ));
+        }
+        response.to_vec().expect("encode")
+    }
+
+    /// Deterministic junk (a 64-bit LCG), so a failure can be replayed.
+    fn junk(seed: u64, length: usize) -> Vec<u8> {
+        let mut state = seed;
+        (0..length)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 33) as u8
+            })
+            .collect()
+    }
+
+    /// A UDP server thread answering a query with `replies(query)`; a
+    /// second one too (the retry, should a loaded machine drop the last
+    /// datagram of a burst), until the socket is idle for 2 s.
+    fn serve_once(
+        replies: impl Fn(&[u8]) -> Vec<Vec<u8>> + Send + 'static,
+    ) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let address = socket.local_addr().expect("addr");
+        let thread = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            let _ = socket.set_read_timeout(Some(Duration::from_secs(2)));
+            for _ in 0..2 {
+                if let Ok((length, from)) = socket.recv_from(&mut buffer) {
+                    let replies = replies(&buffer[..length]);
+                    let count = replies.len();
+                    for (n, reply) in replies.into_iter().enumerate() {
+                        // The last one after a pause: a burst can overflow
+                        // the receive buffer, and the junk may be lost,
+                        // not the answer.
+                        if n + 1 == count {
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        let _ = socket.send_to(&reply, from);
+                    }
+                }
+            }
+        });
+        (address, thread)
+    }
+
+    #[test]
+    fn truncated_and_garbage_replies_are_ignored_until_the_real_answer() {
+        let (address, thread) = serve_once(|query| {
+            let good = response_to(query, false);
+            let mut replies: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+            for seed in 0..200 {
+                let mut garbage = junk(seed, (seed as usize * 7) % 600);
+                // Some with our ID, so that only the parser stands between
+                // them and us.
+                if garbage.len() >= 2 && seed % 2 == 0 {
+                    garbage[..2].copy_from_slice(&good[..2]);
+                }
+                replies.push(garbage);
+            }
+            replies.push(good);
+            replies
+        });
+        let answer = ask(
+            address,
+            &name(),
+            RecordType::A,
+            Mode::Authoritative,
+            Duration::from_secs(5),
+        )
+        .expect("the real answer");
+        assert_eq!(answer.answers.len(), 1);
+        assert!(answer.metadata.authoritative);
+        thread.join().expect("server");
+    }
+
+    #[test]
+    fn a_server_sending_only_garbage_gives_one_line() {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let address = socket.local_addr().expect("addr");
+        let thread = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            // Both attempts.
+            for _ in 0..2 {
+                if let Ok((_, from)) = socket.recv_from(&mut buffer) {
+                    for seed in 0..20 {
+                        let _ = socket.send_to(&junk(seed, 40), from);
+                    }
+                }
+            }
+        });
+        let error = ask(
+            address,
+            &name(),
+            RecordType::DS,
+            Mode::Authoritative,
+            Duration::from_millis(300),
+        )
+        .expect_err("garbage only");
+        assert!(
+            error.starts_with("no answer over UDP within 300 ms (")
+                && error.contains("unmatched or malformed replies ignored")
+                && !error.contains('\n'),
+            "{error}"
+        );
+        thread.join().expect("server");
+    }
+
+    #[test]
+    fn mutated_answers_never_panic_the_decoder_or_the_matcher() {
+        let request = request(&name(), RecordType::DS, Mode::Authoritative);
+        let query = request.to_vec().expect("encode");
+        let good = response_to(&query, false);
+        for at in 0..good.len() {
+            for value in [0u8, 1, 0x3F, 0x7F, 0xC0, 0xFF] {
+                let mut mutated = good.clone();
+                mutated[at] = value;
+                if let Ok(message) = Message::from_vec(&mutated) {
+                    let _ = answers(&request, &message);
+                    let _ = rcode_problem(&message);
+                }
+                let _ = Message::from_vec(&mutated[..at]);
+            }
+        }
+    }
+
+    /// A UDP socket and a TCP listener on one port of 127.0.0.1.
+    fn udp_and_tcp() -> (UdpSocket, TcpListener) {
+        loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let port = udp.local_addr().expect("addr").port();
+            if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)) {
+                return (udp, tcp);
+            }
+        }
+    }
+
+    /// A server that sets TC over UDP and answers over TCP with
+    /// `tcp_answer(query)`.
+    fn truncating_server(
+        tcp_answer: impl FnOnce(&[u8]) -> Vec<u8> + Send + 'static,
+    ) -> (SocketAddr, std::thread::JoinHandle<bool>) {
+        let (udp, tcp) = udp_and_tcp();
+        let address = udp.local_addr().expect("addr");
+        let thread = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            let Ok((length, from)) = udp.recv_from(&mut buffer) else {
+                return false;
+            };
+            let _ = udp.send_to(&response_to(&buffer[..length], true), from);
+            let Ok((mut stream, _)) = tcp.accept() else {
+                return false;
+            };
+            let mut prefix = [0u8; 2];
+            if stream.read_exact(&mut prefix).is_err() {
+                return false;
+            }
+            let mut query = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+            if stream.read_exact(&mut query).is_err() {
+                return false;
+            }
+            let answer = tcp_answer(&query);
+            let mut framed = (answer.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&answer);
+            stream.write_all(&framed).is_ok()
+        });
+        (address, thread)
+    }
+
+    #[test]
+    fn a_truncated_answer_is_asked_again_over_tcp() {
+        let (address, thread) = truncating_server(|query| response_to(query, false));
+        let answer = ask(
+            address,
+            &name(),
+            RecordType::A,
+            Mode::Authoritative,
+            Duration::from_secs(5),
+        )
+        .expect("the TCP answer");
+        assert!(!answer.metadata.truncation);
+        assert_eq!(answer.answers.len(), 1);
+        assert!(thread.join().expect("server"), "asked over TCP");
+    }
+
+    #[test]
+    fn a_tcp_answer_to_another_question_is_refused() {
+        let (address, thread) = truncating_server(|query| {
+            let mut answer = response_to(query, false);
+            answer[0] ^= 0xFF;
+            answer
+        });
+        let error = ask(
+            address,
+            &name(),
+            RecordType::A,
+            Mode::Authoritative,
+            Duration::from_secs(5),
+        )
+        .expect_err("another ID");
+        assert_eq!(
+            error,
+            "the TCP answer is not for our question (ID or question differs)"
+        );
+        let _ = thread.join();
+        // Garbage over TCP: an error, no panic.
+        let (address, thread) = truncating_server(|_| junk(9, 30));
+        let error = ask(
+            address,
+            &name(),
+            RecordType::A,
+            Mode::Authoritative,
+            Duration::from_secs(5),
+        )
+        .expect_err("garbage");
+        assert!(error.starts_with("malformed answer over TCP: "), "{error}");
+        let _ = thread.join();
+    }
+
+    #[test]
+    fn queries_ask_with_do_and_our_payload_and_without_rd() {
+        let message = request(&name(), RecordType::DS, Mode::Authoritative);
+        let wire = message.to_vec().expect("encode");
+        let decoded = Message::from_vec(&wire).expect("decode");
+        assert!(!decoded.metadata.recursion_desired);
+        let edns = decoded.edns.expect("EDNS0");
+        assert!(edns.flags().dnssec_ok);
+        assert_eq!(edns.max_payload(), 1232);
+        assert_eq!(decoded.queries[0].query_class(), DNSClass::IN);
+        assert!(
+            request(&name(), RecordType::SOA, Mode::Recursive)
+                .metadata
+                .recursion_desired
+        );
+        // IDs are random: a hundred queries do not share one.
+        let ids: std::collections::BTreeSet<u16> = (0..100)
+            .map(|_| {
+                request(&name(), RecordType::DS, Mode::Authoritative)
+                    .metadata
+                    .id
+            })
+            .collect();
+        assert!(ids.len() > 90, "{}", ids.len());
+    }
+}
