@@ -7,7 +7,8 @@ use common::dnskey::DnsKey;
 use common::ds::DigestType;
 use common::name::Name;
 use common::parent_ds::{
-    discover_parent_servers, observe_parent_ds, DsObservation, ParentDsQuery, ParentServers,
+    discover_parent_servers, observe_parent_ds, observe_parent_ds_anchored, DsObservation,
+    ParentDsQuery, ParentServers,
 };
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -241,7 +242,7 @@ struct Responder {
 }
 
 impl Responder {
-    fn new(reply: impl Fn(&[u8]) -> Vec<Vec<u8>> + Send + 'static) -> Responder {
+    fn new(reply: impl Fn(&[u8], SocketAddr) -> Vec<Vec<u8>> + Send + 'static) -> Responder {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -255,7 +256,7 @@ impl Responder {
                 let Ok((length, from)) = socket.recv_from(&mut buffer) else {
                     continue;
                 };
-                for datagram in reply(&buffer[..length]) {
+                for datagram in reply(&buffer[..length], from) {
                     let _ = socket.send_to(&datagram, from);
                 }
             }
@@ -325,19 +326,25 @@ fn relay(upstream: SocketAddr, query: &[u8]) -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn replies_with_another_id_or_question_are_ignored() {
+fn replies_from_another_port_or_with_another_id_or_question_are_ignored() {
     // An unsigned parent without the DS; before each of its answers to a
-    // DS query come forged ones that hold it: another ID, another
-    // question, a query instead of a response, garbage.
+    // DS query come forged ones that hold it: from another source port,
+    // with another ID, another question, a query instead of a response,
+    // garbage.
     let lab = DnsLab::new(false);
     let key = lab.child_ksk();
     let upstream = lab.server();
     let forged = Arc::new(AtomicUsize::new(0));
     let counter = forged.clone();
-    let spoofer = Responder::new(move |query| {
+    let side = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let spoofer = Responder::new(move |query, from| {
         let (id, question_wire, rtype) = question(query);
         let mut replies = Vec::new();
         if rtype == 43 {
+            // Right ID and question, from another port of the server's
+            // address.
+            let _ = side.send_to(&ds_response(id, &question_wire, &key), from);
+            std::thread::sleep(Duration::from_millis(20));
             replies.push(ds_response(id.wrapping_add(1), &question_wire, &key));
             let mut other = question_wire.clone();
             // "child" → "chilc": another name, same length.
@@ -364,10 +371,10 @@ fn replies_with_another_id_or_question_are_ignored() {
         format!("{} has no DS for child.test.", server_text(spoofer.address))
     );
     assert!(forged.load(Ordering::Relaxed) >= 5);
-    // The same forgery with our ID and question is taken: the test
-    // server's forgeries would have counted had they matched.
+    // The forgeries would have counted had they matched: the same with
+    // our ID and question from the server's address is taken.
     let forger_key = key.clone();
-    let honest_forger = Responder::new(move |query| {
+    let honest_forger = Responder::new(move |query, _| {
         let (id, question_wire, rtype) = question(query);
         if rtype == 43 {
             vec![ds_response(id, &question_wire, &forger_key)]
@@ -393,7 +400,7 @@ fn a_signed_parents_ds_without_rrsig_is_not_yet() {
     let key = lab.child_ksk();
     let upstream = lab.server();
     let forger_key = key.clone();
-    let forger = Responder::new(move |query| {
+    let forger = Responder::new(move |query, _| {
         let (id, question_wire, rtype) = question(query);
         if rtype == 43 {
             vec![ds_response(id, &question_wire, &forger_key)]
@@ -417,7 +424,7 @@ fn a_server_that_is_not_authoritative_does_not_count() {
     let key = lab.child_ksk();
     lab.set_parent_ds(&[DnsLab::ds_of(CHILD, &key, DigestType::Sha256)]);
     let upstream = lab.server();
-    let relay_without_aa = Responder::new(move |query| {
+    let relay_without_aa = Responder::new(move |query, _| {
         let mut replies = relay(upstream, query);
         for reply in &mut replies {
             reply[2] &= !0x04;
@@ -471,5 +478,67 @@ fn discovery_finds_the_parent_and_its_servers_through_the_resolver() {
             server_text(address)
         )),
         "{error}"
+    );
+}
+
+#[test]
+fn a_server_of_the_child_only_is_not_a_parent_server() {
+    // A named serving child.test. alone answers the DS question from the
+    // child zone: an error naming it, not "no DS yet" forever.
+    let lab = DnsLab::new(true);
+    let dir = lab.dir.join("child-only");
+    std::fs::create_dir(&dir).expect("dir");
+    let signed = lab.signed_file(CHILD);
+    let running = crate::dns_lab::start_named(&dir, &[(CHILD, signed.as_path())], false, |port| {
+        dig_short(port, "www.child.test.", "A") == "192.0.2.80"
+    });
+    let server = SocketAddr::from(([127, 0, 0, 1], running.port));
+    let error = observe_parent_ds(&query(&lab.child_ksk(), &[server])).expect_err("child only");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot ask the parent of 'child.test.' for its DS: {}: DS child.test.: answered from the zone child.test. itself, not from its parent: not a server of the parent zone",
+            server_text(server)
+        )
+    );
+}
+
+#[test]
+fn a_trust_anchor_for_the_parent_must_sign_its_dnskey_rrset() {
+    let lab = DnsLab::new(true);
+    let key = lab.child_ksk();
+    lab.set_parent_ds(&[DnsLab::ds_of(CHILD, &key, DigestType::Sha256)]);
+    let q = query(&key, &[lab.server()]);
+    let observed =
+        observe_parent_ds_anchored(&q, &lab.ksks(crate::dns_lab::PARENT)).expect("answer");
+    assert_eq!(
+        observed,
+        DsObservation::Published {
+            servers: 1,
+            validated: true
+        }
+    );
+    // Another key as the anchor: the parent's keys are not trusted.
+    let detail = not_yet(observe_parent_ds_anchored(&q, &lab.ksks(CHILD)).expect("answer"));
+    assert!(
+        detail.contains(
+            "serves a DNSKEY RRset for test. that does not verify under the trust anchor"
+        ),
+        "{detail}"
+    );
+    // An unsigned parent never validates against an anchor.
+    let unsigned = DnsLab::new(false);
+    let key = unsigned.child_ksk();
+    unsigned.set_parent_ds(&[DnsLab::ds_of(CHILD, &key, DigestType::Sha256)]);
+    let detail = not_yet(
+        observe_parent_ds_anchored(
+            &query(&key, &[unsigned.server()]),
+            &lab.ksks(crate::dns_lab::PARENT),
+        )
+        .expect("answer"),
+    );
+    assert!(
+        detail.contains("without a DNSKEY RRset, but a trust anchor"),
+        "{detail}"
     );
 }

@@ -236,6 +236,21 @@ impl Context<'_> {
     fn check(&self, server: &Server) -> std::result::Result<Verdict, String> {
         let answer = self.authoritative(server, &self.hzone, RecordType::DS)?;
         let ds_records: Vec<&HRecord> = rrset(&answer, &self.hzone, RecordType::DS);
+        // The child's own SOA in a DS answer: the server answered from the
+        // child zone (RFC 4035 §3.1.4.1 sends DS questions to the parent
+        // side), so it is no server of the parent's and never will show
+        // the DS.
+        if ds_records.is_empty()
+            && answer
+                .authorities
+                .iter()
+                .any(|r| r.record_type() == RecordType::SOA && r.name == self.hzone)
+        {
+            return Err(format!(
+                "DS {}: answered from the zone {} itself, not from its parent: not a server of the parent zone",
+                self.hzone, self.hzone
+            ));
+        }
         if let Some(problem) = self.match_ds(&ds_records) {
             return Ok(Verdict::Lacks(format!("{} {problem}", server.label)));
         }
