@@ -182,13 +182,11 @@ impl DnsLab {
         }
         std::fs::write(
             lab.zone_file(CHILD),
-            format!(
-                "$TTL 300\n\
-                 child.test. IN SOA ns.child.test. hostmaster.child.test. 1 300 300 86400 300\n\
-                 child.test. IN NS ns.child.test.\n\
-                 ns.child.test. IN A 127.0.0.1\n\
-                 www.child.test. IN A 192.0.2.80\n"
-            ),
+            "$TTL 300\n\
+             child.test. IN SOA ns.child.test. hostmaster.child.test. 1 300 300 86400 300\n\
+             child.test. IN NS ns.child.test.\n\
+             ns.child.test. IN A 127.0.0.1\n\
+             www.child.test. IN A 192.0.2.80\n",
         )
         .expect("child zone");
         lab.sign(CHILD);

@@ -21,6 +21,19 @@
 //! that is unsigned or signed with its own keys. With
 //! [`observe_parent_ds_anchored`] the parent's DNSKEY RRset must be signed
 //! by one of the given keys, and an unsigned answer never validates.
+//!
+//! Against off-path forgery (RFC 5452): every query goes from a fresh
+//! socket on a kernel-chosen ephemeral port with a random ID; the socket
+//! is connected to the server, so the kernel drops datagrams from any
+//! other address or port; a reply counts only with our ID, opcode and
+//! question, and anything else (garbage included) is ignored while the
+//! wait goes on. A server silent for the timeout is asked once more; a
+//! truncated answer is asked again over TCP.
+//!
+//! [`ParentServers::Discover`] asks the resolvers named in the
+//! `P11DNSSEC_RESOLVER` environment variable (`address[#port]`, several
+//! separated by commas), else those of /etc/resolv.conf, for the parent
+//! zone, its NS and their addresses; see [`discover_parent_servers`].
 
 mod discover;
 mod query;
@@ -123,7 +136,7 @@ enum Verdict {
     Lacks(String),
 }
 
-/// The answers with the same question that count as one query's outcome.
+/// What the check of every server shares.
 struct Context<'a> {
     zone: &'a Name,
     hzone: HName,
