@@ -157,9 +157,19 @@ pub struct DnsLab {
 
 impl DnsLab {
     /// Keys (an ECDSA P-256 KSK and ZSK per signed zone, made in the
-    /// token), the three zones signed, named started; the parent holds no
-    /// DS for the child yet.
+    /// token; the child's KSK publishes its CDS), the three zones signed,
+    /// named started; the parent holds no DS for the child yet.
     pub fn new(parent_signed: bool) -> DnsLab {
+        DnsLab::with_child_keys(parent_signed, |lab| {
+            lab.make_key(CHILD, true);
+            lab.make_key(CHILD, false);
+        })
+    }
+
+    /// As [`DnsLab::new`], with the child's key directory filled by
+    /// `child_keys` (e.g. by key-manager) before the child is first
+    /// signed with zone-sign -S.
+    pub fn with_child_keys(parent_signed: bool, child_keys: impl FnOnce(&DnsLab)) -> DnsLab {
         let hsm = Hsm::new();
         let pin_file = hsm.private_file("pin", PIN.as_bytes());
         let dir = hsm.dir().join("dns");
@@ -174,12 +184,14 @@ impl DnsLab {
             running: None,
             now: Cell::new(None),
         };
-        for zone in [ROOT, PARENT, CHILD] {
+        for zone in [ROOT, PARENT] {
             if zone != PARENT || parent_signed {
                 lab.make_key(zone, true);
                 lab.make_key(zone, false);
             }
         }
+        std::fs::create_dir_all(lab.keys_dir(CHILD)).expect("keys dir");
+        child_keys(&lab);
         std::fs::write(
             lab.zone_file(CHILD),
             "$TTL 300\n\
@@ -238,9 +250,10 @@ impl DnsLab {
         }
     }
 
-    /// A new key for `zone` in the token (label `<zone>-ksk`/`-zsk`) and
-    /// its key files, published and active from 400 days ago.
-    fn make_key(&self, zone: &str, ksk: bool) {
+    /// A new ECDSA P-256 key for `zone` in the token (label
+    /// `<zone>-ksk`/`-zsk`) and its key files, published and active from
+    /// 400 days ago (the child's KSK with its CDS from then too).
+    pub fn make_key(&self, zone: &str, ksk: bool) {
         let label = format!("{}-{}", file_stem(zone), if ksk { "ksk" } else { "zsk" });
         self.hsm.run_ok(
             "pkcs11-keygen",
@@ -255,6 +268,9 @@ impl DnsLab {
         args.extend(["-P", &since, "-A", &since]);
         if ksk {
             args.extend(["-f", "KSK"]);
+            if zone == CHILD {
+                args.extend(["-P", "sync", &since]);
+            }
         }
         args.push(zone);
         self.hsm.run_ok("dnskey-from-label", &args);
@@ -400,6 +416,38 @@ impl DnsLab {
         self.sign(ROOT);
     }
 
+    /// The CDS RDATA (`tag alg type HEX`) in the signed file of `zone`.
+    pub fn cds_of(&self, zone: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(self.signed_file(zone)).expect("signed zone");
+        text.lines()
+            .filter(|l| !l.starts_with(';'))
+            .filter_map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                // `-O full`: owner, TTL, class, type.
+                let at = 3;
+                if words.get(at) != Some(&"CDS") {
+                    return None;
+                }
+                Some(format!(
+                    "{} {} {} {}",
+                    words.get(at + 1)?,
+                    words.get(at + 2)?,
+                    words.get(at + 3)?,
+                    words.get(at + 4..)?.concat()
+                ))
+            })
+            .collect()
+    }
+
+    /// Re-signs the root and the parent (at [`DnsLab::now`], when a test
+    /// moved time) with new serials and has named reload them.
+    pub fn resign_tree(&self) {
+        self.write_root();
+        self.reload(ROOT);
+        self.write_parent();
+        self.reload(PARENT);
+    }
+
     /// Makes the parent hold exactly these DS (RDATA text) for the child,
     /// re-signs it and has named reload it.
     pub fn set_parent_ds(&self, ds: &[String]) {
@@ -504,7 +552,10 @@ fn the_lab_tree_validates_from_the_root_once_the_parent_holds_the_ds() {
     let (validated, text) = lab.delv("www.child.test.", "A");
     assert!(!validated && text.contains("192.0.2.80"), "{text}");
     let ds = DnsLab::ds_of(CHILD, &lab.child_ksk(), common::ds::DigestType::Sha256);
-    lab.set_parent_ds(std::slice::from_ref(&ds));
+    // The parent takes the child's CDS.
+    let cds = lab.cds_of(CHILD);
+    assert_eq!(cds, std::slice::from_ref(&ds));
+    lab.set_parent_ds(&cds);
     let digits = |text: &str| text.replace(' ', "").to_uppercase();
     assert_eq!(
         digits(&lab.dig(CHILD, "DS")),
@@ -523,6 +574,11 @@ fn the_lab_tree_validates_from_the_root_once_the_parent_holds_the_ds() {
     lab.reload_child();
     let (validated, text) = lab.delv("www.child.test.", "A");
     assert!(validated && text.contains("192.0.2.81"), "{text}");
+    // The root and parent signed a day earlier: still valid now.
+    lab.now.set(Some(common::time::now() - 86400));
+    lab.resign_tree();
+    let (validated, text) = lab.delv("www.child.test.", "A");
+    assert!(validated, "{text}");
     // A DS for another key: the child is bogus.
     let mut other = ds.clone();
     let last = other.pop();
