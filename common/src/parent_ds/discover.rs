@@ -2,7 +2,9 @@
 //! closest enclosing zone with an SOA (walking up from the child's parent
 //! name), its NS RRset, and their addresses (A and AAAA).
 
+use std::ffi::OsStr;
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::time::Duration;
 
 use hickory_proto::op::Message;
@@ -30,7 +32,16 @@ pub struct DiscoveredServers {
 /// The resolvers to ask: `P11DNSSEC_RESOLVER` when set, else the
 /// `nameserver` lines of /etc/resolv.conf (port 53).
 pub fn resolvers() -> Result<Vec<SocketAddr>> {
-    if let Some(value) = std::env::var_os(RESOLVER_ENV) {
+    resolvers_from(
+        std::env::var_os(RESOLVER_ENV).as_deref(),
+        Path::new("/etc/resolv.conf"),
+    )
+}
+
+/// [`resolvers`] from this value of `P11DNSSEC_RESOLVER` and this
+/// resolv.conf.
+pub fn resolvers_from(variable: Option<&OsStr>, resolv_conf: &Path) -> Result<Vec<SocketAddr>> {
+    if let Some(value) = variable {
         let text = value.to_string_lossy().into_owned();
         return text
             .split(',')
@@ -44,8 +55,8 @@ pub fn resolvers() -> Result<Vec<SocketAddr>> {
             })
             .collect();
     }
-    let path = "/etc/resolv.conf";
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let path = resolv_conf.display().to_string();
+    let text = std::fs::read_to_string(resolv_conf).map_err(|e| Error::io(&path, e))?;
     let found: Vec<SocketAddr> = text
         .lines()
         .filter_map(|line| {
@@ -199,5 +210,44 @@ mod tests {
         assert_eq!(parse_server("::1"), "[::1]:53".parse().ok());
         assert_eq!(parse_server("localhost"), None);
         assert_eq!(parse_server("127.0.0.1#x"), None);
+    }
+
+    #[test]
+    fn the_variable_overrides_resolv_conf() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conf = dir.path().join("resolv.conf");
+        std::fs::write(
+            &conf,
+            "# comment\nsearch example.\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\nnameserver ::1\n",
+        )
+        .expect("write");
+        assert_eq!(
+            resolvers_from(None, &conf).expect("resolv.conf"),
+            [
+                "192.0.2.53:53".parse().expect("addr"),
+                "[::1]:53".parse().expect("addr")
+            ]
+        );
+        assert_eq!(
+            resolvers_from(Some(OsStr::new("127.0.0.1#5300, ::1")), &conf).expect("variable"),
+            [
+                "127.0.0.1:5300".parse().expect("addr"),
+                "[::1]:53".parse().expect("addr")
+            ]
+        );
+        let error = resolvers_from(Some(OsStr::new("ns1.example")), &conf).expect_err("a name");
+        assert_eq!(
+            error.to_string(),
+            "P11DNSSEC_RESOLVER: 'ns1.example' is not an address or address#port"
+        );
+        std::fs::write(&conf, "search example.\n").expect("write");
+        let error = resolvers_from(None, &conf).expect_err("none");
+        assert!(
+            error
+                .to_string()
+                .ends_with("names no nameserver (set P11DNSSEC_RESOLVER to ask another resolver)"),
+            "{error}"
+        );
+        assert!(resolvers_from(None, &dir.path().join("missing")).is_err());
     }
 }

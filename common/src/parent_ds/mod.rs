@@ -38,7 +38,9 @@
 mod discover;
 mod query;
 
-pub use discover::{discover_parent_servers, resolvers, DiscoveredServers, RESOLVER_ENV};
+pub use discover::{
+    discover_parent_servers, resolvers, resolvers_from, DiscoveredServers, RESOLVER_ENV,
+};
 pub use query::EDNS_PAYLOAD;
 
 use std::net::SocketAddr;
