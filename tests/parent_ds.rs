@@ -542,3 +542,50 @@ fn a_trust_anchor_for_the_parent_must_sign_its_dnskey_rrset() {
         "{detail}"
     );
 }
+
+#[test]
+fn a_ds_rrsig_that_does_not_verify_is_not_yet() {
+    // The parent's real DS answer with one bit of its RRSIG's signature
+    // changed on the way.
+    let lab = DnsLab::new(true);
+    let key = lab.child_ksk();
+    lab.set_parent_ds(&[DnsLab::ds_of(CHILD, &key, DigestType::Sha256)]);
+    let upstream = lab.server();
+    let flipped = Arc::new(AtomicUsize::new(0));
+    let counter = flipped.clone();
+    let tamperer = Responder::new(move |query, _| {
+        let (_, _, rtype) = question(query);
+        let mut replies = relay(upstream, query);
+        for reply in &mut replies {
+            let n = reply.len();
+            // The answer ends with the signature, then an OPT without
+            // options (root owner, type 41, and 8 more octets).
+            if rtype == 43 && n > 12 && reply[n - 11] == 0 && reply[n - 10..n - 8] == [0, 41] {
+                reply[n - 12] ^= 0x01;
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        replies
+    });
+    let detail = not_yet(observe_parent_ds(&query(&key, &[tamperer.address])).expect("answer"));
+    assert!(
+        flipped.load(Ordering::Relaxed) >= 1,
+        "the signature was changed"
+    );
+    assert!(
+        detail.starts_with(&format!(
+            "{} has the DS, but test. is signed and the DS RRset has no valid RRSIG: RRSIG by key ",
+            server_text(tamperer.address)
+        )) && detail.contains("does not verify"),
+        "{detail}"
+    );
+    // Asked directly, the same server is believed.
+    let observed = observe_parent_ds(&query(&key, &[upstream])).expect("answer");
+    assert_eq!(
+        observed,
+        DsObservation::Published {
+            servers: 1,
+            validated: true
+        }
+    );
+}
