@@ -1062,7 +1062,7 @@ impl<'a> Verification<'a> {
 /// so each part is encoded on its own and the parts joined; the records
 /// are ordered by their canonical RDATA (RFC 4034 §6.3), not by TTL first
 /// as hickory's record order would.
-fn signed_data(
+pub(crate) fn signed_data(
     owner: &HName,
     class: DNSClass,
     rrsig: &RRSIG,
@@ -1114,12 +1114,12 @@ fn encode(
 
 /// A 32-bit RRSIG time (RFC 4034 §3.1.5) as the unix time within 68
 /// years of `now`.
-fn rrsig_time(serial: u32, now: i64) -> i64 {
+pub(crate) fn rrsig_time(serial: u32, now: i64) -> i64 {
     let diff = serial.wrapping_sub(now as u32) as i32;
     now + i64::from(diff)
 }
 
-fn hname_of(name: &Name) -> HName {
+pub(crate) fn hname_of(name: &Name) -> HName {
     <HName as BinDecodable>::from_bytes(name.wire()).unwrap_or_else(|_| HName::root())
 }
 
