@@ -228,13 +228,14 @@ pub fn tool_path(name: &str) -> PathBuf {
         "key-settime" => env!("CARGO_BIN_EXE_key-settime"),
         "key-revoke" => env!("CARGO_BIN_EXE_key-revoke"),
         "zone-verify" => env!("CARGO_BIN_EXE_zone-verify"),
+        "key-manager" => env!("CARGO_BIN_EXE_key-manager"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 10] = [
+pub const TOOLS: [&str; 11] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -245,6 +246,7 @@ pub const TOOLS: [&str; 10] = [
     "key-settime",
     "key-revoke",
     "zone-verify",
+    "key-manager",
 ];
 
 /// The project's own test data (`tests/data`).

@@ -12,6 +12,7 @@ mod faults;
 mod guide;
 mod hostile;
 mod hsm;
+mod key_manager;
 mod key_revoke;
 mod key_settime;
 mod key_trust;

@@ -1,0 +1,445 @@
+//! What one run of key-manager does for a zone: read the key directory,
+//! tell the policy's keys from the others, plan their timing
+//! ([`super::timing`]), ask the parent for the new DS before a KSK
+//! retires ([`crate::parent_ds`]), and then — unless it is a dry run —
+//! make the keys in the token and write the key files.
+
+use super::policy::{label_matches, make_label, ZonePolicy};
+use super::timing::{self, Intervals};
+use crate::algorithm::Algorithm;
+use crate::dnskey::{DnsKey, FLAG_SEP, FLAG_ZONE};
+use crate::error::{Error, Result};
+use crate::keyfile::{parse_private, KeyFileTrust, KeyTiming, TokenKeyFiles};
+use crate::keymeta::{apply_settime, write_in_place, KeyPairFiles, TimingChanges};
+use crate::parent_ds::{DsObservation, ParentDsQuery, ParentServers};
+use crate::time::{format_timestamp, KeyTime};
+use crate::uri::PathAttr;
+use std::path::{Path, PathBuf};
+
+/// A key found in the zone's key directory.
+#[derive(Clone, Debug)]
+pub struct DirKey {
+    pub files: KeyPairFiles,
+    pub ksk: bool,
+    /// The token object's label (`Label:` of the `.private`), if any.
+    pub label: Option<String>,
+    /// Whether the key is the policy's: algorithm, a token key whose
+    /// label the pattern makes for this zone and role, in the policy's
+    /// token. Only these are ever changed.
+    pub managed: bool,
+}
+
+/// One thing a run does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Make a key pair in the token and write its key files.
+    Generate {
+        ksk: bool,
+        label: String,
+        timing: KeyTiming,
+    },
+    /// Change times of an existing key (index into the directory's keys).
+    SetTimes { key: usize, timing: KeyTiming },
+    /// A KSK's retirement waits for the parent's DS of its successor.
+    Postponed {
+        key: usize,
+        successor: u16,
+        until: i64,
+        reason: String,
+    },
+}
+
+/// The plan for one zone.
+#[derive(Clone, Debug)]
+pub struct ZonePlan {
+    pub policy: ZonePolicy,
+    pub dir: PathBuf,
+    pub keys: Vec<DirKey>,
+    pub actions: Vec<Action>,
+}
+
+/// Options of a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// `-k`: KSKs only.
+    pub ksk_only: bool,
+    /// `-z`: ZSKs only.
+    pub zsk_only: bool,
+    /// `-f`: write dates that contradict each other (with a warning).
+    pub force: bool,
+}
+
+/// Whether `name` is `K<zone>+NNN+NNNNN.key` for this zone.
+fn key_file_base(name: &str, prefix: &str) -> Option<String> {
+    let base = name.strip_suffix(".key")?;
+    let bytes = base.as_bytes();
+    let p = prefix.len();
+    let digits = |r: std::ops::Range<usize>| {
+        bytes
+            .get(r)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    (bytes.len() == p + 9
+        && bytes[..p].eq_ignore_ascii_case(prefix.as_bytes())
+        && digits(p..p + 3)
+        && bytes[p + 3] == b'+'
+        && digits(p + 4..p + 9))
+    .then(|| base.to_string())
+}
+
+/// Reads the zone's keys in `dir` (through the same trust checks as the
+/// signer) and marks the policy's.
+pub fn read_keys(policy: &ZonePolicy, dir: &Path, trust: &KeyFileTrust) -> Result<Vec<DirKey>> {
+    trust.check_dir(dir)?;
+    let prefix = format!("K{}+", policy.zone.key_file_text());
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+    let mut bases: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| key_file_base(&name, &prefix))
+        .collect();
+    bases.sort();
+    let mut keys = Vec::new();
+    for base in bases {
+        let key_path = dir.join(format!("{base}.key"));
+        let private_path = dir.join(format!("{base}.private"));
+        if !private_path.exists() {
+            // A publish-only key (.key alone): not ours, and no timing
+            // the signer takes from the repository.
+            continue;
+        }
+        let files = KeyPairFiles::read(&key_path, trust)?;
+        let private = parse_private(
+            &trust.read(&private_path)?,
+            &private_path.display().to_string(),
+        )?;
+        let uri = private.label.as_ref().map(|l| l.uri().clone());
+        let label = uri
+            .as_ref()
+            .and_then(|u| u.get(PathAttr::Object))
+            .map(|l| String::from_utf8_lossy(l).into_owned());
+        let dnskey = &files.record.dnskey;
+        let ksk = dnskey.is_ksk();
+        let token_ok = match (&policy.token, &uri) {
+            (Some(wanted), Some(have)) => [PathAttr::Token, PathAttr::Serial]
+                .iter()
+                .all(|attr| wanted.get(*attr).is_none() || wanted.get(*attr) == have.get(*attr)),
+            _ => true,
+        };
+        let managed = dnskey.algorithm == policy.algorithm.number()
+            && !dnskey.is_revoked()
+            && !private.external
+            && token_ok
+            && label.as_deref().is_some_and(|l| {
+                label_matches(&policy.label, l, &policy.zone, ksk, dnskey.algorithm)
+            });
+        keys.push(DirKey {
+            files,
+            ksk,
+            label,
+            managed,
+        });
+    }
+    Ok(keys)
+}
+
+/// Sort key of keymgr: Activate, else Publish, else Created.
+fn order(timing: &KeyTiming) -> (i64, i64, i64) {
+    (
+        timing.activate.unwrap_or(i64::MAX),
+        timing.publish.unwrap_or(i64::MAX),
+        timing.created.unwrap_or(i64::MAX),
+    )
+}
+
+/// Plans the zone at `now`. `observe` asks the parent for a DS
+/// ([`crate::parent_ds::observe_parent_ds`] in the tool).
+pub fn plan_zone(
+    policy: &ZonePolicy,
+    dir: &Path,
+    trust: &KeyFileTrust,
+    now: i64,
+    options: &RunOptions,
+    observe: &dyn Fn(&ParentDsQuery) -> Result<DsObservation>,
+) -> Result<ZonePlan> {
+    let keys = read_keys(policy, dir, trust)?;
+    let intervals = Intervals::of(policy);
+    let mut actions = Vec::new();
+    for ksk in [true, false] {
+        if (ksk && options.zsk_only) || (!ksk && options.ksk_only) {
+            continue;
+        }
+        let role = if ksk { &policy.ksk } else { &policy.zsk };
+        let mut indexes: Vec<usize> = (0..keys.len())
+            .filter(|&i| {
+                let key = &keys[i];
+                key.managed && key.ksk == ksk && key.files.timing.delete.is_none_or(|d| d > now)
+            })
+            .collect();
+        indexes.sort_by_key(|&i| order(&keys[i].files.timing));
+        let existing: Vec<KeyTiming> = indexes
+            .iter()
+            .map(|&i| keys[i].files.timing.clone())
+            .collect();
+        let mut planned =
+            timing::schedule(&existing, role, &intervals, ksk, policy.coverage, now).keys;
+        let mut postponed = Vec::new();
+        if ksk {
+            for old in 0..planned.len().saturating_sub(1) {
+                let Some(step) = timing::retirement_step(&planned[old], now) else {
+                    continue;
+                };
+                let check_interval = policy.delays.check_interval;
+                if step > now + check_interval {
+                    continue;
+                }
+                let outcome = match indexes.get(old + 1) {
+                    Some(&successor) => {
+                        let query = ParentDsQuery {
+                            zone: policy.zone.clone(),
+                            key: keys[successor].files.record.dnskey.clone(),
+                            servers: if policy.parent_servers.is_empty() {
+                                ParentServers::Discover
+                            } else {
+                                ParentServers::Listed(policy.parent_servers.clone())
+                            },
+                            timeout: std::time::Duration::from_secs(5),
+                        };
+                        match observe(&query) {
+                            Ok(DsObservation::Published { .. }) => None,
+                            Ok(DsObservation::NotYet { detail }) => {
+                                Some((keys[successor].files.tag(), detail))
+                            }
+                            Err(error) => Some((keys[successor].files.tag(), error.to_string())),
+                        }
+                    }
+                    None => Some((0, "the successor KSK is not made yet".to_string())),
+                };
+                if let Some((successor, reason)) = outcome {
+                    let until = now + check_interval;
+                    timing::postpone(&mut planned, old, until, now);
+                    if let Some(&key) = indexes.get(old) {
+                        postponed.push(Action::Postponed {
+                            key,
+                            successor,
+                            until: timing::retirement_step(&planned[old], now).unwrap_or(until),
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        for (position, timing) in planned.into_iter().enumerate() {
+            match indexes.get(position) {
+                Some(&key) if keys[key].files.timing != timing => {
+                    actions.push(Action::SetTimes { key, timing });
+                }
+                Some(_) => {}
+                None => {
+                    let activate = timing.activate.unwrap_or(now);
+                    let label = make_label(
+                        &policy.label,
+                        &policy.zone,
+                        ksk,
+                        policy.algorithm.number(),
+                        activate,
+                    );
+                    actions.push(Action::Generate { ksk, label, timing });
+                }
+            }
+        }
+        actions.extend(postponed);
+    }
+    Ok(ZonePlan {
+        policy: policy.clone(),
+        dir: dir.to_path_buf(),
+        keys,
+        actions,
+    })
+}
+
+fn role_name(ksk: bool) -> &'static str {
+    if ksk {
+        "KSK"
+    } else {
+        "ZSK"
+    }
+}
+
+/// The times of a timing as `Name YYYYMMDDHHMMSS` words; with `before`,
+/// only those that differ (an unset one as `none`).
+pub fn times_text(timing: &KeyTiming, before: Option<&KeyTiming>) -> String {
+    let fields = |t: &KeyTiming| {
+        [
+            ("Publish", t.publish),
+            ("Activate", t.activate),
+            ("Inactive", t.inactive),
+            ("Delete", t.delete),
+            ("SyncPublish", t.sync_publish),
+            ("SyncDelete", t.sync_delete),
+        ]
+    };
+    let old = before.map(fields);
+    let mut words = Vec::new();
+    for (i, (name, value)) in fields(timing).into_iter().enumerate() {
+        if old.is_some_and(|o| o[i].1 == value) {
+            continue;
+        }
+        match value {
+            Some(v) => words.push(format!("{name} {}", format_timestamp(v))),
+            None if old.is_some() => words.push(format!("{name} none")),
+            None => {}
+        }
+    }
+    words.join(" ")
+}
+
+impl ZonePlan {
+    fn zone_text(&self) -> String {
+        let zone = self.policy.zone.to_string();
+        match zone.strip_suffix('.') {
+            Some(z) if !z.is_empty() => z.to_string(),
+            _ => zone,
+        }
+    }
+
+    /// The action as one line: what would be done (dry run) or was done.
+    pub fn describe(&self, action: &Action, done: Option<&str>) -> String {
+        let zone = self.zone_text();
+        let verb = |would: &str, did: &str| {
+            if done.is_some() {
+                did.to_string()
+            } else {
+                format!("would {would}")
+            }
+        };
+        match action {
+            Action::Generate { ksk, label, timing } => format!(
+                "{zone}: {} {} {}{} label '{label}': {}",
+                verb("generate", "generated"),
+                role_name(*ksk),
+                self.policy.algorithm.mnemonic(),
+                done.map(|base| format!(" {base}")).unwrap_or_default(),
+                times_text(timing, None)
+            ),
+            Action::SetTimes { key, timing } => {
+                let files = &self.keys[*key].files;
+                format!(
+                    "{zone}: {} {} ({} {}): {}",
+                    verb("set", "set"),
+                    files.base_name(),
+                    role_name(self.keys[*key].ksk),
+                    files.tag(),
+                    times_text(timing, Some(&files.timing))
+                )
+            }
+            Action::Postponed {
+                key,
+                successor,
+                until,
+                reason,
+            } => format!(
+                "{zone}: postponed the retirement of KSK {} until {} UTC: the parent's DS for KSK {successor} is not seen: {reason}",
+                self.keys[*key].files.tag(),
+                format_timestamp(*until)
+            ),
+        }
+    }
+
+    /// Whether a KSK retirement was postponed.
+    pub fn postponed(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| matches!(a, Action::Postponed { .. }))
+    }
+
+    /// Whether the plan needs the token (a key to make).
+    pub fn needs_token(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| matches!(a, Action::Generate { .. }))
+    }
+
+    /// The timing each existing key has once the plan is carried out.
+    pub fn planned_timing(&self, key: usize) -> &KeyTiming {
+        self.actions
+            .iter()
+            .find_map(|a| match a {
+                Action::SetTimes { key: k, timing } if *k == key => Some(timing),
+                _ => None,
+            })
+            .unwrap_or(&self.keys[key].files.timing)
+    }
+}
+
+/// A key made in the token for the plan.
+pub struct MadeKey {
+    pub public_key: crate::keys::PublicKey,
+    /// The URI written as the `.private`'s `Label:`.
+    pub stored_uri: String,
+}
+
+/// Carries the plan out: `make` generates a key pair in the token (label,
+/// KSK?) and returns it. New key files are written first (never
+/// replacing a file), then the changed ones in place, all or nothing.
+/// Returns one line per action done.
+pub fn apply(
+    plan: &ZonePlan,
+    options: &RunOptions,
+    now: i64,
+    make: &mut dyn FnMut(&str, bool) -> Result<MadeKey>,
+) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let mut changed: Vec<KeyPairFiles> = Vec::new();
+    for action in &plan.actions {
+        let Action::SetTimes { key, timing } = action else {
+            continue;
+        };
+        let mut files = plan.keys[*key].files.clone();
+        let value = |v: Option<i64>| Some(v.map_or(KeyTime::Unset, KeyTime::Set));
+        let changes = TimingChanges {
+            publish: value(timing.publish),
+            activate: value(timing.activate),
+            inactive: value(timing.inactive),
+            delete: value(timing.delete),
+            sync_publish: value(timing.sync_publish),
+            sync_delete: value(timing.sync_delete),
+            force: options.force,
+            ..TimingChanges::default()
+        };
+        apply_settime(&mut files, &changes, None, now)?;
+        changed.push(files);
+    }
+    for action in &plan.actions {
+        match action {
+            Action::Generate { ksk, label, timing } => {
+                let made = make(label, *ksk)?;
+                let flags = FLAG_ZONE | if *ksk { FLAG_SEP } else { 0 };
+                let algorithm: Algorithm = plan.policy.algorithm;
+                let dnskey = DnsKey::from_public_key(&made.public_key, algorithm, flags)?;
+                let files = TokenKeyFiles {
+                    owner: plan.policy.zone.clone(),
+                    ttl: u32::try_from(plan.policy.keyttl).ok(),
+                    class: crate::record::Class::IN,
+                    dnskey,
+                    timing: timing.clone(),
+                    label: made.stored_uri,
+                    legacy: false,
+                };
+                let base = files.write(&plan.dir)?;
+                let base = base
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                lines.push(plan.describe(action, Some(&base)));
+            }
+            Action::SetTimes { .. } | Action::Postponed { .. } => {
+                lines.push(plan.describe(action, Some("")));
+            }
+        }
+    }
+    if !changed.is_empty() {
+        let refs: Vec<&KeyPairFiles> = changed.iter().collect();
+        write_in_place(&refs)?;
+    }
+    Ok(lines)
+}
