@@ -229,13 +229,14 @@ pub fn tool_path(name: &str) -> PathBuf {
         "key-revoke" => env!("CARGO_BIN_EXE_key-revoke"),
         "zone-verify" => env!("CARGO_BIN_EXE_zone-verify"),
         "key-manager" => env!("CARGO_BIN_EXE_key-manager"),
+        "key-coverage" => env!("CARGO_BIN_EXE_key-coverage"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 11] = [
+pub const TOOLS: [&str; 12] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -247,6 +248,7 @@ pub const TOOLS: [&str; 11] = [
     "key-revoke",
     "zone-verify",
     "key-manager",
+    "key-coverage",
 ];
 
 /// The project's own test data (`tests/data`).

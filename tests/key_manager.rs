@@ -382,6 +382,32 @@ fn an_inactive_set_early_by_hand_is_a_coverage_gap() {
     let clean = lab.manager(t0, &["--check"]);
     assert!(clean.status.success(), "{clean:?}");
     assert!(clean.stdout.is_empty());
+    // dnssec-coverage's letters: the policy's TTLs and re-signing delay.
+    let coverage = |lab: &Lab| {
+        lab.hsm
+            .tool("key-coverage")
+            .env("P11DNSSEC_NOW", t0.to_string())
+            .args(["-K", lab.keys.to_str().expect("path")])
+            .args([
+                "-m",
+                "3d",
+                "-d",
+                "2d",
+                "-r",
+                "1d",
+                "-l",
+                "40d",
+                "example.com",
+            ])
+            .output()
+            .expect("key-coverage")
+    };
+    let clean = coverage(&lab);
+    assert!(clean.status.success(), "{clean:?}");
+    assert!(
+        clean.stdout.is_empty() && clean.stderr.is_empty(),
+        "{clean:?}"
+    );
     let keys = lab.key_times();
     let (tag, _) = keys
         .iter()
@@ -407,6 +433,9 @@ fn an_inactive_set_early_by_hand_is_a_coverage_gap() {
         )
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("1 gap in the key coverage"));
+    let broken = coverage(&lab);
+    assert_eq!(broken.status.code(), Some(1), "{broken:?}");
+    assert_eq!(String::from_utf8_lossy(&broken.stdout), stdout);
 }
 
 #[test]

@@ -40,7 +40,7 @@ Options (dnssec-keymgr's letters):
   -k               KSKs only
   -z               ZSKs only
   -f               write dates that contradict each other (with a warning)
-  -q               do not print the actions
+  -q               print no actions but postponements
   -n, --dry-run    print what would be done and change nothing (no key is
                    made, no file written)
       --check      check the coverage (dnssec-coverage): one line per gap,
@@ -164,24 +164,7 @@ fn zones(args: &Args, policy: &PolicyFile) -> Result<Vec<String>> {
         return Ok(named);
     }
     let dir = args.directory.clone().unwrap_or_else(|| PathBuf::from("."));
-    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
-    let mut found: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|name| {
-            let base = name.strip_prefix('K')?.strip_suffix(".private")?;
-            let zone = base.rsplitn(3, '+').nth(2)?;
-            Some(zone.trim_end_matches('.').to_ascii_lowercase())
-        })
-        .collect();
-    found.sort();
-    found.dedup();
-    if found.is_empty() {
-        return Err(Error::NotFound(format!(
-            "no zone named, none in the policy and no keys in '{}'",
-            dir.display()
-        )));
-    }
-    Ok(found)
+    plan::zones_in_dir(&dir)
 }
 
 fn run(args: &Args, environment: &Environment, postponed: &Cell<bool>) -> Result<()> {
@@ -259,9 +242,18 @@ fn run(args: &Args, environment: &Environment, postponed: &Cell<bool>) -> Result
             };
             (lines, after)
         };
-        if !args.quiet && !args.json {
-            for line in &lines {
-                out.line(line)?;
+        if !args.json {
+            if !args.quiet {
+                for line in &lines {
+                    out.line(line)?;
+                }
+            } else {
+                // -q hides what was done, not what still waits.
+                for action in &plan.actions {
+                    if matches!(action, plan::Action::Postponed { .. }) {
+                        out.line(&plan.describe(action, Some("")))?;
+                    }
+                }
             }
         }
         statuses.push(ZoneStatus::of(
@@ -304,16 +296,7 @@ fn check(
 ) -> Vec<String> {
     let zone = policy.zone.to_string();
     let zone = zone.trim_end_matches('.');
-    let keys: Vec<coverage::CoverageKey> = keys
-        .iter()
-        .filter(|k| !k.files.record.dnskey.is_revoked())
-        .map(|k| coverage::CoverageKey {
-            name: k.files.display_name(),
-            ksk: k.ksk,
-            algorithm: k.files.record.dnskey.algorithm,
-            timing: k.files.timing.clone(),
-        })
-        .collect();
+    let keys = plan::coverage_keys(keys);
     let params = coverage::CoverageParams {
         keyttl: policy.keyttl,
         max_zone_ttl: policy.delays.max_zone_ttl,

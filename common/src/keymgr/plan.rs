@@ -142,6 +142,43 @@ pub fn read_keys(policy: &ZonePolicy, dir: &Path, trust: &KeyFileTrust) -> Resul
     Ok(keys)
 }
 
+/// The zones that have a `.private` key file in `dir` (what
+/// dnssec-keymgr and dnssec-coverage manage when no zone is named).
+pub fn zones_in_dir(dir: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+    let mut found: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| {
+            let base = name.strip_prefix('K')?.strip_suffix(".private")?;
+            let zone = base.rsplitn(3, '+').nth(2)?;
+            Some(zone.trim_end_matches('.').to_ascii_lowercase())
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    if found.is_empty() {
+        return Err(Error::NotFound(format!(
+            "no zone named and no keys in '{}'",
+            dir.display()
+        )));
+    }
+    Ok(found)
+}
+
+/// The keys as the coverage check sees them (revoked keys left out: they
+/// sign nothing but the DNSKEY RRset, and no longer count for coverage).
+pub fn coverage_keys(keys: &[DirKey]) -> Vec<super::coverage::CoverageKey> {
+    keys.iter()
+        .filter(|k| !k.files.record.dnskey.is_revoked())
+        .map(|k| super::coverage::CoverageKey {
+            name: k.files.display_name(),
+            ksk: k.ksk,
+            algorithm: k.files.record.dnskey.algorithm,
+            timing: k.files.timing.clone(),
+        })
+        .collect()
+}
+
 /// Sort key of keymgr: Activate, else Publish, else Created.
 fn order(timing: &KeyTiming) -> (i64, i64, i64) {
     (

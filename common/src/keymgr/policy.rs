@@ -387,12 +387,14 @@ impl PolicyFile {
                     }
                     policy.zones.push((zone, block));
                 }
-                _ => return Err(parser.error(
-                    line,
-                    format!(
+                _ => {
+                    return Err(parser.error(
+                        line,
+                        format!(
                         "syntax error near '{keyword}': expected policy, algorithm-policy or zone"
                     ),
-                )),
+                    ))
+                }
             }
         }
         // Every zone resolves now, so that a bad policy is refused before
