@@ -560,4 +560,38 @@ fn json_lists_every_key_with_its_next_event() {
     let plain = lab.manager_ok(t0, &["--status"]);
     assert!(plain.starts_with("ZONE "), "{plain}");
     assert_eq!(plain.lines().count(), 5, "{plain}");
+    // A run that does act (a new ZSK, the old one's Inactive) leaves the
+    // key that is not the policy's as it was.
+    let hand_file = hand["file"].as_str().expect("file").to_string();
+    let hand_files = |lab: &Lab| {
+        lab.snapshot()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(&hand_file))
+            .collect::<Vec<_>>()
+    };
+    let before = hand_files(&lab);
+    assert_eq!(before.len(), 2);
+    let acted = lab.manager_ok(t0 + 21 * DAY, &[]);
+    assert!(
+        acted.contains("generated ZSK") && acted.contains(": set "),
+        "{acted}"
+    );
+    assert_eq!(hand_files(&lab), before);
+}
+
+#[test]
+fn a_run_while_another_holds_the_key_directory_changes_nothing() {
+    let lab = Lab::new(RFC_POLICY);
+    let dir = std::fs::File::open(&lab.keys).expect("open keys dir");
+    rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    let output = lab.manager(1_780_000_000, &[]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("in use by another key-manager run"),
+        "{output:?}"
+    );
+    assert!(lab.snapshot().is_empty());
+    assert_eq!(lab.token_objects(), 0);
+    drop(dir);
+    assert!(lab.manager(1_780_000_000, &[]).status.success());
 }

@@ -204,6 +204,11 @@ fn run(args: &Args, environment: &Environment, postponed: &Cell<bool>) -> Result
             statuses.push(ZoneStatus::of(&plan, now, Vec::new(), gaps, false));
             continue;
         }
+        let _lock = if args.dry_run {
+            None
+        } else {
+            Some(plan::lock_dir(&dir)?)
+        };
         let plan = plan::plan_zone(
             policy,
             &dir,

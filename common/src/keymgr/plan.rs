@@ -179,6 +179,22 @@ pub fn coverage_keys(keys: &[DirKey]) -> Vec<super::coverage::CoverageKey> {
         .collect()
 }
 
+/// Takes an exclusive `flock` on the key directory for the rest of the run
+/// (the lock goes with the returned handle): two runs at once, cron and an
+/// operator, would each make the successor the plan asks for.
+pub fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let shown = dir.display().to_string();
+    let file = std::fs::File::open(dir).map_err(|e| Error::io(&shown, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |_| {
+            Error::Failed(format!(
+                "key directory '{shown}' is in use by another key-manager run: try again later"
+            ))
+        },
+    )?;
+    Ok(file)
+}
+
 /// Sort key of keymgr: Activate, else Publish, else Created.
 fn order(timing: &KeyTiming) -> (i64, i64, i64) {
     (
@@ -479,4 +495,180 @@ pub fn apply(
         write_in_place(&refs)?;
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keymgr::policy::PolicyFile;
+    use std::cell::RefCell;
+
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 1_800_000_000;
+
+    /// K-files for a token key named by the default pattern.
+    fn write_key(dir: &Path, ksk: bool, seed: u8, timing: KeyTiming) -> u16 {
+        let zone = crate::name::Name::parse("example.com", Some(&crate::name::Name::root()))
+            .expect("name");
+        let activate = timing.activate.unwrap_or(0);
+        let files = TokenKeyFiles {
+            owner: zone.clone(),
+            ttl: Some(3600),
+            class: crate::record::Class::IN,
+            dnskey: DnsKey {
+                flags: FLAG_ZONE | if ksk { FLAG_SEP } else { 0 },
+                protocol: 3,
+                algorithm: 13,
+                public_key: vec![seed; 64],
+            },
+            timing,
+            label: format!(
+                "pkcs11:token=test;object={}",
+                make_label(
+                    super::super::policy::DEFAULT_LABEL,
+                    &zone,
+                    ksk,
+                    13,
+                    activate
+                )
+            ),
+            legacy: false,
+        };
+        files.write(dir).expect("write");
+        files.dnskey.key_tag()
+    }
+
+    fn lab() -> (tempfile::TempDir, ZonePolicy, u16) {
+        let dir = tempfile::tempdir().expect("dir");
+        let policy = PolicyFile::parse(
+            "zone example.com { algorithm ecdsap256sha256; coverage 30d;
+             roll-period ksk 60d; pre-publish ksk 20d; post-publish ksk 7d;
+             parent-servers 192.0.2.1 port 5300; };",
+            "p",
+        )
+        .expect("policy")
+        .zone("example.com")
+        .expect("zone");
+        let old = KeyTiming {
+            created: Some(NOW - 50 * DAY),
+            publish: Some(NOW - 50 * DAY),
+            activate: Some(NOW - 50 * DAY),
+            sync_publish: Some(NOW - 48 * DAY),
+            sync_delete: Some(NOW + 2 * 3600),
+            inactive: Some(NOW + 10 * DAY),
+            delete: Some(NOW + 17 * DAY),
+            ..KeyTiming::default()
+        };
+        write_key(dir.path(), true, 1, old);
+        let new = KeyTiming {
+            created: Some(NOW - DAY),
+            publish: Some(NOW - DAY),
+            activate: Some(NOW - DAY),
+            sync_publish: Some(NOW + 2 * 3600),
+            ..KeyTiming::default()
+        };
+        let new_tag = write_key(dir.path(), true, 2, new);
+        let zsk = KeyTiming {
+            created: Some(NOW - 50 * DAY),
+            publish: Some(NOW - 50 * DAY),
+            activate: Some(NOW - 50 * DAY),
+            ..KeyTiming::default()
+        };
+        write_key(dir.path(), false, 3, zsk);
+        (dir, policy, new_tag)
+    }
+
+    #[test]
+    fn the_ksk_retires_on_schedule_once_the_parent_shows_the_ds() {
+        let (dir, policy, new_tag) = lab();
+        let asked = RefCell::new(Vec::new());
+        let observe = |query: &ParentDsQuery| {
+            asked
+                .borrow_mut()
+                .push((query.key.key_tag(), query.servers.clone()));
+            Ok(DsObservation::Published {
+                servers: 1,
+                validated: false,
+            })
+        };
+        let trust = KeyFileTrust::new(false);
+        let plan = plan_zone(
+            &policy,
+            dir.path(),
+            &trust,
+            NOW,
+            &RunOptions::default(),
+            &observe,
+        )
+        .expect("plan");
+        assert_eq!(plan.actions, Vec::new());
+        let asked = asked.into_inner();
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].0, new_tag);
+        assert_eq!(
+            asked[0].1,
+            ParentServers::Listed(vec!["192.0.2.1:5300".parse().expect("addr")])
+        );
+    }
+
+    #[test]
+    fn the_ksk_retirement_waits_while_the_ds_is_missing_or_the_parent_silent() {
+        let (dir, policy, new_tag) = lab();
+        let trust = KeyFileTrust::new(false);
+        for answer in [
+            Ok(DsObservation::NotYet {
+                detail: "192.0.2.1#5300 has no DS".into(),
+            }),
+            Err(Error::Failed("no answer from 192.0.2.1#5300".into())),
+        ] {
+            let observe = |_: &ParentDsQuery| answer.clone_result();
+            let plan = plan_zone(
+                &policy,
+                dir.path(),
+                &trust,
+                NOW,
+                &RunOptions::default(),
+                &observe,
+            )
+            .expect("plan");
+            assert!(plan.postponed(), "{:?}", plan.actions);
+            let retired = plan
+                .actions
+                .iter()
+                .find_map(|a| match a {
+                    Action::SetTimes { key, timing } if plan.keys[*key].ksk => Some(timing),
+                    _ => None,
+                })
+                .expect("old KSK moved");
+            let delta = NOW + DAY - (NOW + 2 * 3600);
+            assert_eq!(retired.sync_delete, Some(NOW + DAY));
+            assert_eq!(retired.inactive, Some(NOW + 10 * DAY + delta));
+            assert_eq!(retired.delete, Some(NOW + 17 * DAY + delta));
+            let line = plan.describe(
+                plan.actions
+                    .iter()
+                    .find(|a| matches!(a, Action::Postponed { .. }))
+                    .expect("postponed"),
+                None,
+            );
+            assert!(
+                line.contains(&format!("the parent's DS for KSK {new_tag} is not seen: ")),
+                "{line}"
+            );
+            assert!(line.contains("192.0.2.1#5300"), "{line}");
+        }
+    }
+
+    trait CloneResult {
+        fn clone_result(&self) -> Result<DsObservation>;
+    }
+
+    impl CloneResult for Result<DsObservation> {
+        fn clone_result(&self) -> Result<DsObservation> {
+            match self {
+                Ok(o) => Ok(o.clone()),
+                Err(e) => Err(Error::Failed(e.to_string())),
+            }
+        }
+    }
 }

@@ -132,6 +132,34 @@ pub fn schedule(
     if role.roll_period == 0 {
         return Schedule { keys, new };
     }
+    // A key followed by a successor but without Inactive (a run that made
+    // the successor and failed before writing its predecessor, or files
+    // edited by hand) retires when the successor takes over; else both
+    // would stay active for ever.
+    for k in 0..keys.len() - 1 {
+        let Some(next_activate) = keys[k + 1].activate else {
+            continue;
+        };
+        let next_sync = keys[k + 1].sync_publish;
+        let key = &mut keys[k];
+        if key.inactive.is_none() {
+            let inactive = if ksk {
+                next_activate + lead
+            } else {
+                next_activate
+            };
+            key.inactive = Some(inactive.max(now));
+            if ksk {
+                fill(
+                    &mut key.sync_delete,
+                    next_sync.unwrap_or(next_activate + intervals.ipub),
+                );
+            }
+        }
+        if let Some(inactive) = key.inactive {
+            fill(&mut key.delete, inactive + retire);
+        }
+    }
     let rp = role.roll_period;
     loop {
         let last = keys.len() - 1;
@@ -265,6 +293,26 @@ mod tests {
         let again = schedule(&s.keys, &p.zsk, &i, false, p.coverage, now);
         assert_eq!(again.keys, s.keys);
         assert_eq!(again.new, 0);
+    }
+
+    #[test]
+    fn a_predecessor_left_without_inactive_retires_when_its_successor_starts() {
+        let p = policy();
+        let i = Intervals::of(&p);
+        let now = 1_000_000_000;
+        let old = KeyTiming {
+            publish: Some(now - DAY),
+            activate: Some(now - DAY),
+            ..KeyTiming::default()
+        };
+        let successor = KeyTiming {
+            publish: Some(now + 3 * DAY),
+            activate: Some(now + 10 * DAY),
+            ..KeyTiming::default()
+        };
+        let s = schedule(&[old, successor], &p.zsk, &i, false, p.coverage, now);
+        assert_eq!(s.keys[0].inactive, Some(now + 10 * DAY));
+        assert_eq!(s.keys[0].delete, Some(now + 17 * DAY));
     }
 
     #[test]
