@@ -291,6 +291,13 @@ fn dry_run_prints_and_changes_nothing() {
     assert!(printed.contains("label 'km-example.com-zsk-"), "{printed}");
     assert!(lab.snapshot().is_empty());
     assert_eq!(lab.token_objects(), 0);
+    // The token is not even opened: a module that cannot load is no error.
+    let output = lab.manager(1_780_000_000, &["-n", "-m", "/nonexistent/module.so"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), printed);
+    let output = lab.manager(1_780_000_000, &["-m", "/nonexistent/module.so"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(lab.snapshot().is_empty());
     // After a real run, -n at a later time shows the next key it would make.
     lab.manager_ok(1_780_000_000, &["-q"]);
     let before = (lab.snapshot(), lab.token_objects());

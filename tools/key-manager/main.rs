@@ -229,16 +229,31 @@ fn run(args: &Args, environment: &Environment, postponed: &Cell<bool>) -> Result
             (lines, plan.clone())
         } else {
             let mut token: Option<Token> = None;
-            let lines = plan::apply(&plan, &args.options, now, &mut |label, ksk| {
-                make_key(
-                    policy,
-                    &args.connection,
-                    environment,
-                    &mut token,
-                    label,
-                    ksk,
-                )
-            })?;
+            let mut lines = Vec::new();
+            let result = plan::apply(
+                &plan,
+                &args.options,
+                now,
+                &mut |label, ksk| {
+                    make_key(
+                        policy,
+                        &args.connection,
+                        environment,
+                        &mut token,
+                        label,
+                        ksk,
+                    )
+                },
+                &mut lines,
+            );
+            if let Err(error) = result {
+                if !args.quiet {
+                    for line in &lines {
+                        out.line(line)?;
+                    }
+                }
+                return Err(error);
+            }
             // The state as it is now on disk.
             let after = ZonePlan {
                 keys: plan::read_keys(policy, &dir, &trust)?,

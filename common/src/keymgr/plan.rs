@@ -434,14 +434,15 @@ pub struct MadeKey {
 /// Carries the plan out: `make` generates a key pair in the token (label,
 /// KSK?) and returns it. New key files are written first (never
 /// replacing a file), then the changed ones in place, all or nothing.
-/// Returns one line per action done.
+/// Pushes one line per action done onto `lines`, also those done before
+/// a failure, so that the operator learns what was made.
 pub fn apply(
     plan: &ZonePlan,
     options: &RunOptions,
     now: i64,
     make: &mut dyn FnMut(&str, bool) -> Result<MadeKey>,
-) -> Result<Vec<String>> {
-    let mut lines = Vec::new();
+    lines: &mut Vec<String>,
+) -> Result<()> {
     let mut changed: Vec<KeyPairFiles> = Vec::new();
     for action in &plan.actions {
         let Action::SetTimes { key, timing } = action else {
@@ -485,16 +486,21 @@ pub fn apply(
                     .unwrap_or_default();
                 lines.push(plan.describe(action, Some(&base)));
             }
-            Action::SetTimes { .. } | Action::Postponed { .. } => {
-                lines.push(plan.describe(action, Some("")));
-            }
+            Action::SetTimes { .. } | Action::Postponed { .. } => {}
         }
     }
+    // Last: a predecessor gets its Inactive only once its successor
+    // exists (a failure before leaves it the zone's last key, signing).
     if !changed.is_empty() {
         let refs: Vec<&KeyPairFiles> = changed.iter().collect();
         write_in_place(&refs)?;
     }
-    Ok(lines)
+    for action in &plan.actions {
+        if !matches!(action, Action::Generate { .. }) {
+            lines.push(plan.describe(action, Some("")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
