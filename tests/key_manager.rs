@@ -602,3 +602,36 @@ fn a_run_while_another_holds_the_key_directory_changes_nothing() {
     drop(dir);
     assert!(lab.manager(1_780_000_000, &[]).status.success());
 }
+
+#[test]
+fn a_run_that_fails_halfway_says_what_it_made_and_the_next_run_completes() {
+    let lab = Lab::new(RFC_POLICY);
+    let t0 = 1_780_000_000;
+    // The first ZSK's label is taken on the token by a key of no files.
+    let taken = format!("km-example.com-zsk-{}", stamp(t0));
+    lab.hsm
+        .run_ok("pkcs11-keygen", &["-a", "ECDSAP256SHA256", "-l", &taken]);
+    let output = lab.manager(t0, &[]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.starts_with("example.com: generated KSK "), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stderr.contains(&format!("cannot make key '{taken}'")), "{stderr}");
+    assert_eq!(lab.key_times().len(), 1, "only the KSK's files");
+    // The operator removes the stray key; the next run makes the rest.
+    let removed = lab
+        .hsm
+        .tool("pkcs11-destroy")
+        .args(["-l", &taken, "-w", "0", "-p", PIN])
+        .output()
+        .expect("pkcs11-destroy");
+    assert!(removed.status.success(), "{removed:?}");
+    let printed = lab.manager_ok(t0, &[]);
+    assert_eq!(printed.lines().count(), 2, "{printed}");
+    assert!(printed.lines().all(|l| l.contains("generated ZSK")), "{printed}");
+    let keys = lab.key_times();
+    assert_eq!(keys.values().filter(|(ksk, _)| *ksk).count(), 1);
+    assert_eq!(keys.values().filter(|(ksk, _)| !ksk).count(), 2);
+    assert_eq!(lab.token_objects(), 6);
+}
