@@ -615,9 +615,15 @@ fn a_run_that_fails_halfway_says_what_it_made_and_the_next_run_completes() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stdout.starts_with("example.com: generated KSK "), "{stdout}");
+    assert!(
+        stdout.starts_with("example.com: generated KSK "),
+        "{stdout}"
+    );
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    assert!(stderr.contains(&format!("cannot make key '{taken}'")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot make key '{taken}'")),
+        "{stderr}"
+    );
     assert_eq!(lab.key_times().len(), 1, "only the KSK's files");
     // The operator removes the stray key; the next run makes the rest.
     let removed = lab
@@ -629,9 +635,59 @@ fn a_run_that_fails_halfway_says_what_it_made_and_the_next_run_completes() {
     assert!(removed.status.success(), "{removed:?}");
     let printed = lab.manager_ok(t0, &[]);
     assert_eq!(printed.lines().count(), 2, "{printed}");
-    assert!(printed.lines().all(|l| l.contains("generated ZSK")), "{printed}");
+    assert!(
+        printed.lines().all(|l| l.contains("generated ZSK")),
+        "{printed}"
+    );
     let keys = lab.key_times();
     assert_eq!(keys.values().filter(|(ksk, _)| *ksk).count(), 1);
     assert_eq!(keys.values().filter(|(ksk, _)| !ksk).count(), 2);
     assert_eq!(lab.token_objects(), 6);
+}
+
+#[test]
+fn purge_keys_removes_a_deleted_key_from_the_token_and_the_directory() {
+    let lab = Lab::new(
+        "zone example.com {
+            algorithm ECDSAP256SHA256;
+            coverage 20d;
+            roll-period zsk 10d; pre-publish zsk 1d; post-publish zsk 1d;
+            purge-keys 2d;
+        };",
+    );
+    let t0 = 1_780_000_000;
+    lab.manager_ok(t0, &["-q"]);
+    let first = lab
+        .key_times()
+        .into_iter()
+        .filter(|(_, (ksk, _))| !ksk)
+        .min_by_key(|(_, (_, t))| t["Activate"].clone())
+        .map(|(tag, (_, t))| (tag, t))
+        .expect("first ZSK");
+    // Delete = Inactive + Iret (Dsgn 1d + Dprp 5mi + TTLsig 1d + Sr 1h).
+    let delete = t0 + 10 * DAY + 2 * DAY + 300 + HOUR;
+    assert_eq!(first.1["Delete"], stamp(delete));
+    let base = format!("Kexample.com.+013+{:05}", first.0);
+    // Not before Delete + purge-keys.
+    lab.manager_ok(delete + 2 * DAY - 1, &["-q"]);
+    assert!(lab.keys.join(format!("{base}.key")).exists());
+    let objects = lab.token_objects();
+    let dry = lab.manager_ok(delete + 2 * DAY, &["-n"]);
+    assert!(
+        dry.contains(&format!("would purge {base} (ZSK {})", first.0)),
+        "{dry}"
+    );
+    assert!(lab.keys.join(format!("{base}.key")).exists());
+    assert_eq!(lab.token_objects(), objects);
+    let printed = lab.manager_ok(delete + 2 * DAY, &[]);
+    assert!(
+        printed.contains(&format!("purged {base} (ZSK {})", first.0)),
+        "{printed}"
+    );
+    assert!(!lab.keys.join(format!("{base}.key")).exists());
+    assert!(!lab.keys.join(format!("{base}.private")).exists());
+    assert_eq!(lab.token_objects(), objects - 2);
+    assert_eq!(lab.manager_ok(delete + 2 * DAY, &[]), "");
+    let check = lab.manager(delete + 2 * DAY, &["--check"]);
+    assert!(check.status.success(), "{check:?}");
 }

@@ -4,10 +4,11 @@
 
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
 use common::keyfile::KeyFileTrust;
-use common::keymgr::plan::{self, MadeKey, RunOptions, ZonePlan};
+use common::keymgr::plan::{self, KeyStore, MadeKey, RunOptions, ZonePlan};
 use common::keymgr::policy::{PolicyFile, ZonePolicy};
 use common::keymgr::{coverage, Status, ZoneStatus};
 use common::pkcs11::keygen::{self, KeyGenRequest, KeySpec, Protection};
+use common::pkcs11::object::{find_objects, ObjectSelector};
 use common::pkcs11::{Access, Token};
 use common::uri::{PathAttr, Pkcs11Uri};
 use common::{output::Stdout, time, Error, Result};
@@ -228,24 +229,14 @@ fn run(args: &Args, environment: &Environment, postponed: &Cell<bool>) -> Result
                 .collect();
             (lines, plan.clone())
         } else {
-            let mut token: Option<Token> = None;
+            let mut store = TokenStore {
+                policy,
+                connection: &args.connection,
+                environment,
+                token: None,
+            };
             let mut lines = Vec::new();
-            let result = plan::apply(
-                &plan,
-                &args.options,
-                now,
-                &mut |label, ksk| {
-                    make_key(
-                        policy,
-                        &args.connection,
-                        environment,
-                        &mut token,
-                        label,
-                        ksk,
-                    )
-                },
-                &mut lines,
-            );
+            let result = plan::apply(&plan, &args.options, now, &mut store, &mut lines);
             if let Err(error) = result {
                 if !args.quiet {
                     for line in &lines {
@@ -330,89 +321,161 @@ fn check(
     coverage::check(zone, &keys, &params)
 }
 
-/// Makes one key pair in the policy's token (opened and logged in once,
-/// on the first key to make), as pkcs11-keygen does.
-fn make_key(
-    policy: &ZonePolicy,
-    connection: &ConnectionArgs,
-    environment: &Environment,
-    token: &mut Option<Token>,
-    label: &str,
-    ksk: bool,
-) -> Result<MadeKey> {
-    let bits = if ksk {
-        policy.ksk.bits
-    } else {
-        policy.zsk.bits
-    };
-    let rsa = matches!(policy.algorithm.key_kind(), common::algorithm::KeyKind::Rsa);
-    let (spec, _) = KeySpec::from_options(
-        Some(policy.algorithm.mnemonic()),
-        bits.filter(|_| rsa),
-        false,
-    )?;
-    let request = KeyGenRequest {
-        label: label.as_bytes().to_vec(),
-        id: None,
-        spec,
-        protection: Protection::Sensitive,
-        modifiable: false,
-    };
-    if token.is_none() {
-        let spec = connection.resolve(policy.token.as_ref(), environment)?;
-        *token = Some(common::audit::open_token_audited(
-            "key-manager",
-            &spec,
-            Access::ReadWrite,
-            vec![("label", label.to_string())],
-        )?);
+/// The policy's token, opened and logged in once, on the first key to
+/// make or destroy (a run with nothing to do never asks for the PIN).
+struct TokenStore<'a> {
+    policy: &'a ZonePolicy,
+    connection: &'a ConnectionArgs,
+    environment: &'a Environment,
+    token: Option<Token>,
+}
+
+impl TokenStore<'_> {
+    fn open(&mut self, fields: Vec<(&str, String)>) -> Result<&Token> {
+        if self.token.is_none() {
+            let spec = self
+                .connection
+                .resolve(self.policy.token.as_ref(), self.environment)?;
+            self.token = Some(common::audit::open_token_audited(
+                "key-manager",
+                &spec,
+                Access::ReadWrite,
+                fields,
+            )?);
+        }
+        self.token
+            .as_ref()
+            .ok_or_else(|| Error::Failed("the token is not open".into()))
     }
-    let Some(token) = token.as_ref() else {
-        return Err(Error::Failed("no token".into()));
-    };
-    let result = keygen::check_unused(&token.session, &request)
-        .map_err(|e| {
-            Error::Failed(format!(
-                "cannot make key '{label}': {e} (a key of this label is on the token but has \
-                 no key files: remove it with pkcs11-destroy, or write its files with \
-                 dnskey-from-label)"
-            ))
-        })
-        .and_then(|()| keygen::generate(&token.session, &request));
+}
+
+fn audit(token: &Token, event: &str, mut extra: Vec<(&str, String)>, outcome: &Result<()>) {
     let mut fields = common::audit::token_fields(&token.slot);
-    fields.push(("label", label.to_string()));
-    fields.push(("key", request.spec.describe()));
+    fields.append(&mut extra);
     common::audit::log(&common::audit::AuditRecord {
         tool: "key-manager",
-        event: "generate",
+        event,
         fields,
-        outcome: match &result {
-            Ok(_) => "success".into(),
+        outcome: match outcome {
+            Ok(()) => "success".into(),
             Err(error) => format!("failure: {error}"),
         },
     });
-    let key = result?;
-    for warning in &key.warnings {
-        cli::warn(warning);
-    }
-    // The .private's Label: the token (label, serial) and the object
-    // (label, id); never a PIN or module (dnskey-from-label's rule).
-    let mut uri = Pkcs11Uri::default();
-    if let Some(info) = &token.slot.token {
-        uri.set(PathAttr::Token, Some(info.label().as_bytes().to_vec()));
-        uri.set(
-            PathAttr::Serial,
-            Some(info.serial_number().as_bytes().to_vec()),
+}
+
+impl KeyStore for TokenStore<'_> {
+    /// As pkcs11-keygen makes a key: sensitive, never extractable,
+    /// CKA_ID = SHA-1 of the public key.
+    fn make(&mut self, label: &str, ksk: bool) -> Result<MadeKey> {
+        let policy = self.policy;
+        let bits = if ksk {
+            policy.ksk.bits
+        } else {
+            policy.zsk.bits
+        };
+        let rsa = matches!(policy.algorithm.key_kind(), common::algorithm::KeyKind::Rsa);
+        let (spec, _) = KeySpec::from_options(
+            Some(policy.algorithm.mnemonic()),
+            bits.filter(|_| rsa),
+            false,
+        )?;
+        let request = KeyGenRequest {
+            label: label.as_bytes().to_vec(),
+            id: None,
+            spec,
+            protection: Protection::Sensitive,
+            modifiable: false,
+        };
+        let token = self.open(vec![("label", label.to_string())])?;
+        let result = keygen::check_unused(&token.session, &request)
+            .map_err(|e| {
+                Error::Failed(format!(
+                    "cannot make key '{label}': {e} (a key of this label is on the token but \
+                     has no key files: remove it with pkcs11-destroy, or write its files \
+                     with dnskey-from-label)"
+                ))
+            })
+            .and_then(|()| keygen::generate(&token.session, &request));
+        audit(
+            token,
+            "generate",
+            vec![
+                ("label", label.to_string()),
+                ("key", request.spec.describe()),
+            ],
+            &result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| Error::Failed(e.to_string())),
         );
+        let key = result?;
+        for warning in &key.warnings {
+            cli::warn(warning);
+        }
+        // The .private's Label: the token (label, serial) and the object
+        // (label, id); never a PIN or module (dnskey-from-label's rule).
+        let mut uri = Pkcs11Uri::default();
+        if let Some(info) = &token.slot.token {
+            uri.set(PathAttr::Token, Some(info.label().as_bytes().to_vec()));
+            uri.set(
+                PathAttr::Serial,
+                Some(info.serial_number().as_bytes().to_vec()),
+            );
+        }
+        uri.set(PathAttr::Object, Some(request.label.clone()));
+        if !key.id.is_empty() {
+            uri.set(PathAttr::Id, Some(key.id.clone()));
+        }
+        Ok(MadeKey {
+            public_key: key.public_key,
+            stored_uri: uri.to_string(),
+        })
     }
-    uri.set(PathAttr::Object, Some(request.label.clone()));
-    if !key.id.is_empty() {
-        uri.set(PathAttr::Id, Some(key.id.clone()));
+
+    /// Destroys the public and private object of the key the URI names
+    /// (label and ID), in the run's token only.
+    fn destroy(&mut self, uri: &Pkcs11Uri) -> Result<usize> {
+        let selector = ObjectSelector::from_uri(uri);
+        let label = selector
+            .label
+            .as_ref()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .ok_or_else(|| Error::Failed(format!("key URI '{uri}' names no object")))?;
+        let token = self.open(vec![("label", label.clone())])?;
+        let info = token.slot.token.as_ref();
+        for (attr, have) in [
+            (PathAttr::Token, info.map(|t| t.label().to_string())),
+            (
+                PathAttr::Serial,
+                info.map(|t| t.serial_number().to_string()),
+            ),
+        ] {
+            if let Some(wanted) = uri.get(attr) {
+                if have.as_deref().map(str::as_bytes) != Some(wanted) {
+                    return Err(Error::Failed(format!(
+                        "key '{label}' is in another token than {}: not purged",
+                        token.slot.describe()
+                    )));
+                }
+            }
+        }
+        let handles = find_objects(&token.session, &selector)?;
+        if handles.len() > 2 {
+            return Err(Error::Failed(format!(
+                "{} objects match key '{label}': not purged (remove them with pkcs11-destroy)",
+                handles.len()
+            )));
+        }
+        let mut result = Ok(());
+        for handle in &handles {
+            if let Err(e) = token.session.destroy_object(*handle) {
+                result = Err(Error::pkcs11(format!("destroying key '{label}'"), e));
+                break;
+            }
+        }
+        audit(token, "destroy", vec![("label", label)], &result);
+        result.map(|()| handles.len())
     }
-    Ok(MadeKey {
-        public_key: key.public_key,
-        stored_uri: uri.to_string(),
-    })
 }
 
 #[cfg(test)]

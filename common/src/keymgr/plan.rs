@@ -23,6 +23,8 @@ pub struct DirKey {
     pub ksk: bool,
     /// The token object's label (`Label:` of the `.private`), if any.
     pub label: Option<String>,
+    /// The whole `Label:` URI (token and object), if any.
+    pub uri: Option<crate::uri::Pkcs11Uri>,
     /// Whether the key is the policy's: algorithm, a token key whose
     /// label the pattern makes for this zone and role, in the policy's
     /// token. Only these are ever changed.
@@ -40,6 +42,9 @@ pub enum Action {
     },
     /// Change times of an existing key (index into the directory's keys).
     SetTimes { key: usize, timing: KeyTiming },
+    /// Destroy a deleted key's token objects and remove its key files
+    /// (`purge-keys` after its Delete).
+    Purge { key: usize },
     /// A KSK's retirement waits for the parent's DS of its successor.
     Postponed {
         key: usize,
@@ -136,6 +141,7 @@ pub fn read_keys(policy: &ZonePolicy, dir: &Path, trust: &KeyFileTrust) -> Resul
             files,
             ksk,
             label,
+            uri,
             managed,
         });
     }
@@ -302,6 +308,26 @@ pub fn plan_zone(
         }
         actions.extend(postponed);
     }
+    let purge = policy.delays.purge_keys;
+    if purge > 0 {
+        for (index, key) in keys.iter().enumerate() {
+            let role_wanted = !(key.ksk && options.zsk_only || !key.ksk && options.ksk_only);
+            let due = |k: &DirKey| {
+                k.files
+                    .timing
+                    .delete
+                    .is_some_and(|d| d.saturating_add(purge) <= now)
+            };
+            // Another key file naming the same object (the revoked copy
+            // key-revoke writes) still needs it until its own purge time.
+            let shared = keys.iter().enumerate().any(|(other, k)| {
+                other != index && k.label.is_some() && k.label == key.label && !due(k)
+            });
+            if key.managed && role_wanted && due(key) && !shared {
+                actions.push(Action::Purge { key: index });
+            }
+        }
+    }
     Ok(ZonePlan {
         policy: policy.clone(),
         dir: dir.to_path_buf(),
@@ -385,6 +411,19 @@ impl ZonePlan {
                     times_text(timing, Some(&files.timing))
                 )
             }
+            Action::Purge { key } => {
+                let key = &self.keys[*key];
+                format!(
+                    "{zone}: {} {} ({} {}) label '{}': deleted at {} UTC, purge-keys {}s",
+                    verb("purge", "purged"),
+                    key.files.base_name(),
+                    role_name(key.ksk),
+                    key.files.tag(),
+                    key.label.as_deref().unwrap_or(""),
+                    key.files.timing.delete.map(format_timestamp).unwrap_or_default(),
+                    self.policy.delays.purge_keys
+                )
+            }
             Action::Postponed {
                 key,
                 successor,
@@ -424,6 +463,14 @@ impl ZonePlan {
     }
 }
 
+/// The token side of a run: the tool opens the token (once, on first use).
+pub trait KeyStore {
+    /// Makes a key pair with this label (a KSK's, or a ZSK's).
+    fn make(&mut self, label: &str, ksk: bool) -> Result<MadeKey>;
+    /// Destroys the objects of the key its `.private` names; how many.
+    fn destroy(&mut self, uri: &crate::uri::Pkcs11Uri) -> Result<usize>;
+}
+
 /// A key made in the token for the plan.
 pub struct MadeKey {
     pub public_key: crate::keys::PublicKey,
@@ -440,7 +487,7 @@ pub fn apply(
     plan: &ZonePlan,
     options: &RunOptions,
     now: i64,
-    make: &mut dyn FnMut(&str, bool) -> Result<MadeKey>,
+    store: &mut dyn KeyStore,
     lines: &mut Vec<String>,
 ) -> Result<()> {
     let mut changed: Vec<KeyPairFiles> = Vec::new();
@@ -466,7 +513,7 @@ pub fn apply(
     for action in &plan.actions {
         match action {
             Action::Generate { ksk, label, timing } => {
-                let made = make(label, *ksk)?;
+                let made = store.make(label, *ksk)?;
                 let flags = FLAG_ZONE | if *ksk { FLAG_SEP } else { 0 };
                 let algorithm: Algorithm = plan.policy.algorithm;
                 let dnskey = DnsKey::from_public_key(&made.public_key, algorithm, flags)?;
@@ -486,7 +533,7 @@ pub fn apply(
                     .unwrap_or_default();
                 lines.push(plan.describe(action, Some(&base)));
             }
-            Action::SetTimes { .. } | Action::Postponed { .. } => {}
+            Action::SetTimes { .. } | Action::Postponed { .. } | Action::Purge { .. } => {}
         }
     }
     // Last: a predecessor gets its Inactive only once its successor
@@ -496,9 +543,29 @@ pub fn apply(
         write_in_place(&refs)?;
     }
     for action in &plan.actions {
-        if !matches!(action, Action::Generate { .. }) {
+        if matches!(action, Action::SetTimes { .. } | Action::Postponed { .. }) {
             lines.push(plan.describe(action, Some("")));
         }
+    }
+    // Purged last: the token objects first (a key whose files are gone
+    // but whose objects stay would be invisible to every later run).
+    for action in &plan.actions {
+        let Action::Purge { key } = action else {
+            continue;
+        };
+        let key = &plan.keys[*key];
+        if let Some(uri) = &key.uri {
+            store.destroy(uri)?;
+        }
+        let (key_path, private_path) = key.files.paths();
+        for path in [private_path, key_path] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(path.display().to_string(), e)),
+            }
+        }
+        lines.push(plan.describe(action, Some("")));
     }
     Ok(())
 }

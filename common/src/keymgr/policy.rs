@@ -66,6 +66,9 @@ pub struct Delays {
     /// `parent-check-interval`: how far ahead a KSK retirement needs the
     /// new DS at the parent, and how far it is moved when it is not there.
     pub check_interval: i64,
+    /// `purge-keys`: a deleted key's token objects and files are removed
+    /// this long after its Delete (0: never, as dnssec-keymgr).
+    pub purge_keys: i64,
 }
 
 /// Everything key-manager needs for one zone, resolved from the zone's
@@ -127,7 +130,7 @@ struct Block {
 
 /// The delay keywords and their built-in values (BIND dnssec-policy's
 /// defaults where it has the symbol).
-const DELAYS: [(&str, i64); 9] = [
+const DELAYS: [(&str, i64); 10] = [
     ("max-zone-ttl", DAY),
     ("zone-propagation-delay", 300),
     ("parent-propagation-delay", HOUR),
@@ -137,6 +140,7 @@ const DELAYS: [(&str, i64); 9] = [
     ("publish-safety", HOUR),
     ("retire-safety", HOUR),
     ("parent-check-interval", DAY),
+    ("purge-keys", 0),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -666,6 +670,7 @@ impl PolicyFile {
                 publish_safety: delay("publish-safety"),
                 retire_safety: delay("retire-safety"),
                 check_interval: delay("parent-check-interval"),
+                purge_keys: delay("purge-keys"),
             },
         };
         validate(&policy).map_err(error)?;
