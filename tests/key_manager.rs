@@ -691,3 +691,77 @@ fn purge_keys_removes_a_deleted_key_from_the_token_and_the_directory() {
     let check = lab.manager(delete + 2 * DAY, &["--check"]);
     assert!(check.status.success(), "{check:?}");
 }
+
+#[test]
+fn keys_are_made_in_the_policys_token_and_keys_of_another_token_are_not_its() {
+    let hsm = Hsm::with_tokens(&["test", "other"]);
+    let pin_file = hsm.private_file("pin", PIN.as_bytes());
+    let keys = hsm.dir().join("keys");
+    std::fs::create_dir(&keys).expect("keys");
+    let policy = hsm.dir().join("policy.conf");
+    std::fs::write(
+        &policy,
+        "zone example.com { algorithm ECDSAP256SHA256; token-uri \"pkcs11:token=other\"; };",
+    )
+    .expect("policy");
+    let t0 = 1_780_000_000;
+    // A key in token "test" whose label the pattern would make.
+    let stray = format!("example.com-zsk-{}", stamp(t0 - DAY));
+    hsm.run_ok(
+        "pkcs11-keygen",
+        &["-a", "ECDSAP256SHA256", "--token", "test", "-l", &stray],
+    );
+    hsm.run_ok(
+        "dnskey-from-label",
+        &[
+            "--token",
+            "test",
+            "-l",
+            &stray,
+            "-K",
+            keys.to_str().expect("path"),
+            "example.com",
+        ],
+    );
+    let run = |extra: &[&str]| {
+        hsm.tool("key-manager")
+            .env("P11DNSSEC_NOW", t0.to_string())
+            .args([
+                "-c",
+                policy.to_str().expect("path"),
+                "-K",
+                keys.to_str().expect("path"),
+            ])
+            .args(["--pin-file", pin_file.to_str().expect("path")])
+            .args(extra)
+            .output()
+            .expect("key-manager")
+    };
+    let output = run(&[]);
+    assert!(output.status.success(), "{output:?}");
+    let count = |token: &str| {
+        hsm.pkcs11_tool(&[
+            "--token-label",
+            token,
+            "--login",
+            "--pin",
+            PIN,
+            "--list-objects",
+        ])
+        .lines()
+        .filter(|l| l.contains("Object;"))
+        .count()
+    };
+    assert_eq!(count("other"), 4, "a KSK and a ZSK in the policy's token");
+    assert_eq!(count("test"), 2, "only the stray key");
+    let json = run(&["-n", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let listed = json["zones"][0]["keys"].as_array().expect("keys").clone();
+    assert_eq!(listed.len(), 3);
+    let stray_key = listed
+        .iter()
+        .find(|k| k["label"] == stray.as_str())
+        .expect("stray listed");
+    assert_eq!(stray_key["managed"], false);
+    assert_eq!(listed.iter().filter(|k| k["managed"] == true).count(), 2);
+}
