@@ -234,6 +234,8 @@ pub fn tool_path(name: &str) -> PathBuf {
         "key-settime" => env!("CARGO_BIN_EXE_key-settime"),
         "key-revoke" => env!("CARGO_BIN_EXE_key-revoke"),
         "zone-verify" => env!("CARGO_BIN_EXE_zone-verify"),
+        "key-manager" => env!("CARGO_BIN_EXE_key-manager"),
+        "key-coverage" => env!("CARGO_BIN_EXE_key-coverage"),
         "pkcs11-backup" => env!("CARGO_BIN_EXE_pkcs11-backup"),
         "pkcs11-restore" => env!("CARGO_BIN_EXE_pkcs11-restore"),
         other => panic!("unknown tool {other}"),
@@ -242,7 +244,7 @@ pub fn tool_path(name: &str) -> PathBuf {
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 12] = [
+pub const TOOLS: [&str; 14] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -253,6 +255,8 @@ pub const TOOLS: [&str; 12] = [
     "key-settime",
     "key-revoke",
     "zone-verify",
+    "key-manager",
+    "key-coverage",
     "pkcs11-backup",
     "pkcs11-restore",
 ];

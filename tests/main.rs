@@ -14,6 +14,7 @@ mod guide;
 mod health_check;
 mod hostile;
 mod hsm;
+mod key_manager;
 mod key_revoke;
 mod key_settime;
 mod key_trust;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod inputs;
 pub mod keyfile;
 pub mod keymeta;
+pub mod keymgr;
 pub mod keys;
 pub mod keysource;
 pub mod name;
