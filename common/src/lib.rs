@@ -13,6 +13,7 @@ pub mod keyfile;
 pub mod keymeta;
 pub mod keys;
 pub mod keysource;
+pub mod ksr;
 pub mod name;
 pub mod output;
 pub mod parent_ds;
