@@ -228,13 +228,15 @@ pub fn tool_path(name: &str) -> PathBuf {
         "key-settime" => env!("CARGO_BIN_EXE_key-settime"),
         "key-revoke" => env!("CARGO_BIN_EXE_key-revoke"),
         "zone-verify" => env!("CARGO_BIN_EXE_zone-verify"),
+        "ksr-request" => env!("CARGO_BIN_EXE_ksr-request"),
+        "ksr-sign" => env!("CARGO_BIN_EXE_ksr-sign"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 10] = [
+pub const TOOLS: [&str; 12] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -245,6 +247,8 @@ pub const TOOLS: [&str; 10] = [
     "key-settime",
     "key-revoke",
     "zone-verify",
+    "ksr-request",
+    "ksr-sign",
 ];
 
 /// The project's own test data (`tests/data`).
