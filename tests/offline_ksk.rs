@@ -680,3 +680,169 @@ fn delv(c: &Ceremony, signed: &Path, parent_ds: &[String]) -> String {
     }
     text
 }
+
+/// A Knot DNS `keymgr` side (3.2, Debian's `knot`): its own KASP database
+/// and an offline-KSK policy.
+fn knot_side(c: &Ceremony, name: &str) -> PathBuf {
+    let dir = c.path(name);
+    std::fs::create_dir(&dir).expect("knot dir");
+    let conf = dir.join("knot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "database:\n  kasp-db: {d}/db\ntemplate:\n  - id: default\n    storage: {d}\n\
+             policy:\n  - id: offline\n    manual: on\n    offline-ksk: on\n    algorithm: ecdsap256sha256\n\
+             \x20   zsk-lifetime: 30d\n    dnskey-ttl: 3600\n    zone-max-ttl: 3600\n    rrsig-lifetime: 14d\n    rrsig-refresh: 7d\n\
+             zone:\n  - domain: example.com\n    dnssec-policy: offline\n",
+            d = dir.display()
+        ),
+    )
+    .expect("knot.conf");
+    conf
+}
+
+fn keymgr(conf: &Path, args: &[&str]) -> Output {
+    Command::new("keymgr")
+        .arg("-c")
+        .arg(conf)
+        .arg("example.com")
+        .args(args)
+        .output()
+        .expect("keymgr must be installed (scripts/test installs knot)")
+}
+
+#[test]
+fn knot_keymgr_signs_our_request_and_validates_our_response() {
+    let c = Ceremony::new();
+    let real = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    // Knot's ceremony signs our request (Unix header times, which Knot
+    // 3.2 needs) and our signer publishes its response: ZSK 2 is the one
+    // ZSK from now on, Knot's KSK made just before the request's start.
+    let ksk_side = knot_side(&c, "knot-ksk");
+    ok(
+        &keymgr(&ksk_side, &["generate", "ksk=yes", "zsk=no"]),
+        "keymgr generate",
+    );
+    let dnskey = ok(&keymgr(&ksk_side, &["dnskey"]), "keymgr dnskey");
+    std::fs::write(c.path("knot-ksk.key"), &dnskey).expect("ksk key");
+    let output = c
+        .tool("ksr-request", real + 60)
+        .args(["-K", c.zsk_dir.to_str().expect("path")])
+        .args([
+            "-i",
+            "now",
+            "-e",
+            "+30d",
+            "--unix-time",
+            "-f",
+            "unix.ksr",
+            "example.com",
+        ])
+        .output()
+        .expect("ksr-request");
+    ok(&output, "ksr-request --unix-time");
+    let request = std::fs::read_to_string(c.path("unix.ksr")).expect("ksr");
+    assert!(
+        request.starts_with(&format!(";; KeySigningRequest 1.0 {} (", real + 60)),
+        "{request}"
+    );
+    let knot_skr = ok(
+        &keymgr(
+            &ksk_side,
+            &["sign-ksr", c.path("unix.ksr").to_str().expect("p")],
+        ),
+        "keymgr sign-ksr",
+    );
+    std::fs::write(c.path("knot.skr"), &knot_skr).expect("skr");
+    let output = c
+        .tool("zone-sign", real + 120)
+        .args([
+            "--token",
+            "signer",
+            "-S",
+            "-K",
+            c.zsk_dir.to_str().expect("path"),
+        ])
+        .args([
+            "-o",
+            "example.com",
+            "-f",
+            "knot.signed",
+            "--skr",
+            "knot.skr",
+        ])
+        .args(["--skr-ksk", "knot-ksk.key"])
+        .arg(&c.zone)
+        .output()
+        .expect("zone-sign");
+    ok(&output, "zone-sign --skr with Knot's response");
+    assert_validates(&c.path("knot.signed"), "example.com", &[]);
+
+    // Our ceremony signs Knot's request; Knot validates our response.
+    let zsk_side = knot_side(&c, "knot-zsk");
+    ok(
+        &keymgr(&zsk_side, &["pregenerate", "+60d"]),
+        "keymgr pregenerate",
+    );
+    let knot_ksr = ok(
+        &keymgr(&zsk_side, &["generate-ksr", "+0", "+60d"]),
+        "generate-ksr",
+    );
+    std::fs::write(c.path("knot.ksr"), &knot_ksr).expect("ksr");
+    let output = c
+        .tool("ksr-sign", real)
+        .args([
+            "--token",
+            "ceremony",
+            "-K",
+            c.ksk_dir.to_str().expect("path"),
+        ])
+        .args([
+            "-f",
+            "knot.ksr",
+            "-e",
+            "+61d",
+            "--unix-time",
+            "-w",
+            "ours.skr",
+            "example.com",
+        ])
+        .output()
+        .expect("ksr-sign");
+    ok(&output, "ksr-sign of Knot's request");
+    let validate = |file: &str| {
+        let output = keymgr(
+            &zsk_side,
+            &["validate-skr", c.path(file).to_str().expect("p")],
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    };
+    let verdict = validate("ours.skr");
+    assert!(
+        verdict.contains("OK") && !verdict.contains("error"),
+        "{verdict}"
+    );
+    // Knot is a judge here: a changed signature is an error to it (its
+    // exit status stays 0, bind-lifecycle.md §7).
+    let ours = std::fs::read_to_string(c.path("ours.skr")).expect("skr");
+    let line = ours
+        .lines()
+        .find(|l| l.contains("\tRRSIG\tDNSKEY "))
+        .expect("an RRSIG");
+    let at = line.len() - 10;
+    let flipped = if &line[at..=at] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &line[..at], &line[at + 1..]);
+    std::fs::write(c.path("bad.skr"), ours.replacen(line, &tampered, 1)).expect("write");
+    assert!(validate("bad.skr").contains("invalid SignedKeyResponse"));
+    ok(
+        &keymgr(
+            &zsk_side,
+            &["import-skr", c.path("ours.skr").to_str().expect("p")],
+        ),
+        "keymgr import-skr",
+    );
+}

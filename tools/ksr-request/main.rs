@@ -31,6 +31,8 @@ Options:
   -e DATE          end of the period (required)
   -f FILE          write the request to FILE (replaced atomically; default
                    stdout)
+      --unix-time  bundle times in the headers as Unix seconds, the form Knot
+                   3.2's keymgr reads (BIND reads both)
       --insecure-key-dir  read key files and a DIR that anyone may write
                    (refused otherwise; group-writable gets a warning)
   -h, --help       print this help
@@ -47,6 +49,7 @@ struct Args {
     end: Option<String>,
     output: Option<PathBuf>,
     insecure_key_dir: bool,
+    unix_time: bool,
     zone: Option<String>,
 }
 
@@ -60,6 +63,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             Opt::Short('e') => a.end = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('f') => a.output = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?)),
             _ if opt.is_long("insecure-key-dir") => a.insecure_key_dir = true,
+            _ if opt.is_long("unix-time") => a.unix_time = true,
             _ if opt.is('h', "help") => return Ok(Parsed::Help),
             _ if opt.is('V', "version") => return Ok(Parsed::Version),
             Opt::Value(value) if a.zone.is_none() => {
@@ -141,7 +145,7 @@ fn run(args: &Args) -> Result<()> {
                 .collect(),
         })
         .collect();
-    let text = format::write(Kind::Request, &origin, &slots, &[], now);
+    let text = format::write(Kind::Request, &origin, &slots, &[], now, args.unix_time);
     match out.as_mut() {
         Some(file) => {
             let shown = file.path().display().to_string();

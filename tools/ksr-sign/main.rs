@@ -56,6 +56,8 @@ Options:
       --cds-digest DIGEST
                    CDS digest type (SHA-256, SHA-384; repeatable; default
                    SHA-256)
+      --unix-time  bundle times in the headers as Unix seconds, the form Knot
+                   3.2's keymgr reads (BIND reads both)
       --insecure-key-dir  read key files and a DIR that anyone may write
                    (refused otherwise; group-writable gets a warning)
   -h, --help       print this help
@@ -78,6 +80,7 @@ struct Args {
     key_dir: Option<PathBuf>,
     output: Option<PathBuf>,
     insecure_key_dir: bool,
+    unix_time: bool,
     algorithms: Option<Vec<Algorithm>>,
     min_rsa_bits: Option<usize>,
     max_slot: Option<i64>,
@@ -105,6 +108,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             Opt::Short('K') => a.key_dir = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?)),
             Opt::Short('w') => a.output = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?)),
             _ if opt.is_long("insecure-key-dir") => a.insecure_key_dir = true,
+            _ if opt.is_long("unix-time") => a.unix_time = true,
             _ if opt.is_long("algorithms") => {
                 let text = cli::value(&mut parser, &opt)?;
                 let list = text
@@ -257,7 +261,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     let (bundles, breaks) = respond(&request, &ksks, end, &origin, &policy, &mut |key, data| {
         store.sign(key, data)
     })?;
-    let text = format::write(Kind::Response, &origin, &bundles, &breaks, now);
+    let text = format::write(
+        Kind::Response,
+        &origin,
+        &bundles,
+        &breaks,
+        now,
+        args.unix_time,
+    );
     match out.as_mut() {
         Some(file) => {
             let shown = file.path().display().to_string();

@@ -208,12 +208,18 @@ fn excerpt(text: &str) -> String {
         .collect()
 }
 
-/// A bundle's header line.
-pub fn header(kind: Kind, time: i64) -> String {
+/// A bundle's header line; its time as BIND writes it, or with
+/// `unix_time` as Unix seconds, the one form Knot 3.2 reads (BIND and
+/// named read both).
+pub fn header(kind: Kind, time: i64, unix_time: bool) -> String {
+    let stamp = if unix_time {
+        time.to_string()
+    } else {
+        crate::time::format_timestamp(time)
+    };
     format!(
-        ";; {} 1.0 {} ({})",
+        ";; {} 1.0 {stamp} ({})",
         kind.word(),
-        crate::time::format_timestamp(time),
         crate::time::format_ctime_local(time)
     )
 }
@@ -299,15 +305,22 @@ fn rdata_text(rtype: RType, rdata: &[u8]) -> String {
 }
 
 /// Writes bundles as BIND 9.20 does, groups separated by a blank line
-/// (`groups[i]` is the index of the first bundle of each group after the
-/// first), then the trailer.
-pub fn write(kind: Kind, origin: &Name, bundles: &[Bundle], breaks: &[usize], now: i64) -> String {
+/// (`breaks` holds the index of the first bundle of each group after the
+/// first), then the trailer; `unix_time` as in [`header`].
+pub fn write(
+    kind: Kind,
+    origin: &Name,
+    bundles: &[Bundle],
+    breaks: &[usize],
+    now: i64,
+    unix_time: bool,
+) -> String {
     let mut out = String::new();
     for (index, bundle) in bundles.iter().enumerate() {
         if breaks.contains(&index) {
             out.push('\n');
         }
-        out.push_str(&header(kind, bundle.time));
+        out.push_str(&header(kind, bundle.time, unix_time));
         out.push('\n');
         for record in &bundle.records {
             out.push_str(&record_line(origin, record));
