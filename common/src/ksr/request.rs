@@ -115,9 +115,9 @@ mod tests {
         let got = bundles(&[one.clone(), two.clone()], 100, 1000).expect("bundles");
         let times: Vec<i64> = got.iter().map(|(t, _)| *t).collect();
         assert_eq!(times, [100, 200, 300]);
-        assert_eq!(got[0].1, [one.dnskey.clone()]);
+        assert_eq!(got[0].1, std::slice::from_ref(&one.dnskey));
         assert_eq!(got[1].1.len(), 2);
-        assert_eq!(got[2].1, [two.dnskey.clone()]);
+        assert_eq!(got[2].1, std::slice::from_ref(&two.dnskey));
         // A gap with no ZSK is refused, naming the slot.
         let error = bundles(&[key(1, 0, Some(300))], 100, 1000).expect_err("gap");
         assert!(

@@ -32,6 +32,9 @@ pub struct Ksk {
     pub verifier: Verifier,
 }
 
+/// Makes a signature with a KSK's key number (the token, in ksr-sign).
+pub type SignFn<'a> = dyn FnMut(usize, &[u8]) -> Result<Vec<u8>> + 'a;
+
 /// More response bundles than this is a mistake (10 years of 9-day slots
 /// are 400).
 const MAX_BUNDLES: usize = 100_000;
@@ -48,7 +51,7 @@ pub fn respond(
     end: i64,
     origin: &Name,
     policy: &Policy,
-    sign: &mut dyn FnMut(usize, &[u8]) -> Result<Vec<u8>>,
+    sign: &mut SignFn<'_>,
 ) -> Result<(Vec<Bundle>, Vec<usize>)> {
     policy.check()?;
     let mut out = Vec::new();
@@ -108,7 +111,7 @@ fn bundle_at(
     ksks: &[Ksk],
     origin: &Name,
     policy: &Policy,
-    sign: &mut dyn FnMut(usize, &[u8]) -> Result<Vec<u8>>,
+    sign: &mut SignFn<'_>,
 ) -> Result<Bundle> {
     let shown = crate::time::format_timestamp(t);
     let ttl = slot.records.first().map_or(3600, |r| r.ttl);
