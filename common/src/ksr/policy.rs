@@ -248,3 +248,82 @@ pub fn check_request(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ksr::format::Record;
+
+    const KEY: [&str; 2] = [
+        "qqkPLhDb1zWQC0O+nw2sIfL/rw6yMQ9Cquh/YjldsODipPDbFS7pMU0MSWGkr5RqppBnjjtLP3fbc4oYyyuRZA==",
+        "sn2NprnPfPzAUeMOY6fOhj9RNVQ9BX+jR0fQu+24HlzS3xqVCaxc7bIkbx2zRFMEJDcd0q9yTCV/FvFO1D2aIA==",
+    ];
+
+    fn bundle(time: i64, keys: &[usize]) -> Bundle {
+        Bundle {
+            time,
+            line: time as usize,
+            records: keys
+                .iter()
+                .map(|&k| Record {
+                    ttl: 3600,
+                    rtype: RType::DNSKEY,
+                    rdata: DnsKey::parse_rdata(&["256", "3", "13", KEY[k]])
+                        .expect("key")
+                        .rdata(),
+                    line: time as usize,
+                })
+                .collect(),
+        }
+    }
+
+    fn check(bundles: &[Bundle], end: i64) -> Result<()> {
+        check_request(bundles, &[13], end, &Policy::default(), "ksr")
+    }
+
+    #[test]
+    fn slots_in_order_without_gaps_and_each_zsk_in_one_run() {
+        let day = 86400;
+        let good = [
+            bundle(0, &[0]),
+            bundle(30 * day, &[0, 1]),
+            bundle(40 * day, &[1]),
+        ];
+        check(&good, 90 * day).expect("a rollover");
+        for (bundles, end, why) in [
+            (vec![bundle(0, &[0]), bundle(0, &[0])], day, "overlap"),
+            (
+                vec![bundle(day, &[0]), bundle(0, &[0])],
+                day,
+                "out of order",
+            ),
+            (
+                vec![bundle(0, &[0]), bundle(91 * day, &[0])],
+                92 * day,
+                "a gap longer",
+            ),
+            (vec![bundle(0, &[0])], 91 * day, "the last slot runs"),
+            (
+                vec![bundle(0, &[0]), bundle(day, &[1]), bundle(2 * day, &[0])],
+                3 * day,
+                "one contiguous run",
+            ),
+            (
+                vec![bundle(0, &[0]), bundle(2 * day, &[0])],
+                day,
+                "after the end",
+            ),
+            (vec![bundle(0, &[])], day, "no ZSK"),
+        ] {
+            let error = check(&bundles, end).expect_err(why);
+            assert!(error.to_string().contains(why), "{why}: {error}");
+            assert!(error.to_string().contains("nothing was signed"), "{error}");
+        }
+        let error = check_request(&good, &[8], 90 * day, &Policy::default(), "ksr")
+            .expect_err("no KSK of the ZSKs' algorithm");
+        assert!(
+            error.to_string().contains("no KSK of that algorithm"),
+            "{error}"
+        );
+    }
+}
