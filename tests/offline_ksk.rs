@@ -502,6 +502,42 @@ fn zone_sign_refuses_a_tampered_or_untrusted_skr_and_times_no_bundle_covers() {
         1,
         "{stderr}"
     );
+    // A -e shorter than the SKR's validity bounds the ZSK signatures only:
+    // the KSK's come from the ceremony as they are.
+    let output = c
+        .tool("zone-sign", c.start + DAY)
+        .args([
+            "--token",
+            "signer",
+            "-S",
+            "-K",
+            c.zsk_dir.to_str().expect("path"),
+        ])
+        .args([
+            "-o",
+            "example.com",
+            "-O",
+            "full",
+            "-e",
+            "+20d",
+            "-f",
+            "short.signed",
+            "--skr",
+        ])
+        .arg(&skr)
+        .arg("--skr-ksk")
+        .arg(&c.ksk_key)
+        .arg(&c.zone)
+        .output()
+        .expect("zone-sign");
+    ok(&output, "short -e");
+    let short = std::fs::read_to_string(c.path("short.signed")).expect("signed");
+    assert!(
+        short.lines().any(|l| l.contains(" RRSIG DNSKEY ")
+            && l.contains(&format!(" {} example.com. ", c.ksk_tag))
+            && l.contains(&stamp(c.start + 100 * DAY))),
+        "{short}"
+    );
     // The ZSKs on hand must be the bundle's: without ZSK 2's files on day 35.
     let [_, zsk2] = c.zsk_tags;
     for ext in ["key", "private"] {
