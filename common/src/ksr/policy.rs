@@ -71,6 +71,9 @@ impl Policy {
     }
 }
 
+/// The longest DNSKEY TTL a request may ask for (two days).
+pub const MAX_DNSKEY_TTL: u32 = 172_800;
+
 /// The size BIND counts (RSA: modulus bits).
 fn bits(key: &PublicKey, dnskey: &DnsKey) -> usize {
     match key {
@@ -151,6 +154,19 @@ pub fn check_request(
         }
         let mut seen: Vec<&[u8]> = Vec::new();
         for record in &bundle.records {
+            // The response's records take the request's TTL: one the
+            // online side cannot stretch past what caches should hold.
+            let first_ttl = bundles[0].records.first().map_or(record.ttl, |r| r.ttl);
+            if record.ttl != first_ttl || record.ttl == 0 || record.ttl > MAX_DNSKEY_TTL {
+                return Err(refuse(
+                    bundle,
+                    record.line,
+                    format!(
+                        "TTL {}: a request's DNSKEY TTL is one value from 1 to {MAX_DNSKEY_TTL} ({first_ttl} first)",
+                        record.ttl
+                    ),
+                ));
+            }
             if record.rdata.len() < 5 {
                 return Err(refuse(bundle, record.line, "a DNSKEY without a key".into()));
             }
@@ -314,6 +330,17 @@ mod tests {
                 "after the end",
             ),
             (vec![bundle(0, &[])], day, "no ZSK"),
+            (
+                vec![Bundle {
+                    records: vec![Record {
+                        ttl: 0,
+                        ..bundle(0, &[0]).records[0].clone()
+                    }],
+                    ..bundle(0, &[0])
+                }],
+                day,
+                "TTL 0",
+            ),
         ] {
             let error = check(&bundles, end).expect_err(why);
             assert!(error.to_string().contains(why), "{why}: {error}");
