@@ -637,3 +637,150 @@ fn backups_and_restores_are_audited_without_the_pin() {
         assert!(!line.contains(PIN), "{line}");
     }
 }
+
+/// The line of `p11-probe attrs` for the object of `class`.
+fn attributes_of(hsm: &Hsm, label: &str, class: &str) -> String {
+    let output = probe(hsm, "attrs", label, &[]);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.starts_with(&format!("class={class} ")))
+        .unwrap_or_else(|| panic!("no {class} key {label}"))
+        .to_string()
+}
+
+#[test]
+fn an_edited_backup_cannot_restore_a_modifiable_key() {
+    let (a, b) = two_tokens();
+    a.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-E", "-a", "ECDSAP256SHA256", "-l", "ksk"],
+    );
+    let file = a.dir().join("ksk.backup");
+    assert!(backup(&a, "ksk", "kek", &file).status.success());
+    // The Private-Modifiable line removed and the checksum made right:
+    // what someone who can write the file can do.
+    let text = std::fs::read_to_string(&file).expect("read");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Private-Modifiable: "))
+        .expect("modifiable line")
+        .to_string();
+    let file = edited(&file, &format!("{line}\n"), "");
+    let output = restore(&b, &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("CKA_MODIFIABLE=unset: it is restored with CKA_MODIFIABLE=false"),
+        "{}",
+        stderr(&output)
+    );
+    for class in ["private", "public"] {
+        let line = attributes_of(&b, "ksk", class);
+        assert!(line.split(' ').any(|a| a == "modifiable=false"), "{line}");
+    }
+    // The user PIN cannot give the copy other uses afterwards, nor copy
+    // it into a key with them.
+    for role in ["widen", "copy"] {
+        let said = String::from_utf8_lossy(&probe(&b, role, "ksk", &[]).stdout).into_owned();
+        assert_eq!(said.matches(": refused ").count(), 3, "{role}: {said}");
+    }
+}
+
+#[test]
+fn only_a_trusted_unwrapping_key_restores_and_the_key_tag_is_checked() {
+    let (a, b) = two_tokens();
+    // The attacker's backup: their own key, wrapped under an AES key whose
+    // value they know, which the target holds too, but untrusted (anyone
+    // with the user PIN can make one).
+    import_kek(&a, "known", OTHER_KEK, true);
+    import_kek(&b, "known", OTHER_KEK, false);
+    a.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-E", "-a", "ECDSAP256SHA256", "-l", "ksk"],
+    );
+    let theirs = a.dir().join("theirs.backup");
+    assert!(backup(&a, "ksk", "known", &theirs).status.success());
+    let before = objects(&b);
+    assert_refused(
+        &restore(&b, &theirs),
+        "the unwrapping key 'known' is not marked CKA_TRUSTED",
+    );
+    assert_eq!(objects(&b), before, "nothing was made");
+
+    // The operator's file and the key tag of their DS.
+    let file = a.dir().join("ksk.backup");
+    assert!(backup(&a, "ksk", "kek", &file).status.success());
+    let dir = a.dir().join("k");
+    std::fs::create_dir(&dir).expect("dir");
+    a.run_ok(
+        "dnskey-from-label",
+        &[
+            "-l",
+            "ksk",
+            "-f",
+            "KSK",
+            "-K",
+            dir.to_str().expect("path"),
+            "example.com",
+        ],
+    );
+    let tag: u16 = names(&dir)
+        .iter()
+        .find_map(|n| n.strip_suffix(".key")?.rsplit('+').next()?.parse().ok())
+        .expect("key tag in the K-file name");
+    let wrong = tag.wrapping_add(1000).to_string();
+    let path = file.to_str().expect("path");
+    // Refused before any module is loaded.
+    let output = run(
+        &b,
+        "pkcs11-restore",
+        &["-m", "/nonexistent/module.so", "--key-tag", &wrong, path],
+    );
+    assert_refused(&output, &format!("does not have key tag {wrong}"));
+    assert!(
+        stderr(&output).contains(&format!("key tag {tag} as a KSK (flags 257)")),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(objects(&b), before);
+    let output = run(&b, "pkcs11-restore", &["--key-tag", &tag.to_string(), path]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        said.contains(&format!(
+            "\nDNSKEY ECDSAP256SHA256 (13): key tag {tag} as a KSK (flags 257), "
+        )),
+        "{said}"
+    );
+}
+
+#[test]
+fn labels_reach_the_terminal_escaped() {
+    let (a, b) = two_tokens();
+    let label = "evil\u{1b}[2J\rfake\nline";
+    a.run_ok(
+        "pkcs11-keygen",
+        &["-q", "-E", "-a", "ECDSAP256SHA256", "-l", label],
+    );
+    let file = a.dir().join("evil.backup");
+    let output = backup(&a, label, "kek", &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let escaped = "'evil\\x1b[2J\\x0dfake\\x0aline'";
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(said.starts_with(&format!("Key pair {escaped} ")), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    let output = restore(&b, &file);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(said.starts_with(&format!("Key pair {escaped} ")), "{said}");
+    assert!(!said.contains(['\u{1b}', '\r']), "{said}");
+    let output = restore(&b, &file);
+    assert_refused(
+        &output,
+        &format!("already holds an object labelled {escaped}"),
+    );
+    assert!(
+        !stderr(&output).contains(['\u{1b}', '\r']),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -117,23 +117,27 @@ pub fn message(record: &AuditRecord<'_>) -> String {
     text
 }
 
-/// Escapes a value (see the module documentation) and quotes it if needed.
-fn quote(value: &str) -> String {
+/// Bytes as one line of printable ASCII (see the module documentation):
+/// `\\`, `\"` and `\xNN` for every byte outside printable ASCII, so
+/// that a label from a token or a file cannot move the cursor, clear the
+/// screen or start a line of its own on a terminal or in a log. Shared by
+/// the audit lines and the messages of pkcs11-backup and pkcs11-restore.
+pub fn escape(value: &[u8]) -> String {
     let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => escaped.push_str("\\\\"),
-            '"' => escaped.push_str("\\\""),
-            ' ' => escaped.push(' '),
-            c if c.is_ascii_graphic() => escaped.push(c),
-            c => {
-                let mut buffer = [0u8; 4];
-                for byte in c.encode_utf8(&mut buffer).bytes() {
-                    escaped.push_str(&format!("\\x{byte:02x}"));
-                }
-            }
+    for &byte in value {
+        match byte {
+            b'\\' => escaped.push_str("\\\\"),
+            b'"' => escaped.push_str("\\\""),
+            b' '..=b'~' => escaped.push(char::from(byte)),
+            _ => escaped.push_str(&format!("\\x{byte:02x}")),
         }
     }
+    escaped
+}
+
+/// Escapes a value (see the module documentation) and quotes it if needed.
+fn quote(value: &str) -> String {
+    let escaped = escape(value.as_bytes());
     if escaped.is_empty() || escaped.contains([' ', '"']) {
         format!("\"{escaped}\"")
     } else {

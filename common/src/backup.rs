@@ -49,6 +49,9 @@ pub const WRAP_MECHANISM: &str = "CKM_AES_KEY_WRAP_PAD";
 /// The largest backup file read (an RSA-4096 backup is about 4 KiB).
 pub const MAX_FILE_SIZE: u64 = 1 << 20;
 
+/// The most `Name: value` lines a backup may have (it has at most 25).
+const MAX_FIELDS: usize = 64;
+
 const COMMENT: &str = "; p11dnssec key backup: the private key is wrapped, never in the clear";
 
 /// The key types a backup holds.
@@ -296,6 +299,7 @@ impl Backup {
         }
         let body = std::str::from_utf8(body).map_err(|_| error(None, "not UTF-8 text".into()))?;
         let mut fields: Vec<(usize, &str, &str)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (index, line) in body.lines().enumerate() {
             let number = index + 1;
             if line.starts_with(';') || line.is_empty() {
@@ -305,8 +309,17 @@ impl Backup {
                 .split_once(": ")
                 .or_else(|| line.strip_suffix(':').map(|n| (n, "")))
                 .ok_or_else(|| error(Some(number), "expected 'Name: value'".into()))?;
-            if fields.iter().any(|(_, seen, _)| *seen == name) {
+            if !seen.insert(name) {
                 return Err(error(Some(number), format!("'{name}' is given twice")));
+            }
+            // A backup has about 25 lines; each is looked for by name
+            // below, so a file of many (1 MiB of short lines) would cost
+            // time quadratic in their number.
+            if fields.len() == MAX_FIELDS {
+                return Err(error(
+                    Some(number),
+                    format!("more than {MAX_FIELDS} lines: not a p11dnssec key backup"),
+                ));
             }
             fields.push((number, name, value));
         }
@@ -507,5 +520,28 @@ mod tests {
                 "{to}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn a_file_of_many_lines_is_refused_at_once() {
+        let mut body = String::from("Format: p11dnssec-key-backup 1\n");
+        let mut n = 0u32;
+        while body.len() < (MAX_FILE_SIZE as usize) - 200 {
+            body.push_str(&format!("x{n:06}:\n"));
+            n += 1;
+        }
+        let sum = hex(&sha2::Sha256::digest(body.as_bytes()));
+        let file = format!("{body}Checksum: SHA-256 {sum}\n");
+        let started = std::time::Instant::now();
+        let error = Backup::parse("f", file.as_bytes()).expect_err("many lines");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            error.to_string(),
+            "f:65: more than 64 lines: not a p11dnssec key backup"
+        );
     }
 }

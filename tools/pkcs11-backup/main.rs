@@ -5,7 +5,7 @@
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
 use common::pkcs11::keypair::find_key_pair;
 use common::pkcs11::object::{id_hex, parse_hex_id, parse_numeric_id, ObjectSelector};
-use common::pkcs11::wrap::{backup_key_pair, find_wrapping_key, Use};
+use common::pkcs11::wrap::{backup_key_pair, find_wrapping_key, quoted, Use};
 use common::pkcs11::Access;
 use common::uri::Pkcs11Uri;
 use common::{output::AtomicFile, output::Stdout, Error, Result};
@@ -184,14 +184,15 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     if !args.quiet {
         let mut out = Stdout::new();
         out.line(&format!(
-            "Key pair '{}' (id {}) backed up to '{shown}', wrapped under '{}'.",
-            String::from_utf8_lossy(&backup.label),
+            "Key pair {} (id {}) backed up to '{}', wrapped under {}.",
+            quoted(&backup.label),
             if backup.id.is_empty() {
                 "none".into()
             } else {
                 id_hex(&backup.id)
             },
-            String::from_utf8_lossy(&backup.wrap_key.label)
+            common::audit::escape(shown.as_bytes()),
+            quoted(&backup.wrap_key.label)
         ))?;
         out.flush()?;
     }

@@ -2,10 +2,12 @@
 //! unwrapped inside the token with its label, CKA_ID and protection flags,
 //! and kept only once it has been proved to sign for its public key.
 
+use common::algorithm::Algorithm;
 use common::backup::{Backup, MAX_FILE_SIZE};
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
+use common::dnskey::{check_key_fits, DnsKey};
 use common::pkcs11::object::id_hex;
-use common::pkcs11::wrap::{check_target_free, find_wrapping_key, restore_key_pair, Use};
+use common::pkcs11::wrap::{check_target_free, find_wrapping_key, quoted, restore_key_pair, Use};
 use common::pkcs11::{Access, Token};
 use common::{output::Stdout, Error, Result};
 use std::ffi::OsString;
@@ -14,20 +16,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const HELP: &str = "\
-Usage: pkcs11-restore [-m module] [-s slot] [--unwrap-key LABEL] [-p PIN] [-q] FILE
+Usage: pkcs11-restore [-m module] [-s slot] [--unwrap-key LABEL] [--key-tag TAG]
+                      [-p PIN] [-q] FILE
 
 Restore the key pair in FILE, a pkcs11-backup file, on the token: the
 checksum is checked first, a label or CKA_ID the token already has is
 refused, the private key is unwrapped inside the token under the AES key
-labelled as in the file (or --unwrap-key), with the original label, CKA_ID
-and protection flags, and the public key is created. A signature made with
-the restored key and verified in software against the file's public key
-must succeed before the pair is kept; on any failure what was made is
-destroyed and the token is as it was.
+labelled as in the file (or --unwrap-key), which the security officer must
+have marked CKA_TRUSTED, with the original label, CKA_ID and protection
+flags (never modifiable or copyable), and the public key is created. A
+signature made with the restored key and verified in software against the
+file's public key must succeed before the pair is kept; on any failure what
+was made is destroyed and the token is as it was. On success the DNSKEY key
+tags of the restored key are printed, to compare with the zone's DS.
 
 Options:
       --unwrap-key LABEL  the AES key to unwrap under (default: the file's
                           Wrap-Key-Label)
+      --key-tag TAG       refuse the file, before the token is opened, unless
+                          its key has this DNSKEY key tag (as a KSK or a ZSK)
   -q, --quiet             print nothing on success
   -h, --help              print this help
   -V, --version           print the version
@@ -46,6 +53,7 @@ fn help_text() -> String {
 struct Args {
     connection: ConnectionArgs,
     unwrap_key: Option<Vec<u8>>,
+    key_tag: Option<u16>,
     file: PathBuf,
     quiet: bool,
 }
@@ -53,7 +61,7 @@ struct Args {
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut connection = ConnectionArgs::default();
-    let (mut unwrap_key, mut file, mut quiet) = (None, None, false);
+    let (mut unwrap_key, mut key_tag, mut file, mut quiet) = (None, None, None, false);
     while let Some(opt) = cli::next_opt(&mut parser)? {
         if connection.take(&opt, &mut parser)? {
             continue;
@@ -61,6 +69,13 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         // Long only: -u is BIND's in key-settime and zone-sign.
         if opt.is_long("unwrap-key") {
             unwrap_key = Some(cli::os_bytes(cli::value_os(&mut parser, &opt)?));
+        } else if opt.is_long("key-tag") {
+            key_tag = Some(cli::value_parsed(
+                &mut parser,
+                &opt,
+                "a key tag (0 to 65535)",
+                |text| text.parse::<u16>().ok(),
+            )?);
         } else if opt.is('q', "quiet") {
             quiet = true;
         } else if opt.is('h', "help") {
@@ -80,6 +95,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
     Ok(Parsed::Run(Args {
         connection,
         unwrap_key,
+        key_tag,
         file,
         quiet,
     }))
@@ -111,10 +127,52 @@ fn read_backup(path: &std::path::Path) -> Result<Backup> {
     Backup::parse(&shown, &text)
 }
 
+/// The DNSKEY key tags of the backup's key, for each algorithm it can
+/// sign with (RSA keys: four), as a KSK (flags 257) and as a ZSK (256).
+fn key_tags(backup: &Backup) -> Result<Vec<(Algorithm, u16, u16)>> {
+    let key = backup.public.public_key()?;
+    let mut tags = Vec::new();
+    for algorithm in Algorithm::ALL {
+        if check_key_fits(&key, algorithm).is_ok() {
+            let tag = |flags| DnsKey::from_public_key(&key, algorithm, flags).map(|k| k.key_tag());
+            tags.push((algorithm, tag(257)?, tag(256)?));
+        }
+    }
+    Ok(tags)
+}
+
+fn describe_tags(tags: &[(Algorithm, u16, u16)]) -> String {
+    tags.iter()
+        .map(|(algorithm, ksk, zsk)| {
+            format!(
+                "{algorithm} ({}): key tag {ksk} as a KSK (flags 257), {zsk} as a ZSK (flags 256)",
+                algorithm.number()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn run(args: &Args, environment: &Environment) -> Result<()> {
     // The whole file is checked before any module is loaded: a damaged
     // file changes nothing anywhere.
     let backup = read_backup(&args.file)?;
+    let tags = key_tags(&backup)?;
+    // A key tag is a 16-bit checksum: it catches the wrong file, not a
+    // key made to match (that is what CKA_TRUSTED on the unwrapping key
+    // is for).
+    if let Some(wanted) = args.key_tag {
+        if !tags
+            .iter()
+            .any(|(_, ksk, zsk)| *ksk == wanted || *zsk == wanted)
+        {
+            return Err(Error::Failed(format!(
+                "the key in '{}' does not have key tag {wanted} ({}): nothing was restored",
+                common::audit::escape(args.file.as_os_str().as_encoded_bytes()),
+                describe_tags(&tags)
+            )));
+        }
+    }
     let spec = args.connection.resolve(None, environment)?;
     let token = common::audit::open_token_audited(
         "pkcs11-restore",
@@ -164,8 +222,8 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     if !args.quiet {
         let mut out = Stdout::new();
         out.line(&format!(
-            "Key pair '{}' (id {}) restored on {}.",
-            String::from_utf8_lossy(&backup.label),
+            "Key pair {} (id {}) restored on {}.",
+            quoted(&backup.label),
             if backup.id.is_empty() {
                 "none".into()
             } else {
@@ -173,6 +231,13 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             },
             slot.describe()
         ))?;
+        for (algorithm, ksk, zsk) in &tags {
+            out.line(&format!(
+                "DNSKEY {algorithm} ({}): key tag {ksk} as a KSK (flags 257), {zsk} as a ZSK \
+                 (flags 256).",
+                algorithm.number()
+            ))?;
+        }
         out.flush()?;
     }
     Ok(())
@@ -194,7 +259,17 @@ mod tests {
         let args = parse(&["--unwrap-key", "kek", "f", "-q"]).expect("parse");
         assert_eq!(args.unwrap_key, Some(b"kek".to_vec()));
         assert!(args.quiet);
-        for bad in [&[][..], &["a", "b"], &["-x", "f"], &["-u", "kek", "f"]] {
+        assert_eq!(args.key_tag, None);
+        let args = parse(&["--key-tag", "12345", "f"]).expect("parse");
+        assert_eq!(args.key_tag, Some(12345));
+        for bad in [
+            &[][..],
+            &["a", "b"],
+            &["-x", "f"],
+            &["-u", "kek", "f"],
+            &["--key-tag", "65536", "f"],
+            &["--key-tag", "x", "f"],
+        ] {
             assert_eq!(parse(bad).expect_err("must fail").exit_code(), 2, "{bad:?}");
         }
     }

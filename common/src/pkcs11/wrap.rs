@@ -35,7 +35,7 @@ pub struct WrappingKey {
 
 impl WrappingKey {
     fn name(&self) -> String {
-        format!("'{}'", String::from_utf8_lossy(&self.label))
+        quoted(&self.label)
     }
 }
 
@@ -46,8 +46,10 @@ pub enum Use {
     Unwrap,
 }
 
-fn quoted(label: &[u8]) -> String {
-    format!("'{}'", String::from_utf8_lossy(label))
+/// A label as messages show it: quoted, and escaped (labels come from the
+/// token or the backup file, and either may hold ESC, CR or a newline).
+pub fn quoted(label: &[u8]) -> String {
+    format!("'{}'", crate::audit::escape(label))
 }
 
 /// One attribute, asked for alone: a token answers a whole template with
@@ -141,6 +143,19 @@ pub fn find_wrapping_key(session: &Session, label: &[u8], usage: Use) -> Result<
             "{} may not {} keys ({name} is not true)",
             key.name(),
             if usage == Use::Wrap { "wrap" } else { "unwrap" }
+        )));
+    }
+    // The file names the unwrapping key, and the file proves no origin:
+    // anyone with the user PIN can make an AES key whose value they know
+    // and wrap a key of their own under it. Only a key the security
+    // officer marked (as for the wrap) makes the restored key the
+    // officer's. The wrap side says why in backup_key_pair.
+    if usage == Use::Unwrap && !key.trusted {
+        return Err(Error::Failed(format!(
+            "the unwrapping key {} is not marked CKA_TRUSTED by the token's security officer: \
+             pkcs11-restore unwraps only under a key the officer trusts (anyone with the user \
+             PIN can make an untrusted key and a backup for it); nothing was restored",
+            key.name()
         )));
     }
     Ok(key)
@@ -421,11 +436,27 @@ pub fn check_target_free(session: &Session, backup: &Backup) -> Result<()> {
 /// the file can compute it again), so a file must not be able to make the
 /// new copy readable: CKA_SENSITIVE and CKA_PRIVATE are always true, and an
 /// extractable key gets CKA_WRAP_WITH_TRUSTED (else anyone with the user
-/// PIN could wrap it under a key of their own). Returns the flags and a
-/// note for each one raised.
+/// PIN could wrap it under a key of their own); CKA_MODIFIABLE is always
+/// false (else the user PIN could give the copy uses afterwards). Returns
+/// the flags and a note for each one changed.
 pub fn restore_flags(file: &PrivateFlags) -> (PrivateFlags, Vec<String>) {
     let mut flags = file.clone();
     let mut notes = Vec::new();
+    // Never modifiable, whatever the file says (pkcs11-keygen makes keys
+    // so): a modifiable key lets the user PIN set CKA_DECRYPT or
+    // CKA_DERIVE afterwards. CKA_COPYABLE stays the file's (pkcs11-keygen
+    // -E keys are copyable): with CKA_MODIFIABLE false SoftHSM2 refuses a
+    // copy with any other attribute, label included.
+    if flags.modifiable != Some(false) {
+        notes.push(format!(
+            "the backup gives the key CKA_MODIFIABLE={}: it is restored with \
+             CKA_MODIFIABLE=false",
+            flags
+                .modifiable
+                .map_or("unset".to_string(), |b| b.to_string())
+        ));
+        flags.modifiable = Some(false);
+    }
     let mut raise = |slot: &mut Option<bool>, name: &str| {
         if *slot != Some(true) {
             notes.push(format!(
@@ -639,6 +670,8 @@ fn create_public(session: &Session, backup: &Backup, key_type: KeyType) -> Resul
             template.push(Attribute::EcPoint(point.clone()));
         }
     }
+    // Last, as in flag_attributes: SoftHSM2 refuses what follows it.
+    template.push(Attribute::Modifiable(false));
     session
         .create_object(&template)
         .map_err(|e| Error::pkcs11("creating the public key", e))
@@ -762,6 +795,15 @@ mod tests {
         ] {
             assert_eq!(flag, Some(false));
         }
-        assert_eq!(notes.len(), 7, "{notes:?}");
+        // Not modifiable, whether the file says true or nothing (a line
+        // removed and the checksum made right).
+        assert_eq!(restored.modifiable, Some(false));
+        assert_eq!(notes.len(), 8, "{notes:?}");
+        let (restored, notes) = restore_flags(&PrivateFlags {
+            modifiable: Some(true),
+            ..restored
+        });
+        assert_eq!(restored.modifiable, Some(false));
+        assert_eq!(notes.len(), 1, "{notes:?}");
     }
 }

@@ -18,6 +18,9 @@
 //!   unwrap, marked `CKA_TRUSTED` unless `P11PROBE_KEK_TRUSTED=0`: the same
 //!   key-encryption key in two tokens, as an HA pair or a replacement HSM
 //!   gets it from a key ceremony;
+//! - `p11-probe widen LABEL`: as the user, tries to give the private key
+//!   other uses and another label (`C_SetAttributeValue`), printing
+//!   `set NAME: done` or `set NAME: refused CKR_…` for each;
 //! - `p11-probe value LABEL`: the attack of `attack`, printing the private
 //!   value it read (`value HEX`), so a test can look for it in a file.
 //!
@@ -36,7 +39,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(role), Some(label)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: p11-probe attrs|attack|value|copy|trusted|kek LABEL");
+        eprintln!("usage: p11-probe attrs|attack|value|copy|trusted|kek|widen LABEL");
         return ExitCode::from(2);
     };
     match run(role, label) {
@@ -152,6 +155,23 @@ fn run(role: &str, label: &str) -> Result<u8, String> {
                         let _ = session.destroy_object(copy);
                     }
                     Err(error) => println!("copy with {name}: refused {error:?}"),
+                }
+            }
+            Ok(0)
+        }
+        "widen" => {
+            session
+                .login(UserType::User, Some(&user_pin))
+                .map_err(|e| e.to_string())?;
+            let key = private_key(&session, label)?;
+            for (name, attribute) in [
+                ("decrypt=true", Attribute::Decrypt(true)),
+                ("derive=true", Attribute::Derive(true)),
+                ("label", Attribute::Label(b"widened".to_vec())),
+            ] {
+                match session.update_attributes(key, &[attribute]) {
+                    Ok(()) => println!("set {name}: done"),
+                    Err(error) => println!("set {name}: refused {error:?}"),
                 }
             }
             Ok(0)
