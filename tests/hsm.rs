@@ -285,11 +285,10 @@ pub fn run_plain(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> std::proces
 /// An artifact of the fault-module crate (the fault module, p11-probe),
 /// built on first use if the test run did not build it.
 pub fn fault_crate_artifact(name: &str) -> PathBuf {
-    let path = tool_path("zone-sign")
-        .parent()
-        .expect("target dir")
-        .join(name);
-    if !path.exists() {
+    // Built once per test run, not only when missing: a stale p11-probe
+    // from before a change would test the old code.
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
             .args(["build", "--quiet", "-p", "p11-fault"])
@@ -297,8 +296,11 @@ pub fn fault_crate_artifact(name: &str) -> PathBuf {
             .status()
             .expect("cargo build -p p11-fault");
         assert!(status.success());
-    }
-    path
+    });
+    tool_path("zone-sign")
+        .parent()
+        .expect("target dir")
+        .join(name)
 }
 
 /// One zone of the shared corpus (`../shared/corpus/zones/MANIFEST.tsv`).
