@@ -66,6 +66,12 @@ Options (BIND's dnssec-signzone letters):
                    default SHA-256) for KSKs between SyncPublish and SyncDelete
       --cds-delete publish RFC 8078's delete form (CDS 0 0 0 00, CDNSKEY 0 3 0
                    AA==): asks the parent to remove the DS (go insecure)
+      --zonemd     add (or refresh) the apex ZONEMD (RFC 8976, SIMPLE scheme):
+                   a digest of the signed zone, made after every other
+                   signature and signed itself; replaces the input's ZONEMDs
+      --zonemd-digest HASH
+                   its hash: sha384 (1, the default) or sha512 (2), as
+                   ldns-signzone -z; repeatable; implies --zonemd
       --allow-unsigned-algorithm  let the check pass an apex DNSKEY algorithm
                    that no key signs with (warns; the zone is bogus for a
                    DS of that algorithm)
@@ -142,6 +148,8 @@ struct Args {
     strict: bool,
     cds_digests: Vec<common::ds::DigestType>,
     cds_delete: bool,
+    /// `--zonemd`/`--zonemd-digest`: the ZONEMD hashes (empty: none).
+    zonemd: Vec<sign::zonemd::ZonemdHash>,
 }
 
 fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &str) -> Result<T> {
@@ -151,6 +159,7 @@ fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &s
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut a = Args::default();
+    let mut zonemd_digests = Vec::new();
     while let Some(opt) = cli::next_opt(&mut parser)? {
         if a.connection.take_long(&opt, &mut parser)? {
             continue;
@@ -166,6 +175,16 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 common::ds::DigestType::parse(&cli::value(&mut parser, &opt)?)
                     .map_err(|e| Error::usage(format!("--cds-digest: {e}")))?,
             ),
+            _ if opt.is_long("zonemd") => {
+                if a.zonemd.is_empty() {
+                    a.zonemd.push(sign::zonemd::ZonemdHash::Sha384);
+                }
+            }
+            _ if opt.is_long("zonemd-digest") => {
+                let hash = sign::zonemd::ZonemdHash::parse(&cli::value(&mut parser, &opt)?)
+                    .map_err(|e| Error::usage(format!("--zonemd-digest: {e}")))?;
+                zonemd_digests.push(hash);
+            }
             Opt::Short('S') => a.smart = true,
             _ if opt.is_long("insecure-key-dir") => a.insecure_key_dir = true,
             _ if opt.is_long("allow-unsigned-algorithm") => a.allow_unsigned_algorithm = true,
@@ -299,6 +318,11 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
     }
     if a.zone_file.is_none() {
         return Err(Error::usage("no zone file given"));
+    }
+    if !zonemd_digests.is_empty() {
+        zonemd_digests.sort();
+        zonemd_digests.dedup();
+        a.zonemd = zonemd_digests;
     }
     if a.dnssec_only && a.serial != SerialMode::Keep {
         return Err(Error::usage("option -D can only be used with \"-N keep\""));
@@ -489,11 +513,11 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             load_report.out_of_zone
         ));
     }
-    // RFC 8976: the digest covers the signatures, which are new; we do not
-    // compute it, so a ZONEMD from the input would not match the output.
-    if zone.apex().has(RType::ZONEMD) {
+    // RFC 8976: the digest covers the signatures, which are new; without
+    // --zonemd a ZONEMD from the input would not match the output.
+    if zone.apex().has(RType::ZONEMD) && args.zonemd.is_empty() {
         cli::warn(
-            "the zone has a ZONEMD record; it is not recomputed and will not match the signed zone",
+            "the zone has a ZONEMD record; it is not recomputed and will not match the signed zone (--zonemd refreshes it)",
         );
     }
 
@@ -607,6 +631,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             delete: args.cds_delete,
             withdraw: selection.withdrawn.sync.clone(),
         },
+        zonemd: args.zonemd.clone(),
     };
     let signed = progress
         .signing(|watch| sign::sign_zone_watched(zone, &keys, &mut stores, &options, watch))?;
@@ -882,6 +907,32 @@ mod tests {
     }
 
     #[test]
+    fn zonemd_options() {
+        use sign::zonemd::ZonemdHash;
+        assert!(parse(&["z"]).expect("none").zonemd.is_empty());
+        assert_eq!(
+            parse(&["--zonemd", "z"]).expect("-").zonemd,
+            [ZonemdHash::Sha384]
+        );
+        let args = parse(&["--zonemd", "--zonemd-digest", "sha512", "z"]).expect("512");
+        assert_eq!(args.zonemd, [ZonemdHash::Sha512]);
+        let args = parse(&[
+            "--zonemd-digest",
+            "2",
+            "--zonemd-digest",
+            "simple:sha384",
+            "z",
+        ]);
+        assert_eq!(
+            args.expect("both").zonemd,
+            [ZonemdHash::Sha384, ZonemdHash::Sha512]
+        );
+        // -z stays BIND's: KSKs sign everything.
+        let args = parse(&["-z", "z"]).expect("-z");
+        assert!(args.ksk_signs_all && args.zonemd.is_empty());
+    }
+
+    #[test]
     fn usage_errors() {
         for args in [
             &[][..],
@@ -892,6 +943,7 @@ mod tests {
             &["-D", "-N", "date", "z"],
             &["-p", "z"],
             &["-g", "z"],
+            &["--zonemd-digest", "sha256", "z"],
         ] {
             assert_eq!(parse(args).expect_err("fail").exit_code(), 2, "{args:?}");
         }
