@@ -687,7 +687,8 @@ fn zonemd_covers_the_signed_zone_and_is_signed_last() {
             opts.denial = denial.clone();
             opts.zonemd = hashes.to_vec();
             let zone = read_zone(&text, "example.com.");
-            let signed = sign_zone(zone, &[key.clone()], &mut stores, &opts).expect("sign");
+            let signed =
+                sign_zone(zone, std::slice::from_ref(&key), &mut stores, &opts).expect("sign");
             check::check_signed(&signed, &[key], &opts).expect("the ZONEMD RRSIG verifies");
             outputs.push(records(&signed));
         }
