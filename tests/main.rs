@@ -34,3 +34,4 @@ mod rollover;
 mod secrets;
 mod zone_sign;
 mod zone_verify;
+mod zonemd;

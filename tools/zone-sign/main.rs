@@ -66,6 +66,12 @@ Options (BIND's dnssec-signzone letters):
                    default SHA-256) for KSKs between SyncPublish and SyncDelete
       --cds-delete publish RFC 8078's delete form (CDS 0 0 0 00, CDNSKEY 0 3 0
                    AA==): asks the parent to remove the DS (go insecure)
+      --zonemd     add (or refresh) the apex ZONEMD (RFC 8976, SIMPLE scheme):
+                   a digest of the signed zone, made after every other
+                   signature and signed itself; replaces the input's ZONEMDs
+      --zonemd-digest HASH
+                   its hash: sha384 (1, the default) or sha512 (2), as
+                   ldns-signzone -z; repeatable; implies --zonemd
       --allow-unsigned-algorithm  let the check pass an apex DNSKEY algorithm
                    that no key signs with (warns; the zone is bogus for a
                    DS of that algorithm)
@@ -154,6 +160,8 @@ struct Args {
     skr: Option<String>,
     skr_ksks: Vec<PathBuf>,
     skr_warn: Option<i64>,
+    /// `--zonemd`/`--zonemd-digest`: the ZONEMD hashes (empty: none).
+    zonemd: Vec<sign::zonemd::ZonemdHash>,
 }
 
 fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &str) -> Result<T> {
@@ -163,6 +171,7 @@ fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &s
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut a = Args::default();
+    let mut zonemd_digests = Vec::new();
     while let Some(opt) = cli::next_opt(&mut parser)? {
         if a.connection.take_long(&opt, &mut parser)? {
             continue;
@@ -189,6 +198,16 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 common::ds::DigestType::parse(&cli::value(&mut parser, &opt)?)
                     .map_err(|e| Error::usage(format!("--cds-digest: {e}")))?,
             ),
+            _ if opt.is_long("zonemd") => {
+                if a.zonemd.is_empty() {
+                    a.zonemd.push(sign::zonemd::ZonemdHash::Sha384);
+                }
+            }
+            _ if opt.is_long("zonemd-digest") => {
+                let hash = sign::zonemd::ZonemdHash::parse(&cli::value(&mut parser, &opt)?)
+                    .map_err(|e| Error::usage(format!("--zonemd-digest: {e}")))?;
+                zonemd_digests.push(hash);
+            }
             Opt::Short('S') => a.smart = true,
             _ if opt.is_long("insecure-key-dir") => a.insecure_key_dir = true,
             _ if opt.is_long("allow-unsigned-algorithm") => a.allow_unsigned_algorithm = true,
@@ -334,6 +353,11 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 "--skr takes the key RRsets from the SKR: -z, -k and --cds-delete do not apply",
             ));
         }
+    }
+    if !zonemd_digests.is_empty() {
+        zonemd_digests.sort();
+        zonemd_digests.dedup();
+        a.zonemd = zonemd_digests;
     }
     if a.dnssec_only && a.serial != SerialMode::Keep {
         return Err(Error::usage("option -D can only be used with \"-N keep\""));
@@ -524,11 +548,11 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             load_report.out_of_zone
         ));
     }
-    // RFC 8976: the digest covers the signatures, which are new; we do not
-    // compute it, so a ZONEMD from the input would not match the output.
-    if zone.apex().has(RType::ZONEMD) {
+    // RFC 8976: the digest covers the signatures, which are new; without
+    // --zonemd a ZONEMD from the input would not match the output.
+    if zone.apex().has(RType::ZONEMD) && args.zonemd.is_empty() {
         cli::warn(
-            "the zone has a ZONEMD record; it is not recomputed and will not match the signed zone",
+            "the zone has a ZONEMD record; it is not recomputed and will not match the signed zone (--zonemd refreshes it)",
         );
     }
 
@@ -677,6 +701,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             },
         },
         presigned: key_set.as_ref().map(|k| k.signatures.clone()),
+        zonemd: args.zonemd.clone(),
     };
     let signed = progress
         .signing(|watch| sign::sign_zone_watched(zone, &keys, &mut stores, &options, watch))?;
@@ -978,6 +1003,32 @@ mod tests {
     }
 
     #[test]
+    fn zonemd_options() {
+        use sign::zonemd::ZonemdHash;
+        assert!(parse(&["z"]).expect("none").zonemd.is_empty());
+        assert_eq!(
+            parse(&["--zonemd", "z"]).expect("-").zonemd,
+            [ZonemdHash::Sha384]
+        );
+        let args = parse(&["--zonemd", "--zonemd-digest", "sha512", "z"]).expect("512");
+        assert_eq!(args.zonemd, [ZonemdHash::Sha512]);
+        let args = parse(&[
+            "--zonemd-digest",
+            "2",
+            "--zonemd-digest",
+            "simple:sha384",
+            "z",
+        ]);
+        assert_eq!(
+            args.expect("both").zonemd,
+            [ZonemdHash::Sha384, ZonemdHash::Sha512]
+        );
+        // -z stays BIND's: KSKs sign everything.
+        let args = parse(&["-z", "z"]).expect("-z");
+        assert!(args.ksk_signs_all && args.zonemd.is_empty());
+    }
+
+    #[test]
     fn usage_errors() {
         for args in [
             &[][..],
@@ -988,6 +1039,7 @@ mod tests {
             &["-D", "-N", "date", "z"],
             &["-p", "z"],
             &["-g", "z"],
+            &["--zonemd-digest", "sha256", "z"],
         ] {
             assert_eq!(parse(args).expect_err("fail").exit_code(), 2, "{args:?}");
         }

@@ -20,6 +20,7 @@ mod serial;
 mod signed;
 pub mod verify;
 mod workers;
+pub mod zonemd;
 
 pub use plan::{classify, NodeKind};
 pub use serial::{new_serial, serial_gt, SerialMode};
@@ -115,6 +116,8 @@ pub struct SignOptions {
     /// are used as they are (each verified over the zone's RRset by its
     /// KSK in the key list), never made here.
     pub presigned: Option<Vec<(RType, Vec<Vec<u8>>)>>,
+    /// ZONEMD digests to make at the apex (RFC 8976; empty: none).
+    pub zonemd: Vec<zonemd::ZonemdHash>,
 }
 
 /// Counters for `-t` and the report.
@@ -216,6 +219,9 @@ pub fn sign_zone_watched(
         .collect::<Result<_>>()?;
     publish_keys(&mut zone, keys, options)?;
     cds::publish_sync(&mut zone, keys, &options.sync)?;
+    if !options.zonemd.is_empty() {
+        zonemd::add_placeholders(&mut zone, &options.zonemd)?;
+    }
     let (soa_ttl, minimum, _) = zone.soa()?;
     let denial_ttl = soa_ttl.min(minimum);
     if let Denial::Nsec3 {
@@ -247,7 +253,7 @@ pub fn sign_zone_watched(
         }
     }
     let chain = denial::build(&zone, &kinds, &options.denial, denial_ttl)?;
-    let mut plan = Plan { zone, kinds, chain };
+    let plan = Plan { zone, kinds, chain };
 
     // The RRsets to sign, in output order (counted first: a growing
     // Vec leaves holes in the heap).
@@ -265,6 +271,12 @@ pub fn sign_zone_watched(
         Ok::<(), std::convert::Infallible>(())
     })
     .unwrap_or_else(|never| match never {});
+    // The ZONEMD RRset is signed last, once its digest is known.
+    let zonemd_job = if options.zonemd.is_empty() {
+        None
+    } else {
+        zonemd::take_job(&mut jobs, &plan.zone)
+    };
 
     let chain_time = chain_started.elapsed();
     progress.rrsets.store(jobs.len() as u64, Ordering::Relaxed);
@@ -279,22 +291,33 @@ pub fn sign_zone_watched(
         progress,
     };
     let (arenas, slots, mut stats) = run_workers(&jobs, &context, stores)?;
-    stats.signing_time = started.elapsed();
     stats.chain_time = chain_time;
     drop(jobs);
-    let input = &mut plan.zone.input_signatures;
-    let input_count: usize = input.values().map(Rdatas::len).sum();
-    stats.dropped = input_count as u64 - stats.retained;
-    // What was not kept is of no more use; the output is written next.
-    *input = InputSignatures::new();
-    Ok(SignedZone {
+    let mut signed = SignedZone {
         origin,
         class: plan.zone.class,
         stats,
         plan,
         arenas,
         slots,
-    })
+    };
+    if let Some(job) = zonemd_job {
+        let finish = zonemd::Finish {
+            keys,
+            verifiers: &verifiers,
+            options,
+            store: stores[0].as_mut(),
+        };
+        zonemd::finish(&mut signed, job, &options.zonemd, finish)?;
+    }
+    let stats = &mut signed.stats;
+    stats.signing_time = started.elapsed();
+    let input = &mut signed.plan.zone.input_signatures;
+    let input_count: usize = input.values().map(Rdatas::len).sum();
+    stats.dropped = input_count as u64 - stats.retained;
+    // What was not kept is of no more use; the output is written next.
+    *input = InputSignatures::new();
+    Ok(signed)
 }
 
 /// Adds the DNSKEY of every key to publish to the apex DNSKEY RRset.

@@ -72,6 +72,12 @@ impl Arena {
 }
 
 impl SignedZone {
+    /// The signatures of signed RRset number `job`, in walk order.
+    pub(super) fn signatures(&self, job: usize) -> rdatas::Iter<'_> {
+        let slot = self.slots[job];
+        self.arenas[slot.arena as usize].get(slot)
+    }
+
     /// The algorithms of the apex DNSKEY RRset's keys that are not revoked
     /// (RFC 4035 §2.2: each must sign every authoritative RRset).
     pub fn apex_dnskey_algorithms(&self) -> std::collections::BTreeSet<u8> {

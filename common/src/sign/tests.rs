@@ -239,6 +239,7 @@ fn options(inception: u32, expiration: u32) -> SignOptions {
         refresh: 0,
         sync: Default::default(),
         presigned: None,
+        zonemd: Vec::new(),
     }
 }
 
@@ -650,5 +651,73 @@ fn input_signatures_are_kept_by_owner_and_covered_type() {
             .get(&(www.clone(), covered))
             .expect("signatures of the type");
         assert_eq!(signatures.len(), 10);
+    }
+}
+
+#[test]
+fn zonemd_covers_the_signed_zone_and_is_signed_last() {
+    use super::zonemd::{digest_records, ZonemdHash};
+    let mut text = String::from(
+        "$TTL 300\n@ SOA ns hm 7 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n@ ZONEMD 1 1 1 00\n@ ZONEMD 1 241 1 00\n",
+    );
+    for i in 0..50 {
+        text.push_str(&format!(
+            "Host{i} A 192.0.2.{i}\nsub{i} NS ns.sub{i}\nns.sub{i} A 192.0.2.9\n"
+        ));
+    }
+    let pem = include_str!("../../testdata/keys/Kexample.com.+015+03613.pem");
+    let line = "example.com. 3600 IN DNSKEY 257 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=";
+    let hashes = [ZonemdHash::Sha512, ZonemdHash::Sha384];
+    for denial in [
+        Denial::Nsec,
+        Denial::Nsec3 {
+            salt: Vec::new(),
+            iterations: 0,
+            opt_out: true,
+        },
+    ] {
+        let mut outputs = Vec::new();
+        for workers in [1, 3] {
+            let (key, _) = ed25519_key(pem, line);
+            let mut stores: Vec<Box<dyn KeyStore + Send>> = (0..workers)
+                .map(|_| {
+                    Box::new(RingStore(vec![ed25519_key(pem, line).1])) as Box<dyn KeyStore + Send>
+                })
+                .collect();
+            let mut opts = options(1_000_000, 2_000_000);
+            opts.denial = denial.clone();
+            opts.zonemd = hashes.to_vec();
+            let zone = read_zone(&text, "example.com.");
+            let signed =
+                sign_zone(zone, std::slice::from_ref(&key), &mut stores, &opts).expect("sign");
+            check::check_signed(&signed, &[key], &opts).expect("the ZONEMD RRSIG verifies");
+            outputs.push(records(&signed));
+        }
+        assert_eq!(outputs[0], outputs[1], "{denial:?}");
+        let output = &outputs[0];
+        let origin = Name::parse("example.com.", None).expect("origin");
+        let all: Vec<(Name, RType, u32, Vec<u8>)> = output
+            .iter()
+            .map(|r| (r.owner.clone(), r.rtype, r.ttl, r.rdata.clone()))
+            .collect();
+        let zonemds: Vec<&OutRecord> = output.iter().filter(|r| r.rtype == RType::ZONEMD).collect();
+        // The input's two are replaced by one per hash, serial 7, SOA TTL.
+        assert_eq!(zonemds.len(), 2, "{denial:?}");
+        for (record, hash) in zonemds.iter().zip([ZonemdHash::Sha384, ZonemdHash::Sha512]) {
+            assert_eq!(record.rdata[..6], [0, 0, 0, 7, 1, hash.number()]);
+            assert_eq!(record.ttl, 300);
+            let digest = digest_records(&origin, Class::IN, &all, &[hash]);
+            assert_eq!(record.rdata[6..], digest[0].1[..], "{denial:?} {hash}");
+        }
+        let chain_lists_zonemd = output.iter().any(|r| {
+            matches!(r.rtype, RType::NSEC | RType::NSEC3)
+                && crate::rdata::format(r.rtype, &r.rdata).contains("ZONEMD")
+        });
+        assert!(chain_lists_zonemd, "{denial:?}");
+        let zonemd_sigs = output
+            .iter()
+            .filter(|r| r.rtype == RType::RRSIG && r.rdata[..2] == [0, 63])
+            .count();
+        assert_eq!(zonemd_sigs, 1);
     }
 }
