@@ -69,6 +69,10 @@ Options (BIND's dnssec-signzone letters):
       --allow-unsigned-algorithm  let the check pass an apex DNSKEY algorithm
                    that no key signs with (warns; the zone is bogus for a
                    DS of that algorithm)
+      --reverify   verify every kept signature of a signed input, ignoring the
+                   verified-signature record (ZONEFILE.p11v) that vouches for
+                   the ones an earlier run verified
+      --no-sidecar do not write the verified-signature record OUTPUT.p11v
   -d DIR           where to write dsset-<zone>. (default .)
   -c CLASS         zone class (default IN)
   -n N             signing workers, each with its own token session and a
@@ -142,6 +146,8 @@ struct Args {
     strict: bool,
     cds_digests: Vec<common::ds::DigestType>,
     cds_delete: bool,
+    reverify: bool,
+    no_sidecar: bool,
 }
 
 fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &str) -> Result<T> {
@@ -162,6 +168,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             _ if opt.is('k', "ksk") => a.ksks.push(cli::value(&mut parser, &opt)?),
             _ if opt.is_long("strict") => a.strict = true,
             _ if opt.is_long("cds-delete") => a.cds_delete = true,
+            _ if opt.is_long("reverify") => a.reverify = true,
+            _ if opt.is_long("no-sidecar") => a.no_sidecar = true,
             _ if opt.is_long("cds-digest") => a.cds_digests.push(
                 common::ds::DigestType::parse(&cli::value(&mut parser, &opt)?)
                     .map_err(|e| Error::usage(format!("--cds-digest: {e}")))?,
@@ -455,6 +463,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     } else {
         Some(AtomicFile::create(std::path::Path::new(&output))?)
     };
+    // The verified-signature record goes with the zone, in one commit.
+    let mut sidecar_out = if to_stdout || args.no_sidecar {
+        None
+    } else {
+        Some(AtomicFile::create(&sign::sidecar::path_for(
+            std::path::Path::new(&output),
+        ))?)
+    };
     let ds_dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut dsset = AtomicFile::create(&ds_dir.join(format!("dsset-{}", origin.key_file_text())))?;
 
@@ -571,6 +587,24 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         );
     }
 
+    let vouched = if args.reverify || zone_file == "-" || load_report.input_signatures == 0 {
+        None
+    } else {
+        let path = sign::sidecar::path_for(std::path::Path::new(&zone_file));
+        let vouched =
+            sign::sidecar::read(&path, &origin, &keys, load_report.input_signatures);
+        if let Some(vouched) = &vouched {
+            cli::verbose(
+                1,
+                &format!(
+                    "the verified-signature record {path:?} vouches for {} signatures",
+                    vouched.len()
+                ),
+            );
+        }
+        vouched
+    };
+
     let (_, _, old_serial) = zone.soa()?;
     let serial = sign::new_serial(args.serial, old_serial, now);
     zone.set_serial(serial)?;
@@ -598,6 +632,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         refresh: args
             .refresh
             .unwrap_or(expiration.wrapping_sub(inception) / 4),
+        vouched: vouched.map(std::sync::Arc::new),
         sync: sign::cds::SyncOptions {
             digests: if args.cds_digests.is_empty() {
                 vec![common::ds::DigestType::Sha256]
@@ -608,7 +643,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             withdraw: selection.withdrawn.sync.clone(),
         },
     };
-    let signed = progress
+    let mut signed = progress
         .signing(|watch| sign::sign_zone_watched(zone, &keys, &mut stores, &options, watch))?;
     cli::verbose(
         1,
@@ -664,12 +699,28 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             .map_err(|e| Error::io("stdout", e))?;
         out.flush()?;
     }
+    if let Some(file) = sidecar_out.as_mut() {
+        let record = sign::sidecar::build(
+            &signed.origin,
+            &keys,
+            std::mem::take(&mut signed.verified),
+            stores[0].as_mut(),
+        )?;
+        file.write_all(&record)
+            .map_err(|e| Error::io(file.path().display().to_string(), e))?;
+    }
     let text = common::ds::dsset_text(&signed.origin, &keysource::ds_keys(&keys));
     dsset
         .write_all(text.as_bytes())
         .map_err(|e| Error::io(dsset.path().display().to_string(), e))?;
     // Both are complete and synced before either is renamed.
-    common::output::commit_all(zone_out.into_iter().chain([dsset]).collect())?;
+    common::output::commit_all(
+        zone_out
+            .into_iter()
+            .chain(sidecar_out)
+            .chain([dsset])
+            .collect(),
+    )?;
     phases.write = writing.elapsed();
     progress.clear();
     if !to_stdout {
@@ -695,6 +746,10 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             format!(
                 "{:<36}{:>10}",
                 "Signatures unsuccessfully verified:", stats.retried
+            ),
+            format!(
+                "{:<36}{:>10}",
+                "Signatures vouched by the record:", stats.vouched
             ),
             format!("{:<36}{:>14.3}", "Signing time in seconds:", signing),
             format!(
@@ -747,6 +802,7 @@ struct JsonStats<'a> {
     signatures_dropped: u64,
     signatures_verified: u64,
     signatures_unsuccessfully_verified: u64,
+    signatures_vouched: u64,
     runtime_seconds: f64,
     parse_seconds: f64,
     chain_seconds: f64,
@@ -779,6 +835,7 @@ fn stats_json(
         signatures_dropped: stats.dropped,
         signatures_verified: stats.verified,
         signatures_unsuccessfully_verified: stats.retried,
+        signatures_vouched: stats.vouched,
         runtime_seconds: runtime,
         parse_seconds: phases.parse.as_secs_f64(),
         chain_seconds: stats.chain_time.as_secs_f64(),
