@@ -591,8 +591,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         None
     } else {
         let path = sign::sidecar::path_for(std::path::Path::new(&zone_file));
-        let vouched =
-            sign::sidecar::read(&path, &origin, &keys, load_report.input_signatures);
+        let vouched = sign::sidecar::read(&path, &origin, &keys, load_report.input_signatures);
         if let Some(vouched) = &vouched {
             cli::verbose(
                 1,

@@ -135,7 +135,12 @@ impl Vouched {
 /// `None` (after one warning, unless there is no file) when it is absent,
 /// unreadable, larger than `max_entries` entries, malformed, of another
 /// zone, or not signed by a key that signs now.
-pub fn read(path: &Path, origin: &Name, keys: &[SigningKey], max_entries: usize) -> Option<Vouched> {
+pub fn read(
+    path: &Path,
+    origin: &Name,
+    keys: &[SigningKey],
+    max_entries: usize,
+) -> Option<Vouched> {
     let ignored = |why: &str| {
         crate::cli::warn(&format!(
             "ignoring the verified-signature record '{}': {why}; every kept signature is verified",
@@ -145,9 +150,7 @@ pub fn read(path: &Path, origin: &Name, keys: &[SigningKey], max_entries: usize)
     };
     let file = match crate::inputs::open_regular(path, false) {
         Ok(file) => file,
-        Err(crate::inputs::Refusal::Io(error))
-            if error.kind() == std::io::ErrorKind::NotFound =>
-        {
+        Err(crate::inputs::Refusal::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {
             return None
         }
         Err(refusal) => return ignored(&refusal.to_string()),
@@ -215,7 +218,9 @@ fn parse(
     for _ in 0..key_count {
         recorded.push(cursor.sized()?);
     }
-    let signer = recorded.get(cursor.u16()?).ok_or("it names no signing key")?;
+    let signer = recorded
+        .get(cursor.u16()?)
+        .ok_or("it names no signing key")?;
     let count = cursor.u32()?;
     let entries = cursor.take(count.checked_mul(16).ok_or("it is truncated")?)?;
     let body_end = cursor.at;
@@ -227,7 +232,8 @@ fn parse(
         .iter()
         .find(|k| k.active && k.dnskey.rdata() == *signer)
         .ok_or("it was signed by a key that does not sign this zone now")?;
-    let verifier = Verifier::new(&key.public_key, key.algorithm).map_err(|_| "its key is unusable")?;
+    let verifier =
+        Verifier::new(&key.public_key, key.algorithm).map_err(|_| "its key is unusable")?;
     if !verifier.verify(&auth_message(&bytes[..body_end]), signature) {
         return Err("its signature does not verify");
     }
@@ -264,7 +270,9 @@ pub fn build(
         .iter()
         .position(|k| k.active && !k.ksk)
         .or_else(|| keys.iter().position(|k| k.active))
-        .ok_or_else(|| Error::Failed("no active key to sign the verified-signature record".into()))?;
+        .ok_or_else(|| {
+            Error::Failed("no active key to sign the verified-signature record".into())
+        })?;
     entries.sort_unstable();
     entries.dedup();
     let mut body = Vec::with_capacity(64 + entries.len() * 16);

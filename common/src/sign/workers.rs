@@ -204,7 +204,10 @@ fn work(
                         !good
                     })
                     .collect();
-                if verdicts.send((count, failed, entries, busy.elapsed())).is_err() {
+                if verdicts
+                    .send((count, failed, entries, busy.elapsed()))
+                    .is_err()
+                {
                     break;
                 }
             }
