@@ -721,12 +721,16 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             .collect(),
     )?;
     phases.write = writing.elapsed();
+    // The signed zone's millions of small allocations are the process's
+    // to free at exit: freeing them one by one cost 4% of a re-sign.
+    let stats = std::mem::take(&mut signed.stats);
+    std::mem::forget(signed);
     progress.clear();
     if !to_stdout {
         report.file_name(&output);
     }
     if args.stats {
-        let stats = &signed.stats;
+        let stats = &stats;
         let signing = stats.signing_time.as_secs_f64();
         let runtime = run_started.elapsed().as_secs_f64();
         if args.json {

@@ -46,7 +46,7 @@ pub(super) fn run_workers(
     jobs: &[Place],
     context: &SignContext<'_>,
     stores: &mut [Box<dyn KeyStore + Send>],
-) -> Result<(Vec<Arena>, Vec<Slot>, SignStats, Vec<Digest>)> {
+) -> Result<Signed> {
     let shared = Shared {
         next: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
@@ -136,6 +136,10 @@ pub(super) fn run_workers(
         None => Ok((arenas, slots, stats, record)),
     }
 }
+
+/// Every worker's signatures, where each job's are, the summed counters
+/// and the verified-signature record's entries.
+type Signed = (Vec<Arena>, Vec<Slot>, SignStats, Vec<Digest>);
 
 /// What the workers share: the next job to hand out, whether one failed,
 /// and where each job's signatures went.
