@@ -8,7 +8,8 @@
 //!
 //! When the input was signed already, its signatures are reused where
 //! they can be (see `rrset::RrsetSigner::reusable`): a zone signed again the
-//! next day costs verifications, not token calls.
+//! next day costs verifications, not token calls, and with the record of
+//! what the last run verified ([`sidecar`]) only those of what changed.
 
 pub mod cds;
 pub mod check;
