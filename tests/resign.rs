@@ -177,10 +177,16 @@ fn an_edited_record_is_ignored_with_one_warning() {
     let signer = setup();
     let (first, made) = signer.first();
     let original = read(&record_of(&first));
-    // An octet of an entry, then one of the record's own signature.
-    for at in [original.len() / 2, original.len() - 3] {
+    // An octet of an entry, then one of each of the record's own
+    // signatures (Ed25519: 64 octets each, after a key index and a length).
+    for at in [
+        &[original.len() / 2][..],
+        &[original.len() - 3, original.len() - 71],
+    ] {
         let mut edited = original.clone();
-        edited[at] ^= 0x01;
+        for &at in at {
+            edited[at] ^= 0x01;
+        }
         std::fs::write(record_of(&first), &edited).expect("edit");
         let (report, stderr) = against_reverify(&signer, &first);
         assert_ignored(&report, &stderr, made, "its signature does not verify");
@@ -222,7 +228,7 @@ fn a_record_of_another_zone_or_other_keys_vouches_for_nothing() {
         &report,
         &stderr,
         made,
-        "a key that does not sign this zone now",
+        "keys that do not sign this zone now",
     );
 
     // The same keys, another zone.
@@ -332,4 +338,29 @@ fn a_planted_record_symlink_is_neither_read_nor_written_through() {
     assert_eq!(read(&victim), b"precious");
     let meta = std::fs::symlink_metadata(record_of(&out)).expect("record");
     assert!(meta.file_type().is_file(), "the record is no longer a link");
+}
+
+#[test]
+fn an_authentic_record_of_another_run_vouches_for_nothing_and_says_so() {
+    let signer = setup();
+    let (first, _) = signer.first();
+    // The same zone and keys signed with another expiration: every
+    // signature differs from the first run's.
+    let second = signer.path("second.signed");
+    let (report, _) = signer.sign(&signer.zone, &second, &["-e", "+2000000"]);
+    let made = counter(&report, "Signatures generated:");
+    std::fs::copy(record_of(&first), record_of(&second)).expect("plant");
+    let (report, stderr) = signer.sign(&second, &signer.path("a.signed"), &["-e", "+2000000"]);
+    assert_eq!(counter(&report, "Signatures retained:"), made, "{report}");
+    assert_eq!(
+        counter(&report, "Signatures vouched by the record:"),
+        0,
+        "{report}"
+    );
+    assert_eq!(
+        counter(&report, "Signatures successfully verified:"),
+        made,
+        "{report}"
+    );
+    assert_eq!(stderr.matches("stale").count(), 1, "{stderr}");
 }

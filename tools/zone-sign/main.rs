@@ -644,6 +644,16 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     };
     let mut signed = progress
         .signing(|watch| sign::sign_zone_watched(zone, &keys, &mut stores, &options, watch))?;
+    // A record that authenticated but matched nothing is of another run
+    // than the zone beside it (both verified now; the new record fits).
+    if options.vouched.as_ref().is_some_and(|v| !v.is_empty())
+        && signed.stats.vouched == 0
+        && signed.stats.retained > 0
+    {
+        cli::warn(
+            "the verified-signature record beside the input vouched for none of its signatures (stale); every kept signature was verified",
+        );
+    }
     cli::verbose(
         1,
         &format!(

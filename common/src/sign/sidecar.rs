@@ -17,16 +17,17 @@
 //!
 //! The output folder may be writable by another account (the house rule:
 //! output folders are untrusted), so the record is authenticated: its
-//! SHA-256 is signed by one of the zone's active keys (a ZSK where there
-//! is one) in the token, and a record is believed only if that signature
-//! verifies under a key that signs this run. A planted or edited record
+//! SHA-256 is signed in the token by each of the zone's active keys, and a
+//! record is believed only if one of those signatures verifies under a
+//! key that signs this run (so a ZSK rollover, where the key that signed
+//! the last record stops signing, keeps the record its KSK signed). A planted or edited record
 //! cannot vouch for a forged signature without the token. The choices
 //! considered: an HMAC under a secret key in the token would need a token
 //! object that zone-sign would have to create (silently, or by a new
 //! ceremony) and every HSM to offer generic-secret MACs; a secret in a
 //! file would be one more secret to protect. A signature by a key the run
-//! already holds needs neither and costs one token call and one
-//! verification a run.
+//! already holds needs neither and costs a token call and a verification
+//! per active key and run.
 //!
 //! The signed message can never be DNSSEC data: it is [`AUTH_TAG`] (whose
 //! octet 18 is 0xFF) followed by the record's SHA-256. In the data an RRSIG
@@ -218,23 +219,36 @@ fn parse(
     for _ in 0..key_count {
         recorded.push(cursor.sized()?);
     }
-    let signer = recorded
-        .get(cursor.u16()?)
-        .ok_or("it names no signing key")?;
     let count = cursor.u32()?;
     let entries = cursor.take(count.checked_mul(16).ok_or("it is truncated")?)?;
     let body_end = cursor.at;
-    let signature = cursor.sized()?;
-    if cursor.at != bytes.len() {
-        return Err("it has data after its signature");
+    let message = auth_message(&bytes[..body_end]);
+    let signatures = cursor.u16()?;
+    let mut by_signing_key = false;
+    let mut authentic = false;
+    for _ in 0..signatures {
+        let signer = recorded
+            .get(cursor.u16()?)
+            .ok_or("it names no signing key")?;
+        let signature = cursor.sized()?;
+        let Some(key) = keys
+            .iter()
+            .find(|k| k.active && k.dnskey.rdata() == *signer)
+        else {
+            continue;
+        };
+        by_signing_key = true;
+        authentic = authentic
+            || Verifier::new(&key.public_key, key.algorithm)
+                .is_ok_and(|verifier| verifier.verify(&message, signature));
     }
-    let key = keys
-        .iter()
-        .find(|k| k.active && k.dnskey.rdata() == *signer)
-        .ok_or("it was signed by a key that does not sign this zone now")?;
-    let verifier =
-        Verifier::new(&key.public_key, key.algorithm).map_err(|_| "its key is unusable")?;
-    if !verifier.verify(&auth_message(&bytes[..body_end]), signature) {
+    if cursor.at != bytes.len() {
+        return Err("it has data after its signatures");
+    }
+    if !by_signing_key {
+        return Err("it was signed by keys that do not sign this zone now");
+    }
+    if !authentic {
         return Err("its signature does not verify");
     }
     let mut out: Vec<Digest> = entries
@@ -258,21 +272,15 @@ fn auth_message(body: &[u8]) -> Vec<u8> {
 }
 
 /// The record for `entries` (sorted and deduplicated here), signed with
-/// the first active ZSK (else the first active key) through `store`, and
-/// that signature verified before the record is returned.
+/// every active key through `store`, each signature verified before it is
+/// written. A key the token cannot sign with now (a KSK kept offline) is
+/// left out; with none at all the run fails.
 pub fn build(
     origin: &Name,
     keys: &[SigningKey],
     mut entries: Vec<Digest>,
     store: &mut dyn KeyStore,
 ) -> Result<Vec<u8>> {
-    let signer = keys
-        .iter()
-        .position(|k| k.active && !k.ksk)
-        .or_else(|| keys.iter().position(|k| k.active))
-        .ok_or_else(|| {
-            Error::Failed("no active key to sign the verified-signature record".into())
-        })?;
     entries.sort_unstable();
     entries.dedup();
     let mut body = Vec::with_capacity(64 + entries.len() * 16);
@@ -286,21 +294,46 @@ pub fn build(
         body.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
         body.extend_from_slice(&rdata);
     }
-    body.extend_from_slice(&(signer as u16).to_be_bytes());
     body.extend_from_slice(&(entries.len() as u32).to_be_bytes());
     for entry in &entries {
         body.extend_from_slice(entry);
     }
     let message = auth_message(&body);
-    let signature = store.sign(signer, &message)?;
-    let key = &keys[signer];
-    if !Verifier::new(&key.public_key, key.algorithm)?.verify(&message, &signature) {
-        return Err(Error::Failed(format!(
-            "the token's signature by {} over the verified-signature record does not verify",
-            key.description
-        )));
+    let mut signatures: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut failure = None;
+    for (index, key) in keys.iter().enumerate().filter(|(_, k)| k.active) {
+        let signature = match store.sign(index, &message) {
+            Ok(signature) => signature,
+            Err(error) => {
+                crate::cli::verbose(
+                    2,
+                    &format!(
+                        "{} did not sign the verified-signature record: {error}",
+                        key.description
+                    ),
+                );
+                failure = Some(error);
+                continue;
+            }
+        };
+        if !Verifier::new(&key.public_key, key.algorithm)?.verify(&message, &signature) {
+            return Err(Error::Failed(format!(
+                "the token's signature by {} over the verified-signature record does not verify",
+                key.description
+            )));
+        }
+        signatures.push((index, signature));
     }
-    body.extend_from_slice(&(signature.len() as u16).to_be_bytes());
-    body.extend_from_slice(&signature);
+    if signatures.is_empty() {
+        return Err(failure.unwrap_or_else(|| {
+            Error::Failed("no active key to sign the verified-signature record".into())
+        }));
+    }
+    body.extend_from_slice(&(signatures.len() as u16).to_be_bytes());
+    for (index, signature) in &signatures {
+        body.extend_from_slice(&(*index as u16).to_be_bytes());
+        body.extend_from_slice(&(signature.len() as u16).to_be_bytes());
+        body.extend_from_slice(signature);
+    }
     Ok(body)
 }
