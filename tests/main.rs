@@ -30,6 +30,7 @@ mod pkcs11_keygen;
 mod pkcs11_list;
 mod pkcs11_tokens;
 mod progress;
+mod resign;
 mod rollover;
 mod secrets;
 mod zone_sign;

@@ -8,7 +8,8 @@
 //!
 //! When the input was signed already, its signatures are reused where
 //! they can be (see `rrset::RrsetSigner::reusable`): a zone signed again the
-//! next day costs verifications, not token calls.
+//! next day costs verifications, not token calls, and with the record of
+//! what the last run verified ([`sidecar`]) only those of what changed.
 
 pub mod cds;
 pub mod check;
@@ -17,6 +18,7 @@ mod plan;
 mod rrset;
 pub mod rrsig;
 mod serial;
+pub mod sidecar;
 mod signed;
 pub mod verify;
 mod workers;
@@ -109,6 +111,9 @@ pub struct SignOptions {
     /// An input signature that expires within this many seconds of `now`
     /// is replaced (`-i`, BIND's cycle interval).
     pub refresh: u32,
+    /// Input signatures a verified-signature record vouches for: kept
+    /// without verifying them again (`None`: verify all, `--reverify`).
+    pub vouched: Option<std::sync::Arc<sidecar::Vouched>>,
     /// The apex CDS and CDNSKEY.
     pub sync: cds::SyncOptions,
     /// Offline KSK (`zone-sign --skr`): the RRSIGs over the apex DNSKEY,
@@ -130,6 +135,9 @@ pub struct SignStats {
     pub dropped: u64,
     /// Made or retained signatures that verified.
     pub verified: u64,
+    /// Retained signatures the verified-signature record vouched for,
+    /// kept without verifying them again.
+    pub vouched: u64,
     pub retried: u64,
     pub signing_time: Duration,
     /// Wall time before the signing: the keys published, the zone's cuts
@@ -282,15 +290,17 @@ pub fn sign_zone_watched(
     progress.rrsets.store(jobs.len() as u64, Ordering::Relaxed);
     let started = Instant::now();
     let origin = plan.zone.origin.clone();
+    let hashers = sidecar::Hashers::new(keys);
     let context = SignContext {
         keys,
         verifiers: &verifiers,
+        hashers: &hashers,
         options,
         origin: &origin,
         plan: &plan,
         progress,
     };
-    let (arenas, slots, mut stats) = run_workers(&jobs, &context, stores)?;
+    let (arenas, slots, mut stats, verified) = run_workers(&jobs, &context, stores)?;
     stats.chain_time = chain_time;
     drop(jobs);
     let mut signed = SignedZone {
@@ -300,11 +310,13 @@ pub fn sign_zone_watched(
         plan,
         arenas,
         slots,
+        verified,
     };
     if let Some(job) = zonemd_job {
         let finish = zonemd::Finish {
             keys,
             verifiers: &verifiers,
+            hashers: &hashers,
             options,
             store: stores[0].as_mut(),
         };

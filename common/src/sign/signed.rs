@@ -21,6 +21,9 @@ pub struct SignedZone {
     pub(super) arenas: Vec<Arena>,
     /// Where the signatures of each signed RRset are, in walk order.
     pub(super) slots: Vec<Slot>,
+    /// The verified-signature record's entries: one per signature that
+    /// verified or was vouched for (unsorted, maybe repeated).
+    pub verified: Vec<super::sidecar::Digest>,
 }
 
 /// A worker's signatures, packed one RRset after another in blocks that

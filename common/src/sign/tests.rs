@@ -237,6 +237,7 @@ fn options(inception: u32, expiration: u32) -> SignOptions {
         seed: 1,
         now: inception,
         refresh: 0,
+        vouched: None,
         sync: Default::default(),
         presigned: None,
         zonemd: Vec::new(),

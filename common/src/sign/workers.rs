@@ -4,6 +4,7 @@
 
 use super::plan::{Place, Plan};
 use super::rrset::RrsetSigner;
+use super::sidecar::{Digest, Hashers};
 use super::signed::{Arena, Slot};
 use super::verify::Verifier;
 use super::{KeyStore, SignOptions, SignStats, SigningKey};
@@ -15,8 +16,9 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// What one worker made: its signatures and its counters.
-type WorkerResult = Result<(Arena, SignStats)>;
+/// What one worker made: its signatures, its counters and the record
+/// entries of what it verified.
+type WorkerResult = Result<(Arena, SignStats, Vec<Digest>)>;
 
 /// How many RRsets a worker takes at a time: large enough that handing
 /// out work costs nothing, small enough to balance the workers — with
@@ -30,6 +32,7 @@ pub(super) fn block_size(jobs: usize, workers: usize) -> usize {
 pub(super) struct SignContext<'a> {
     pub(super) keys: &'a [SigningKey],
     pub(super) verifiers: &'a [Verifier],
+    pub(super) hashers: &'a Hashers,
     pub(super) options: &'a SignOptions,
     pub(super) origin: &'a Name,
     pub(super) plan: &'a Plan,
@@ -37,12 +40,13 @@ pub(super) struct SignContext<'a> {
 }
 
 /// Signs every job on `stores.len()` threads; returns each worker's
-/// signatures, where each job's are, and the summed counters.
+/// signatures, where each job's are, the summed counters and the entries
+/// of the verified-signature record.
 pub(super) fn run_workers(
     jobs: &[Place],
     context: &SignContext<'_>,
     stores: &mut [Box<dyn KeyStore + Send>],
-) -> Result<(Vec<Arena>, Vec<Slot>, SignStats)> {
+) -> Result<Signed> {
     let shared = Shared {
         next: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
@@ -58,7 +62,7 @@ pub(super) fn run_workers(
                 crate::cli::set_worker(index as u32);
                 crate::cli::verbose(2, "started on its own session");
                 let result = work(index as u32, store.as_mut(), jobs, context, shared);
-                if let Ok((_, stats)) = &result {
+                if let Ok((_, stats, _)) = &result {
                     crate::cli::verbose(
                         2,
                         &format!(
@@ -99,10 +103,17 @@ pub(super) fn run_workers(
     let mut arenas = Vec::with_capacity(results.len());
     let mut stats = SignStats::default();
     let mut first_error = None;
+    let mut record = Vec::new();
     for result in results {
         match result {
-            Ok((arena, worker_stats)) => {
+            Ok((arena, worker_stats, mut entries)) => {
                 arenas.push(arena);
+                if record.is_empty() {
+                    record = entries;
+                } else {
+                    record.append(&mut entries);
+                }
+                stats.vouched += worker_stats.vouched;
                 stats.generated += worker_stats.generated;
                 stats.retained += worker_stats.retained;
                 stats.verified += worker_stats.verified;
@@ -122,9 +133,13 @@ pub(super) fn run_workers(
     let slots = shared.slots.into_inner().unwrap_or_else(|e| e.into_inner());
     match first_error {
         Some(error) => Err(error),
-        None => Ok((arenas, slots, stats)),
+        None => Ok((arenas, slots, stats, record)),
     }
 }
+
+/// Every worker's signatures, where each job's are, the summed counters
+/// and the verified-signature record's entries.
+type Signed = (Vec<Arena>, Vec<Slot>, SignStats, Vec<Digest>);
 
 /// What the workers share: the next job to hand out, whether one failed,
 /// and where each job's signatures went.
@@ -168,21 +183,35 @@ fn work(
         input: &context.plan.zone.input_signatures,
         stats: SignStats::default(),
         deferred: Some(Vec::new()),
+        hashers: context.hashers,
+        vouched: context.options.vouched.as_deref(),
+        record: Vec::new(),
     };
     let mut arena = Arena::default();
     let verifiers = context.verifiers;
+    let hashers = context.hashers;
     std::thread::scope(|scope| {
         let (to_verifier, batches) = sync_channel::<Vec<Pending>>(1);
-        let (verdicts, from_verifier) = sync_channel::<(usize, Vec<Pending>, Duration)>(1);
+        let (verdicts, from_verifier) = sync_channel::<Verdict>(1);
         spawn_scoped(scope, "a verifier", move || {
             for batch in batches {
                 let busy = Instant::now();
                 let count = batch.len();
+                let mut entries = Vec::with_capacity(count);
                 let failed = batch
                     .into_iter()
-                    .filter(|p| !verifiers[p.key].verify(&p.data, &p.signature))
+                    .filter(|p| {
+                        let good = verifiers[p.key].verify(&p.data, &p.signature);
+                        if good {
+                            entries.push(hashers.digest(p.key, &p.data, &p.signature));
+                        }
+                        !good
+                    })
                     .collect();
-                if verdicts.send((count, failed, busy.elapsed())).is_err() {
+                if verdicts
+                    .send((count, failed, entries, busy.elapsed()))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -205,8 +234,10 @@ fn work(
                 }
             }
             if let Some(mut previous) = in_flight.take() {
-                let (count, failed, busy) = from_verifier.recv().map_err(|_| stopped())?;
+                let (count, failed, mut entries, busy) =
+                    from_verifier.recv().map_err(|_| stopped())?;
                 signer.stats.verified += (count - failed.len()) as u64;
+                signer.record.append(&mut entries);
                 signer.stats.verify_time += busy;
                 repair(
                     &mut signer,
@@ -238,8 +269,12 @@ fn work(
             in_flight = Some(done);
         }
     })?;
-    Ok((arena, signer.stats))
+    Ok((arena, signer.stats, signer.record))
 }
+
+/// A verifier thread's answer on a batch: how many it checked, those that
+/// failed, the record entries of those that verified, and its busy time.
+type Verdict = (usize, Vec<Pending>, Vec<Digest>, Duration);
 
 /// Signs again, on a fresh session and verifying at once, every job of a
 /// block that has a signature that failed verification.

@@ -270,6 +270,7 @@ pub(super) fn take_job(jobs: &mut Vec<Place>, zone: &Zone) -> Option<usize> {
 pub(super) struct Finish<'a> {
     pub(super) keys: &'a [SigningKey],
     pub(super) verifiers: &'a [Verifier],
+    pub(super) hashers: &'a super::sidecar::Hashers,
     pub(super) options: &'a SignOptions,
     pub(super) store: &'a mut (dyn KeyStore + Send),
 }
@@ -322,6 +323,9 @@ pub(super) fn finish(
         input: &plan.zone.input_signatures,
         stats: SignStats::default(),
         deferred: Some(Vec::new()),
+        hashers: with.hashers,
+        vouched: with.options.vouched.as_deref(),
+        record: Vec::new(),
     };
     let (owner, rrset) = plan.rrset(Place::Zone {
         node: 0,
