@@ -418,6 +418,41 @@ fn a_signed_parents_ds_without_rrsig_is_not_yet() {
     );
 }
 
+/// An authoritative empty answer (NODATA) with this ID and question.
+fn nodata_response(id: u16, question: &[u8]) -> Vec<u8> {
+    let mut out = id.to_be_bytes().to_vec();
+    out.extend_from_slice(&[0x84, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(question);
+    out
+}
+
+#[test]
+fn a_signed_parent_made_to_look_unsigned_is_not_yet() {
+    // The real, signed DS answer, but the parent's DNSKEY RRset answered
+    // with an authoritative NODATA: the DS must not count as published
+    // from an unsigned parent.
+    let lab = DnsLab::new(true);
+    let key = lab.child_ksk();
+    lab.set_parent_ds(&[DnsLab::ds_of(CHILD, &key, DigestType::Sha256)]);
+    let upstream = lab.server();
+    let stripper = Responder::new(move |query, _| {
+        let (id, question_wire, rtype) = question(query);
+        if rtype == 48 {
+            vec![nodata_response(id, &question_wire)]
+        } else {
+            relay(upstream, query)
+        }
+    });
+    let detail = not_yet(observe_parent_ds(&query(&key, &[stripper.address])).expect("answer"));
+    assert_eq!(
+        detail,
+        format!(
+            "{} signs the DS RRset of child.test. but serves test. without a DNSKEY RRset: a signed parent that looks unsigned",
+            server_text(stripper.address)
+        )
+    );
+}
+
 #[test]
 fn a_server_that_is_not_authoritative_does_not_count() {
     let lab = DnsLab::new(false);

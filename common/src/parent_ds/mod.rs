@@ -14,7 +14,8 @@
 //! carry an RRSIG that verifies, valid at [`crate::time::now`], under a key
 //! of a DNSKEY RRset that verifies under one of its own keys; otherwise the
 //! answer is "not yet", so that a spoofed or broken answer cannot retire a
-//! KSK. Without a trust anchor this is self-consistency of what the
+//! KSK. A DS RRset that carries an RRSIG while the DNSKEY RRset is missing
+//! is "not yet" too: a signed parent made to look unsigned. Without a trust anchor this is self-consistency of what the
 //! parent's servers say, not a chain of trust from the root: an attacker
 //! who can answer for every server asked (on the path, or in the
 //! resolver's place for [`ParentServers::Discover`]) can make up a parent
@@ -94,7 +95,9 @@ pub enum DsObservation {
         /// How many servers were asked and agreed.
         servers: usize,
         /// The DS RRset's RRSIG verified under the parent's DNSKEY RRset
-        /// (false: the parent is unsigned).
+        /// (false: the parent looks unsigned, which whoever answers for
+        /// every server asked can fake; take it only from a parent known
+        /// to be unsigned).
         validated: bool,
     },
     /// Not (yet) there, or not everywhere: why, in one line for the operator
@@ -280,6 +283,19 @@ impl Context<'_> {
                 return Ok(Verdict::Lacks(format!(
                     "{} serves {apex} without a DNSKEY RRset, but a trust anchor for it was given",
                     server.label
+                )));
+            }
+            // A DS RRset with RRSIGs comes from a signed zone: a DNSKEY
+            // NODATA beside it is a signed parent made to look unsigned
+            // (a forged or stripped answer), not an insecure delegation.
+            if answer.answers.iter().any(|r| {
+                r.name == self.hzone
+                    && matches!(&r.data, RData::DNSSEC(DNSSECRData::RRSIG(sig))
+                        if sig.input().type_covered == RecordType::DS)
+            }) {
+                return Ok(Verdict::Lacks(format!(
+                    "{} signs the DS RRset of {} but serves {apex} without a DNSKEY RRset: a signed parent that looks unsigned",
+                    server.label, self.zone
                 )));
             }
             // An unsigned parent: the DS is there, and nothing can be
