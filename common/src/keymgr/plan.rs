@@ -264,7 +264,19 @@ pub fn plan_zone(
                             timeout: std::time::Duration::from_secs(5),
                         };
                         match observe(&query) {
-                            Ok(DsObservation::Published { .. }) => None,
+                            Ok(DsObservation::Published {
+                                validated: true, ..
+                            }) => None,
+                            // Without a validated RRSIG the DS proves
+                            // nothing unless the parent is known to be
+                            // unsigned: forged answers can make a signed
+                            // parent look unsigned.
+                            Ok(DsObservation::Published { .. }) if policy.parent_unsigned => None,
+                            Ok(DsObservation::Published { .. }) => Some((
+                                keys[successor].files.tag(),
+                                "the parent's DS answer is not signed (say 'parent-unsigned yes;' in the policy if the parent zone is unsigned)"
+                                    .to_string(),
+                            )),
                             Ok(DsObservation::NotYet { detail }) => {
                                 Some((keys[successor].files.tag(), detail))
                             }
@@ -612,11 +624,18 @@ mod tests {
     }
 
     fn lab() -> (tempfile::TempDir, ZonePolicy, u16) {
+        lab_with("")
+    }
+
+    /// The lab with `extra` options in the zone's block.
+    fn lab_with(extra: &str) -> (tempfile::TempDir, ZonePolicy, u16) {
         let dir = tempfile::tempdir().expect("dir");
         let policy = PolicyFile::parse(
-            "zone example.com { algorithm ecdsap256sha256; coverage 30d;
+            &format!(
+                "zone example.com {{ algorithm ecdsap256sha256; coverage 30d;
              roll-period ksk 60d; pre-publish ksk 20d; post-publish ksk 7d;
-             parent-servers 192.0.2.1 port 5300; };",
+             parent-servers 192.0.2.1 port 5300; {extra} }};"
+            ),
             "p",
         )
         .expect("policy")
@@ -653,7 +672,15 @@ mod tests {
 
     #[test]
     fn the_ksk_retires_on_schedule_once_the_parent_shows_the_ds() {
-        let (dir, policy, new_tag) = lab();
+        // A validated DS; an unvalidated one from a parent the policy says
+        // is unsigned.
+        for (extra, validated) in [("", true), ("parent-unsigned yes;", false)] {
+            ksk_retires_with(extra, validated);
+        }
+    }
+
+    fn ksk_retires_with(extra: &str, validated: bool) {
+        let (dir, policy, new_tag) = lab_with(extra);
         let asked = RefCell::new(Vec::new());
         let observe = |query: &ParentDsQuery| {
             asked
@@ -661,7 +688,7 @@ mod tests {
                 .push((query.key.key_tag(), query.servers.clone()));
             Ok(DsObservation::Published {
                 servers: 1,
-                validated: false,
+                validated,
             })
         };
         let trust = KeyFileTrust::new(false);
@@ -729,6 +756,42 @@ mod tests {
                 "{line}"
             );
             assert!(line.contains("192.0.2.1#5300"), "{line}");
+        }
+    }
+
+    #[test]
+    fn an_unvalidated_ds_postpones_unless_the_policy_says_the_parent_is_unsigned() {
+        for extra in ["", "parent-unsigned no;"] {
+            let (dir, policy, new_tag) = lab_with(extra);
+            let observe = |_: &ParentDsQuery| {
+                Ok(DsObservation::Published {
+                    servers: 1,
+                    validated: false,
+                })
+            };
+            let plan = plan_zone(
+                &policy,
+                dir.path(),
+                &KeyFileTrust::new(false),
+                NOW,
+                &RunOptions::default(),
+                &observe,
+            )
+            .expect("plan");
+            assert!(plan.postponed(), "{extra}: {:?}", plan.actions);
+            let line = plan.describe(
+                plan.actions
+                    .iter()
+                    .find(|a| matches!(a, Action::Postponed { .. }))
+                    .expect("postponed"),
+                None,
+            );
+            assert!(
+                line.contains(&format!(
+                    "the parent's DS for KSK {new_tag} is not seen: the parent's DS answer is not signed"
+                )),
+                "{line}"
+            );
         }
     }
 
