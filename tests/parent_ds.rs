@@ -454,6 +454,40 @@ fn a_signed_parent_made_to_look_unsigned_is_not_yet() {
 }
 
 #[test]
+fn many_servers_are_asked_on_a_bounded_number_of_threads() {
+    // Forty silent servers (one address, forty times): at most 16 are
+    // asked at once, not one thread each.
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = arrivals.clone();
+    let silent = Responder::new(move |_, _| {
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(Instant::now());
+        }
+        Vec::new()
+    });
+    let key = DnsKey {
+        flags: 257,
+        protocol: 3,
+        algorithm: 13,
+        public_key: vec![1; 64],
+    };
+    let mut many = query(&key, &vec![silent.address; 40]);
+    many.timeout = Duration::from_secs(1);
+    let error = observe_parent_ds(&many).expect_err("nobody answers");
+    assert!(error.to_string().contains("no answer over UDP"), "{error}");
+    let arrivals = arrivals.lock().expect("arrivals").clone();
+    assert_eq!(arrivals.len(), 80, "every server asked twice");
+    let first = arrivals[0];
+    // Within half the timeout of the first query, each thread can have
+    // sent one.
+    let at_once = arrivals
+        .iter()
+        .filter(|t| t.duration_since(first) < Duration::from_millis(500))
+        .count();
+    assert_eq!(at_once, 16);
+}
+
+#[test]
 fn a_server_that_is_not_authoritative_does_not_count() {
     let lab = DnsLab::new(false);
     let key = lab.child_ksk();

@@ -35,16 +35,20 @@
 //! `P11DNSSEC_RESOLVER` environment variable (`address[#port]`, several
 //! separated by commas), else those of /etc/resolv.conf, for the parent
 //! zone, its NS and their addresses; see [`discover_parent_servers`].
+//! The servers are asked on at most 16 threads at once.
 
 mod discover;
 mod query;
 
 pub use discover::{
-    discover_parent_servers, resolvers, resolvers_from, DiscoveredServers, RESOLVER_ENV,
+    discover_parent_servers, resolvers, resolvers_from, DiscoveredServers, MAX_ADDRESSES_PER_NS,
+    MAX_NS, RESOLVER_ENV,
 };
 pub use query::EDNS_PAYLOAD;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use hickory_proto::dnssec::rdata::{DNSSECRData, DNSKEY as HDnsKey, RRSIG};
@@ -198,24 +202,7 @@ fn observe(query: &ParentDsQuery, anchors: Option<&[DnsKey]>) -> Result<DsObserv
         apex,
         now: crate::time::now(),
     };
-    // In parallel: an unreachable server costs its timeout once, not once
-    // per server.
-    let verdicts: Vec<std::result::Result<Verdict, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = servers
-            .iter()
-            .map(|server| {
-                let context = &context;
-                scope.spawn(move || context.check(server))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("the query thread failed".to_string()))
-            })
-            .collect()
-    });
+    let verdicts = check_all(&context, &servers);
     let mut published = 0;
     let mut validated = true;
     let mut lacking = Vec::new();
@@ -247,6 +234,56 @@ fn observe(query: &ParentDsQuery, anchors: Option<&[DnsKey]>) -> Result<DsObserv
     Ok(DsObservation::NotYet {
         detail: lacking.join("; "),
     })
+}
+
+/// The most threads asking servers at once.
+const MAX_THREADS: usize = 16;
+
+/// Every server's verdict, in order. In parallel, so that an unreachable
+/// server costs its timeout once, not once per server; on at most
+/// [`MAX_THREADS`] threads, and on this one if none can be started (a
+/// process limit is no reason to give up the check, nor to panic).
+fn check_all(
+    context: &Context<'_>,
+    servers: &[Server],
+) -> Vec<std::result::Result<Verdict, String>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<std::result::Result<Verdict, String>>>> =
+        Mutex::new(servers.iter().map(|_| None).collect());
+    let work = || loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(server) = servers.get(index) else {
+            break;
+        };
+        let verdict = context.check(server);
+        let mut results = results.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = results.get_mut(index) {
+            *slot = Some(verdict);
+        }
+    };
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for _ in 0..MAX_THREADS.min(servers.len()) {
+            match crate::threads::spawn_scoped(scope, "a parent DS query", work) {
+                Ok(handle) => handles.push(handle),
+                Err(_) => break,
+            }
+        }
+        if handles.is_empty() {
+            work();
+        }
+        // Joined here, so that a thread's panic leaves its server without
+        // a verdict instead of ending the run.
+        for handle in handles {
+            let _ = handle.join();
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .map(|verdict| verdict.unwrap_or_else(|| Err("the query thread failed".to_string())))
+        .collect()
 }
 
 impl Context<'_> {
