@@ -235,14 +235,16 @@ fn a_truncated_udp_answer_is_asked_again_over_tcp() {
 
 /// A UDP server in a test thread: for each datagram, `reply` gives the
 /// datagrams to send back, in order. Stops when dropped.
-struct Responder {
-    address: SocketAddr,
+pub(crate) struct Responder {
+    pub(crate) address: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Responder {
-    fn new(reply: impl Fn(&[u8], SocketAddr) -> Vec<Vec<u8>> + Send + 'static) -> Responder {
+    pub(crate) fn new(
+        reply: impl Fn(&[u8], SocketAddr) -> Vec<Vec<u8>> + Send + 'static,
+    ) -> Responder {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -279,7 +281,7 @@ impl Drop for Responder {
 }
 
 /// The query's ID, and its question (name, type, class) as wire octets.
-fn question(query: &[u8]) -> (u16, Vec<u8>, u16) {
+pub(crate) fn question(query: &[u8]) -> (u16, Vec<u8>, u16) {
     let mut at = 12;
     while at < query.len() && query[at] != 0 {
         at += 1 + usize::from(query[at]);
@@ -419,7 +421,7 @@ fn a_signed_parents_ds_without_rrsig_is_not_yet() {
 }
 
 /// An authoritative empty answer (NODATA) with this ID and question.
-fn nodata_response(id: u16, question: &[u8]) -> Vec<u8> {
+pub(crate) fn nodata_response(id: u16, question: &[u8]) -> Vec<u8> {
     let mut out = id.to_be_bytes().to_vec();
     out.extend_from_slice(&[0x84, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
     out.extend_from_slice(question);
