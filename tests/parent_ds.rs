@@ -21,6 +21,7 @@ fn query(key: &DnsKey, servers: &[SocketAddr]) -> ParentDsQuery {
         key: key.clone(),
         servers: ParentServers::Listed(servers.to_vec()),
         timeout: Duration::from_secs(2),
+        anchors: Vec::new(),
     }
 }
 
@@ -596,6 +597,23 @@ fn a_trust_anchor_for_the_parent_must_sign_its_dnskey_rrset() {
             "serves a DNSKEY RRset for test. that does not verify under the trust anchor"
         ),
         "{detail}"
+    );
+    // The same with the anchors in the query (key-manager's
+    // parent-trust-anchor).
+    let mut with_anchors = q.clone();
+    with_anchors.anchors = lab.ksks(CHILD);
+    let detail = not_yet(observe_parent_ds(&with_anchors).expect("answer"));
+    assert!(
+        detail.contains("does not verify under the trust anchor"),
+        "{detail}"
+    );
+    with_anchors.anchors = lab.ksks(crate::dns_lab::PARENT);
+    assert_eq!(
+        observe_parent_ds(&with_anchors).expect("answer"),
+        DsObservation::Published {
+            servers: 1,
+            validated: true
+        }
     );
     // An unsigned parent never validates against an anchor.
     let unsigned = DnsLab::new(false);

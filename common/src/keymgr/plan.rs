@@ -14,6 +14,7 @@ use crate::keymeta::{apply_settime, write_in_place, KeyPairFiles, TimingChanges}
 use crate::parent_ds::{DsObservation, ParentDsQuery, ParentServers};
 use crate::time::{format_timestamp, KeyTime};
 use crate::uri::PathAttr;
+use crate::zone::ZoneReader;
 use std::path::{Path, PathBuf};
 
 /// A key found in the zone's key directory.
@@ -201,6 +202,42 @@ pub fn lock_dir(dir: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
+/// The DNSKEY records of a `parent-trust-anchor` file (zone file syntax,
+/// any owner, no directives: like a key file, checked by `trust`).
+pub fn read_anchors(path: &Path, trust: &KeyFileTrust) -> Result<Vec<crate::dnskey::DnsKey>> {
+    let shown = path.display().to_string();
+    let text = trust.read(path)?;
+    if let Some(index) = text
+        .lines()
+        .position(|line| line.trim_start().starts_with('$'))
+    {
+        return Err(Error::Input {
+            file: shown,
+            line: Some(index + 1),
+            message: "a trust anchor file holds no directives".into(),
+        });
+    }
+    let mut reader = ZoneReader::new(
+        Box::new(std::io::Cursor::new(text.into_bytes())),
+        &shown,
+        Some(path.to_path_buf()),
+        crate::name::Name::root(),
+    )
+    .lenient_ttl();
+    let keys: Vec<_> = crate::keyfile::read_dnskeys(&mut reader)?
+        .into_iter()
+        .map(|record| record.dnskey)
+        .collect();
+    if keys.is_empty() {
+        return Err(Error::Input {
+            file: shown,
+            line: None,
+            message: "no DNSKEY record: not a trust anchor for the parent".into(),
+        });
+    }
+    Ok(keys)
+}
+
 /// Sort key of keymgr: Activate, else Publish, else Created.
 fn order(timing: &KeyTiming) -> (i64, i64, i64) {
     (
@@ -253,17 +290,26 @@ pub fn plan_zone(
                 }
                 let outcome = match indexes.get(old + 1) {
                     Some(&successor) => {
-                        let query = ParentDsQuery {
-                            zone: policy.zone.clone(),
-                            key: keys[successor].files.record.dnskey.clone(),
-                            servers: if policy.parent_servers.is_empty() {
-                                ParentServers::Discover
-                            } else {
-                                ParentServers::Listed(policy.parent_servers.clone())
-                            },
-                            timeout: std::time::Duration::from_secs(5),
+                        // An unreadable anchor postpones like a silent
+                        // parent: the other keys still roll.
+                        let anchors = match &policy.parent_trust_anchor {
+                            Some(path) => read_anchors(path, trust),
+                            None => Ok(Vec::new()),
                         };
-                        match observe(&query) {
+                        let observed = anchors.and_then(|anchors| {
+                            observe(&ParentDsQuery {
+                                zone: policy.zone.clone(),
+                                key: keys[successor].files.record.dnskey.clone(),
+                                servers: if policy.parent_servers.is_empty() {
+                                    ParentServers::Discover
+                                } else {
+                                    ParentServers::Listed(policy.parent_servers.clone())
+                                },
+                                timeout: std::time::Duration::from_secs(5),
+                                anchors,
+                            })
+                        });
+                        match observed {
                             Ok(DsObservation::Published {
                                 validated: true, ..
                             }) => None,
@@ -793,6 +839,66 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn the_parent_trust_anchor_file_goes_with_the_query() {
+        let anchor_dir = tempfile::tempdir().expect("dir");
+        let anchor = anchor_dir.path().join("com.anchor");
+        let key = DnsKey {
+            flags: 257,
+            protocol: 3,
+            algorithm: 13,
+            public_key: vec![5; 64],
+        };
+        std::fs::write(
+            &anchor,
+            format!(
+                "; the parent's KSK\ncom. 3600 IN DNSKEY {}\n",
+                key.rdata_text()
+            ),
+        )
+        .expect("anchor");
+        let (dir, policy, _) = lab_with(&format!("parent-trust-anchor \"{}\";", anchor.display()));
+        let asked = RefCell::new(Vec::new());
+        let observe = |query: &ParentDsQuery| {
+            asked.borrow_mut().push(query.anchors.clone());
+            Ok(DsObservation::Published {
+                servers: 1,
+                validated: true,
+            })
+        };
+        let trust = KeyFileTrust::new(false);
+        let plan = plan_zone(
+            &policy,
+            dir.path(),
+            &trust,
+            NOW,
+            &RunOptions::default(),
+            &observe,
+        )
+        .expect("plan");
+        assert!(!plan.postponed(), "{:?}", plan.actions);
+        assert_eq!(*asked.borrow(), vec![vec![key]]);
+        // A missing anchor file postpones, naming it.
+        std::fs::remove_file(&anchor).expect("remove");
+        let plan = plan_zone(
+            &policy,
+            dir.path(),
+            &trust,
+            NOW,
+            &RunOptions::default(),
+            &observe,
+        )
+        .expect("plan");
+        let line = plan.describe(
+            plan.actions
+                .iter()
+                .find(|a| matches!(a, Action::Postponed { .. }))
+                .expect("postponed"),
+            None,
+        );
+        assert!(line.contains(&anchor.display().to_string()), "{line}");
     }
 
     trait CloneResult {

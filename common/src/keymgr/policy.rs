@@ -97,6 +97,9 @@ pub struct ZonePolicy {
     /// whoever answers for every parent server can make a signed parent
     /// look unsigned).
     pub parent_unsigned: bool,
+    /// `parent-trust-anchor "file";`: the parent's DNSKEY records; its
+    /// DNSKEY RRset must be signed by one of them.
+    pub parent_trust_anchor: Option<PathBuf>,
     pub delays: Delays,
 }
 
@@ -131,6 +134,7 @@ struct Block {
     ksk_roll: Option<KskRoll>,
     parent_servers: Option<Vec<SocketAddr>>,
     parent_unsigned: Option<bool>,
+    parent_trust_anchor: Option<String>,
     delays: HashMap<&'static str, i64>,
 }
 
@@ -580,6 +584,10 @@ impl PolicyFile {
                 }
                 block.parent_servers = Some(servers);
             }
+            "parent-trust-anchor" => {
+                not_in_algorithm(())?;
+                block.parent_trust_anchor = Some(one("quoted path")?.to_string());
+            }
             "parent-unsigned" => {
                 not_in_algorithm(())?;
                 block.parent_unsigned =
@@ -680,6 +688,7 @@ impl PolicyFile {
             ksk_roll: pick(&chain, |b| b.ksk_roll).unwrap_or(KskRoll::DoubleKsk),
             parent_servers: pick(&chain, |b| b.parent_servers.clone()).unwrap_or_default(),
             parent_unsigned: pick(&chain, |b| b.parent_unsigned).unwrap_or(false),
+            parent_trust_anchor: pick(&chain, |b| b.parent_trust_anchor.clone()).map(PathBuf::from),
             delays: Delays {
                 max_zone_ttl: delay("max-zone-ttl"),
                 zone_propagation: delay("zone-propagation-delay"),

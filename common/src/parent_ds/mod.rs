@@ -89,6 +89,9 @@ pub struct ParentDsQuery {
     /// Per-query timeout (UDP, then TCP). A silent server costs twice
     /// this (one UDP retry) before it is given up.
     pub timeout: Duration,
+    /// The parent's trusted keys (empty: none); [`observe_parent_ds`]
+    /// then checks as [`observe_parent_ds_anchored`] does.
+    pub anchors: Vec<DnsKey>,
 }
 
 /// What the parent's servers said.
@@ -111,9 +114,14 @@ pub enum DsObservation {
 
 /// Asks the parent's servers; `Err` only when no answer could be had at all
 /// (no server reachable, malformed replies), which the caller treats as
-/// "not yet" with the error's text.
+/// "not yet" with the error's text. With `query.anchors`, as
+/// [`observe_parent_ds_anchored`].
 pub fn observe_parent_ds(query: &ParentDsQuery) -> Result<DsObservation> {
-    observe(query, None)
+    if query.anchors.is_empty() {
+        observe(query, None)
+    } else {
+        observe(query, Some(&query.anchors))
+    }
 }
 
 /// [`observe_parent_ds`] with a trust anchor for the parent: its DNSKEY
