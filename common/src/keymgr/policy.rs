@@ -716,6 +716,12 @@ fn unknown_algorithm(name: &str) -> String {
 fn validate(policy: &ZonePolicy) -> std::result::Result<(), String> {
     let zone = policy.zone.to_string();
     let zone = zone.trim_end_matches('.');
+    // An anchor requires a signed parent: with both, no DS would ever count.
+    if policy.parent_unsigned && policy.parent_trust_anchor.is_some() {
+        return Err(format!(
+            "zone {zone}: parent-unsigned yes and parent-trust-anchor contradict (an anchored parent is signed)"
+        ));
+    }
     for (name, role, strict) in [("KSK", &policy.ksk, false), ("ZSK", &policy.zsk, true)] {
         let rp = role.roll_period;
         if rp == 0 {
@@ -961,6 +967,19 @@ zone example.com {
         assert_eq!(
             error,
             "p.conf:2: 'parent-unsigned' takes yes or no, not 'maybe'"
+        );
+        let error = PolicyFile::parse(
+            "zone a { parent-unsigned yes; parent-trust-anchor \"a.anchor\"; };",
+            "p.conf",
+        )
+        .expect_err("both")
+        .to_string();
+        assert!(error.contains("contradict"), "{error}");
+        let anchored = PolicyFile::parse("zone a { parent-trust-anchor \"a.anchor\"; };", "p.conf")
+            .expect("anchored");
+        assert_eq!(
+            anchored.zone("a").expect("a").parent_trust_anchor,
+            Some(PathBuf::from("a.anchor"))
         );
     }
 
