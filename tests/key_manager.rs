@@ -1,7 +1,8 @@
 //! key-manager against a real SoftHSM2 token: policy errors, the first
 //! run's keys and their RFC 7583 times, idempotence, dry runs, months of
 //! ZSK rollovers with zone-sign -S and both validators, the coverage check
-//! and a KSK retirement postponed while the parent shows no DS.
+//! and a KSK retirement postponed while the parent shows no DS, or shows
+//! it unsigned without `parent-unsigned yes;`.
 //!
 //! Time runs through `P11DNSSEC_NOW`. The simulated months lie in the
 //! past, so every signature (expiring after the real now, `-e`) is valid
@@ -519,6 +520,102 @@ fn ksk_retirement_is_postponed_while_the_parent_shows_no_ds() {
             .any(|l| l.contains(&format!("{old:05}")) && l.contains(" active ")),
         "{text}"
     );
+}
+
+/// An authoritative answer to this query holding one record of the
+/// question's name, type `rtype` and `rdata`.
+fn answer_with(id: u16, question: &[u8], rtype: u16, rdata: &[u8]) -> Vec<u8> {
+    let mut out = id.to_be_bytes().to_vec();
+    out.extend_from_slice(&[0x84, 0x00, 0, 1, 0, 1, 0, 0, 0, 0]);
+    out.extend_from_slice(question);
+    out.extend_from_slice(&[0xC0, 0x0C]);
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&[0, 1, 0, 0, 1, 44]);
+    out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    out.extend_from_slice(rdata);
+    out
+}
+
+#[test]
+fn a_parent_that_looks_unsigned_retires_no_ksk_unless_the_policy_says_so() {
+    use crate::parent_ds::{nodata_response, question, Responder};
+    const POLICY: &str = "zone example.com {
+            algorithm ECDSAP256SHA256;
+            coverage 90d;
+            keyttl 1h;
+            roll-period ksk 60d; pre-publish ksk 20d; post-publish ksk 7d;
+            parent-servers 127.0.0.1 port PORT; EXTRA
+        };";
+    let lab = Lab::new(&POLICY.replace("PORT", "9").replace("EXTRA", ""));
+    let t0 = real_now() - 70 * DAY;
+    lab.manager_ok(t0, &["-q"]);
+    let mut ksks: Vec<(u16, String)> = lab
+        .key_times()
+        .into_iter()
+        .filter(|(_, (ksk, _))| *ksk)
+        .map(|(tag, (_, t))| (tag, t["Activate"].clone()))
+        .collect();
+    ksks.sort_by_key(|(_, activate)| activate.clone());
+    let (old, new) = (ksks[0].0, ksks[1].0);
+    let file = std::fs::read_dir(&lab.keys)
+        .expect("keys")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "key")
+                && p.to_string_lossy().ends_with(&format!("+{new:05}.key"))
+        })
+        .expect("the new KSK's file");
+    let key = common::keyfile::read_key_file(&file, &common::keyfile::KeyFileTrust::new(false))
+        .expect("key file")
+        .dnskey;
+    let zone = common::name::Name::parse("example.com.", None).expect("name");
+    let mut ds = key.key_tag().to_be_bytes().to_vec();
+    ds.extend_from_slice(&[13, 2]);
+    ds.extend_from_slice(&common::ds::DigestType::Sha256.digest(&zone, &key));
+    // A parent (forged, or really unsigned) that has the DS and no
+    // DNSKEY RRset: AA answers for DS and the SOA of com., NODATA else.
+    let parent = Responder::new(move |query, _| {
+        let (id, wire, rtype) = question(query);
+        vec![match rtype {
+            43 => answer_with(id, &wire, 43, &ds),
+            6 => answer_with(
+                id,
+                &wire,
+                6,
+                &[
+                    0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1,
+                ],
+            ),
+            _ => nodata_response(id, &wire),
+        }]
+    });
+    let port = parent.address.port().to_string();
+    let t = t0 + 39 * DAY + 12 * HOUR;
+    std::fs::write(
+        &lab.policy,
+        POLICY.replace("PORT", &port).replace("EXTRA", ""),
+    )
+    .expect("policy");
+    let output = lab.manager(t, &["-n"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{output:?}");
+    assert!(
+        stdout.contains(&format!(
+            "postponed the retirement of KSK {old} until {} UTC: the parent's DS for KSK {new} is not seen: the parent's DS answer is not signed",
+            stamp(t + DAY)
+        )),
+        "{stdout}"
+    );
+    std::fs::write(
+        &lab.policy,
+        POLICY
+            .replace("PORT", &port)
+            .replace("EXTRA", "parent-unsigned yes;"),
+    )
+    .expect("policy");
+    let output = lab.manager(t, &["-n"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("postponed"));
 }
 
 #[test]

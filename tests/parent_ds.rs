@@ -21,6 +21,7 @@ fn query(key: &DnsKey, servers: &[SocketAddr]) -> ParentDsQuery {
         key: key.clone(),
         servers: ParentServers::Listed(servers.to_vec()),
         timeout: Duration::from_secs(2),
+        anchors: Vec::new(),
     }
 }
 
@@ -235,14 +236,16 @@ fn a_truncated_udp_answer_is_asked_again_over_tcp() {
 
 /// A UDP server in a test thread: for each datagram, `reply` gives the
 /// datagrams to send back, in order. Stops when dropped.
-struct Responder {
-    address: SocketAddr,
+pub(crate) struct Responder {
+    pub(crate) address: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Responder {
-    fn new(reply: impl Fn(&[u8], SocketAddr) -> Vec<Vec<u8>> + Send + 'static) -> Responder {
+    pub(crate) fn new(
+        reply: impl Fn(&[u8], SocketAddr) -> Vec<Vec<u8>> + Send + 'static,
+    ) -> Responder {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -279,7 +282,7 @@ impl Drop for Responder {
 }
 
 /// The query's ID, and its question (name, type, class) as wire octets.
-fn question(query: &[u8]) -> (u16, Vec<u8>, u16) {
+pub(crate) fn question(query: &[u8]) -> (u16, Vec<u8>, u16) {
     let mut at = 12;
     while at < query.len() && query[at] != 0 {
         at += 1 + usize::from(query[at]);
@@ -418,6 +421,75 @@ fn a_signed_parents_ds_without_rrsig_is_not_yet() {
     );
 }
 
+/// An authoritative empty answer (NODATA) with this ID and question.
+pub(crate) fn nodata_response(id: u16, question: &[u8]) -> Vec<u8> {
+    let mut out = id.to_be_bytes().to_vec();
+    out.extend_from_slice(&[0x84, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(question);
+    out
+}
+
+#[test]
+fn a_signed_parent_made_to_look_unsigned_is_not_yet() {
+    // The real, signed DS answer, but the parent's DNSKEY RRset answered
+    // with an authoritative NODATA: the DS must not count as published
+    // from an unsigned parent.
+    let lab = DnsLab::new(true);
+    let key = lab.child_ksk();
+    lab.set_parent_ds(&[DnsLab::ds_of(CHILD, &key, DigestType::Sha256)]);
+    let upstream = lab.server();
+    let stripper = Responder::new(move |query, _| {
+        let (id, question_wire, rtype) = question(query);
+        if rtype == 48 {
+            vec![nodata_response(id, &question_wire)]
+        } else {
+            relay(upstream, query)
+        }
+    });
+    let detail = not_yet(observe_parent_ds(&query(&key, &[stripper.address])).expect("answer"));
+    assert_eq!(
+        detail,
+        format!(
+            "{} signs the DS RRset of child.test. but serves test. without a DNSKEY RRset: a signed parent that looks unsigned",
+            server_text(stripper.address)
+        )
+    );
+}
+
+#[test]
+fn many_servers_are_asked_on_a_bounded_number_of_threads() {
+    // Forty silent servers (one address, forty times): at most 16 are
+    // asked at once, not one thread each.
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = arrivals.clone();
+    let silent = Responder::new(move |_, _| {
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(Instant::now());
+        }
+        Vec::new()
+    });
+    let key = DnsKey {
+        flags: 257,
+        protocol: 3,
+        algorithm: 13,
+        public_key: vec![1; 64],
+    };
+    let mut many = query(&key, &vec![silent.address; 40]);
+    many.timeout = Duration::from_secs(1);
+    let error = observe_parent_ds(&many).expect_err("nobody answers");
+    assert!(error.to_string().contains("no answer over UDP"), "{error}");
+    let arrivals = arrivals.lock().expect("arrivals").clone();
+    assert_eq!(arrivals.len(), 80, "every server asked twice");
+    let first = arrivals[0];
+    // Within half the timeout of the first query, each thread can have
+    // sent one.
+    let at_once = arrivals
+        .iter()
+        .filter(|t| t.duration_since(first) < Duration::from_millis(500))
+        .count();
+    assert_eq!(at_once, 16);
+}
+
 #[test]
 fn a_server_that_is_not_authoritative_does_not_count() {
     let lab = DnsLab::new(false);
@@ -525,6 +597,23 @@ fn a_trust_anchor_for_the_parent_must_sign_its_dnskey_rrset() {
             "serves a DNSKEY RRset for test. that does not verify under the trust anchor"
         ),
         "{detail}"
+    );
+    // The same with the anchors in the query (key-manager's
+    // parent-trust-anchor).
+    let mut with_anchors = q.clone();
+    with_anchors.anchors = lab.ksks(CHILD);
+    let detail = not_yet(observe_parent_ds(&with_anchors).expect("answer"));
+    assert!(
+        detail.contains("does not verify under the trust anchor"),
+        "{detail}"
+    );
+    with_anchors.anchors = lab.ksks(crate::dns_lab::PARENT);
+    assert_eq!(
+        observe_parent_ds(&with_anchors).expect("answer"),
+        DsObservation::Published {
+            servers: 1,
+            validated: true
+        }
     );
     // An unsigned parent never validates against an anchor.
     let unsigned = DnsLab::new(false);

@@ -14,6 +14,7 @@ use crate::keymeta::{apply_settime, write_in_place, KeyPairFiles, TimingChanges}
 use crate::parent_ds::{DsObservation, ParentDsQuery, ParentServers};
 use crate::time::{format_timestamp, KeyTime};
 use crate::uri::PathAttr;
+use crate::zone::ZoneReader;
 use std::path::{Path, PathBuf};
 
 /// A key found in the zone's key directory.
@@ -201,6 +202,42 @@ pub fn lock_dir(dir: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
+/// The DNSKEY records of a `parent-trust-anchor` file (zone file syntax,
+/// any owner, no directives: like a key file, checked by `trust`).
+pub fn read_anchors(path: &Path, trust: &KeyFileTrust) -> Result<Vec<crate::dnskey::DnsKey>> {
+    let shown = path.display().to_string();
+    let text = trust.read(path)?;
+    if let Some(index) = text
+        .lines()
+        .position(|line| line.trim_start().starts_with('$'))
+    {
+        return Err(Error::Input {
+            file: shown,
+            line: Some(index + 1),
+            message: "a trust anchor file holds no directives".into(),
+        });
+    }
+    let mut reader = ZoneReader::new(
+        Box::new(std::io::Cursor::new(text.into_bytes())),
+        &shown,
+        Some(path.to_path_buf()),
+        crate::name::Name::root(),
+    )
+    .lenient_ttl();
+    let keys: Vec<_> = crate::keyfile::read_dnskeys(&mut reader)?
+        .into_iter()
+        .map(|record| record.dnskey)
+        .collect();
+    if keys.is_empty() {
+        return Err(Error::Input {
+            file: shown,
+            line: None,
+            message: "no DNSKEY record: not a trust anchor for the parent".into(),
+        });
+    }
+    Ok(keys)
+}
+
 /// Sort key of keymgr: Activate, else Publish, else Created.
 fn order(timing: &KeyTiming) -> (i64, i64, i64) {
     (
@@ -253,18 +290,39 @@ pub fn plan_zone(
                 }
                 let outcome = match indexes.get(old + 1) {
                     Some(&successor) => {
-                        let query = ParentDsQuery {
-                            zone: policy.zone.clone(),
-                            key: keys[successor].files.record.dnskey.clone(),
-                            servers: if policy.parent_servers.is_empty() {
-                                ParentServers::Discover
-                            } else {
-                                ParentServers::Listed(policy.parent_servers.clone())
-                            },
-                            timeout: std::time::Duration::from_secs(5),
+                        // An unreadable anchor postpones like a silent
+                        // parent: the other keys still roll.
+                        let anchors = match &policy.parent_trust_anchor {
+                            Some(path) => read_anchors(path, trust),
+                            None => Ok(Vec::new()),
                         };
-                        match observe(&query) {
-                            Ok(DsObservation::Published { .. }) => None,
+                        let observed = anchors.and_then(|anchors| {
+                            observe(&ParentDsQuery {
+                                zone: policy.zone.clone(),
+                                key: keys[successor].files.record.dnskey.clone(),
+                                servers: if policy.parent_servers.is_empty() {
+                                    ParentServers::Discover
+                                } else {
+                                    ParentServers::Listed(policy.parent_servers.clone())
+                                },
+                                timeout: std::time::Duration::from_secs(5),
+                                anchors,
+                            })
+                        });
+                        match observed {
+                            Ok(DsObservation::Published {
+                                validated: true, ..
+                            }) => None,
+                            // Without a validated RRSIG the DS proves
+                            // nothing unless the parent is known to be
+                            // unsigned: forged answers can make a signed
+                            // parent look unsigned.
+                            Ok(DsObservation::Published { .. }) if policy.parent_unsigned => None,
+                            Ok(DsObservation::Published { .. }) => Some((
+                                keys[successor].files.tag(),
+                                "the parent's DS answer is not signed (say 'parent-unsigned yes;' in the policy if the parent zone is unsigned)"
+                                    .to_string(),
+                            )),
                             Ok(DsObservation::NotYet { detail }) => {
                                 Some((keys[successor].files.tag(), detail))
                             }
@@ -612,11 +670,18 @@ mod tests {
     }
 
     fn lab() -> (tempfile::TempDir, ZonePolicy, u16) {
+        lab_with("")
+    }
+
+    /// The lab with `extra` options in the zone's block.
+    fn lab_with(extra: &str) -> (tempfile::TempDir, ZonePolicy, u16) {
         let dir = tempfile::tempdir().expect("dir");
         let policy = PolicyFile::parse(
-            "zone example.com { algorithm ecdsap256sha256; coverage 30d;
+            &format!(
+                "zone example.com {{ algorithm ecdsap256sha256; coverage 30d;
              roll-period ksk 60d; pre-publish ksk 20d; post-publish ksk 7d;
-             parent-servers 192.0.2.1 port 5300; };",
+             parent-servers 192.0.2.1 port 5300; {extra} }};"
+            ),
             "p",
         )
         .expect("policy")
@@ -653,7 +718,15 @@ mod tests {
 
     #[test]
     fn the_ksk_retires_on_schedule_once_the_parent_shows_the_ds() {
-        let (dir, policy, new_tag) = lab();
+        // A validated DS; an unvalidated one from a parent the policy says
+        // is unsigned.
+        for (extra, validated) in [("", true), ("parent-unsigned yes;", false)] {
+            ksk_retires_with(extra, validated);
+        }
+    }
+
+    fn ksk_retires_with(extra: &str, validated: bool) {
+        let (dir, policy, new_tag) = lab_with(extra);
         let asked = RefCell::new(Vec::new());
         let observe = |query: &ParentDsQuery| {
             asked
@@ -661,7 +734,7 @@ mod tests {
                 .push((query.key.key_tag(), query.servers.clone()));
             Ok(DsObservation::Published {
                 servers: 1,
-                validated: false,
+                validated,
             })
         };
         let trust = KeyFileTrust::new(false);
@@ -730,6 +803,102 @@ mod tests {
             );
             assert!(line.contains("192.0.2.1#5300"), "{line}");
         }
+    }
+
+    #[test]
+    fn an_unvalidated_ds_postpones_unless_the_policy_says_the_parent_is_unsigned() {
+        for extra in ["", "parent-unsigned no;"] {
+            let (dir, policy, new_tag) = lab_with(extra);
+            let observe = |_: &ParentDsQuery| {
+                Ok(DsObservation::Published {
+                    servers: 1,
+                    validated: false,
+                })
+            };
+            let plan = plan_zone(
+                &policy,
+                dir.path(),
+                &KeyFileTrust::new(false),
+                NOW,
+                &RunOptions::default(),
+                &observe,
+            )
+            .expect("plan");
+            assert!(plan.postponed(), "{extra}: {:?}", plan.actions);
+            let line = plan.describe(
+                plan.actions
+                    .iter()
+                    .find(|a| matches!(a, Action::Postponed { .. }))
+                    .expect("postponed"),
+                None,
+            );
+            assert!(
+                line.contains(&format!(
+                    "the parent's DS for KSK {new_tag} is not seen: the parent's DS answer is not signed"
+                )),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_parent_trust_anchor_file_goes_with_the_query() {
+        let anchor_dir = tempfile::tempdir().expect("dir");
+        let anchor = anchor_dir.path().join("com.anchor");
+        let key = DnsKey {
+            flags: 257,
+            protocol: 3,
+            algorithm: 13,
+            public_key: vec![5; 64],
+        };
+        std::fs::write(
+            &anchor,
+            format!(
+                "; the parent's KSK\ncom. 3600 IN DNSKEY {}\n",
+                key.rdata_text()
+            ),
+        )
+        .expect("anchor");
+        let (dir, policy, _) = lab_with(&format!("parent-trust-anchor \"{}\";", anchor.display()));
+        let asked = RefCell::new(Vec::new());
+        let observe = |query: &ParentDsQuery| {
+            asked.borrow_mut().push(query.anchors.clone());
+            Ok(DsObservation::Published {
+                servers: 1,
+                validated: true,
+            })
+        };
+        let trust = KeyFileTrust::new(false);
+        let plan = plan_zone(
+            &policy,
+            dir.path(),
+            &trust,
+            NOW,
+            &RunOptions::default(),
+            &observe,
+        )
+        .expect("plan");
+        assert!(!plan.postponed(), "{:?}", plan.actions);
+        assert_eq!(*asked.borrow(), vec![vec![key]]);
+        // A missing anchor file postpones, naming it.
+        std::fs::remove_file(&anchor).expect("remove");
+        let plan = plan_zone(
+            &policy,
+            dir.path(),
+            &trust,
+            NOW,
+            &RunOptions::default(),
+            &observe,
+        )
+        .expect("plan");
+        let line = plan.describe(
+            plan.actions
+                .iter()
+                .find(|a| matches!(a, Action::Postponed { .. }))
+                .expect("postponed"),
+            None,
+        );
+        assert!(line.contains(&anchor.display().to_string()), "{line}");
     }
 
     trait CloneResult {

@@ -92,6 +92,14 @@ pub struct ZonePolicy {
     pub ksk_roll: KskRoll,
     /// `parent-servers` (empty: the parent's NS).
     pub parent_servers: Vec<SocketAddr>,
+    /// `parent-unsigned yes;`: the parent zone is known to be unsigned, so
+    /// a DS seen without a validated RRSIG may retire a KSK (default no:
+    /// whoever answers for every parent server can make a signed parent
+    /// look unsigned).
+    pub parent_unsigned: bool,
+    /// `parent-trust-anchor "file";`: the parent's DNSKEY records; its
+    /// DNSKEY RRset must be signed by one of them.
+    pub parent_trust_anchor: Option<PathBuf>,
     pub delays: Delays,
 }
 
@@ -125,6 +133,8 @@ struct Block {
     label: Option<String>,
     ksk_roll: Option<KskRoll>,
     parent_servers: Option<Vec<SocketAddr>>,
+    parent_unsigned: Option<bool>,
+    parent_trust_anchor: Option<String>,
     delays: HashMap<&'static str, i64>,
 }
 
@@ -574,6 +584,23 @@ impl PolicyFile {
                 }
                 block.parent_servers = Some(servers);
             }
+            "parent-trust-anchor" => {
+                not_in_algorithm(())?;
+                block.parent_trust_anchor = Some(one("quoted path")?.to_string());
+            }
+            "parent-unsigned" => {
+                not_in_algorithm(())?;
+                block.parent_unsigned =
+                    Some(match one("yes or no")?.to_ascii_lowercase().as_str() {
+                        "yes" | "true" => true,
+                        "no" | "false" => false,
+                        other => {
+                            return Err(error(format!(
+                                "'parent-unsigned' takes yes or no, not '{other}'"
+                            )))
+                        }
+                    });
+            }
             other => {
                 let Some((name, _)) = DELAYS.iter().find(|(name, _)| *name == other) else {
                     return Err(error(format!("unknown option '{}'", words[0])));
@@ -660,6 +687,8 @@ impl PolicyFile {
             label: pick(&chain, |b| b.label.clone()).unwrap_or_else(|| DEFAULT_LABEL.into()),
             ksk_roll: pick(&chain, |b| b.ksk_roll).unwrap_or(KskRoll::DoubleKsk),
             parent_servers: pick(&chain, |b| b.parent_servers.clone()).unwrap_or_default(),
+            parent_unsigned: pick(&chain, |b| b.parent_unsigned).unwrap_or(false),
+            parent_trust_anchor: pick(&chain, |b| b.parent_trust_anchor.clone()).map(PathBuf::from),
             delays: Delays {
                 max_zone_ttl: delay("max-zone-ttl"),
                 zone_propagation: delay("zone-propagation-delay"),
@@ -687,6 +716,12 @@ fn unknown_algorithm(name: &str) -> String {
 fn validate(policy: &ZonePolicy) -> std::result::Result<(), String> {
     let zone = policy.zone.to_string();
     let zone = zone.trim_end_matches('.');
+    // An anchor requires a signed parent: with both, no DS would ever count.
+    if policy.parent_unsigned && policy.parent_trust_anchor.is_some() {
+        return Err(format!(
+            "zone {zone}: parent-unsigned yes and parent-trust-anchor contradict (an anchored parent is signed)"
+        ));
+    }
     for (name, role, strict) in [("KSK", &policy.ksk, false), ("ZSK", &policy.zsk, true)] {
         let rp = role.roll_period;
         if rp == 0 {
@@ -910,6 +945,42 @@ zone example.com {
                 "{text}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn parent_unsigned_is_no_unless_said_and_inherited_from_a_policy() {
+        let file = PolicyFile::parse(
+            "policy insecure { parent-unsigned yes; };
+             zone a { policy insecure; };
+             zone b { policy insecure; parent-unsigned no; };
+             zone c { coverage 30d; };",
+            "p.conf",
+        )
+        .expect("parse");
+        assert!(file.zone("a").expect("a").parent_unsigned);
+        assert!(!file.zone("b").expect("b").parent_unsigned);
+        assert!(!file.zone("c").expect("c").parent_unsigned);
+        assert!(!file.zone("other").expect("builtin").parent_unsigned);
+        let error = PolicyFile::parse("zone a {\n parent-unsigned maybe;\n};", "p.conf")
+            .expect_err("maybe")
+            .to_string();
+        assert_eq!(
+            error,
+            "p.conf:2: 'parent-unsigned' takes yes or no, not 'maybe'"
+        );
+        let error = PolicyFile::parse(
+            "zone a { parent-unsigned yes; parent-trust-anchor \"a.anchor\"; };",
+            "p.conf",
+        )
+        .expect_err("both")
+        .to_string();
+        assert!(error.contains("contradict"), "{error}");
+        let anchored = PolicyFile::parse("zone a { parent-trust-anchor \"a.anchor\"; };", "p.conf")
+            .expect("anchored");
+        assert_eq!(
+            anchored.zone("a").expect("a").parent_trust_anchor,
+            Some(PathBuf::from("a.anchor"))
+        );
     }
 
     #[test]

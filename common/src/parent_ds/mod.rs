@@ -14,7 +14,8 @@
 //! carry an RRSIG that verifies, valid at [`crate::time::now`], under a key
 //! of a DNSKEY RRset that verifies under one of its own keys; otherwise the
 //! answer is "not yet", so that a spoofed or broken answer cannot retire a
-//! KSK. Without a trust anchor this is self-consistency of what the
+//! KSK. A DS RRset that carries an RRSIG while the DNSKEY RRset is missing
+//! is "not yet" too: a signed parent made to look unsigned. Without a trust anchor this is self-consistency of what the
 //! parent's servers say, not a chain of trust from the root: an attacker
 //! who can answer for every server asked (on the path, or in the
 //! resolver's place for [`ParentServers::Discover`]) can make up a parent
@@ -34,16 +35,20 @@
 //! `P11DNSSEC_RESOLVER` environment variable (`address[#port]`, several
 //! separated by commas), else those of /etc/resolv.conf, for the parent
 //! zone, its NS and their addresses; see [`discover_parent_servers`].
+//! The servers are asked on at most 16 threads at once.
 
 mod discover;
 mod query;
 
 pub use discover::{
-    discover_parent_servers, resolvers, resolvers_from, DiscoveredServers, RESOLVER_ENV,
+    discover_parent_servers, resolvers, resolvers_from, DiscoveredServers, MAX_ADDRESSES_PER_NS,
+    MAX_NS, RESOLVER_ENV,
 };
 pub use query::EDNS_PAYLOAD;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use hickory_proto::dnssec::rdata::{DNSSECRData, DNSKEY as HDnsKey, RRSIG};
@@ -84,6 +89,9 @@ pub struct ParentDsQuery {
     /// Per-query timeout (UDP, then TCP). A silent server costs twice
     /// this (one UDP retry) before it is given up.
     pub timeout: Duration,
+    /// The parent's trusted keys (empty: none); [`observe_parent_ds`]
+    /// then checks as [`observe_parent_ds_anchored`] does.
+    pub anchors: Vec<DnsKey>,
 }
 
 /// What the parent's servers said.
@@ -94,7 +102,9 @@ pub enum DsObservation {
         /// How many servers were asked and agreed.
         servers: usize,
         /// The DS RRset's RRSIG verified under the parent's DNSKEY RRset
-        /// (false: the parent is unsigned).
+        /// (false: the parent looks unsigned, which whoever answers for
+        /// every server asked can fake; take it only from a parent known
+        /// to be unsigned).
         validated: bool,
     },
     /// Not (yet) there, or not everywhere: why, in one line for the operator
@@ -104,9 +114,14 @@ pub enum DsObservation {
 
 /// Asks the parent's servers; `Err` only when no answer could be had at all
 /// (no server reachable, malformed replies), which the caller treats as
-/// "not yet" with the error's text.
+/// "not yet" with the error's text. With `query.anchors`, as
+/// [`observe_parent_ds_anchored`].
 pub fn observe_parent_ds(query: &ParentDsQuery) -> Result<DsObservation> {
-    observe(query, None)
+    if query.anchors.is_empty() {
+        observe(query, None)
+    } else {
+        observe(query, Some(&query.anchors))
+    }
 }
 
 /// [`observe_parent_ds`] with a trust anchor for the parent: its DNSKEY
@@ -195,24 +210,7 @@ fn observe(query: &ParentDsQuery, anchors: Option<&[DnsKey]>) -> Result<DsObserv
         apex,
         now: crate::time::now(),
     };
-    // In parallel: an unreachable server costs its timeout once, not once
-    // per server.
-    let verdicts: Vec<std::result::Result<Verdict, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = servers
-            .iter()
-            .map(|server| {
-                let context = &context;
-                scope.spawn(move || context.check(server))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("the query thread failed".to_string()))
-            })
-            .collect()
-    });
+    let verdicts = check_all(&context, &servers);
     let mut published = 0;
     let mut validated = true;
     let mut lacking = Vec::new();
@@ -244,6 +242,56 @@ fn observe(query: &ParentDsQuery, anchors: Option<&[DnsKey]>) -> Result<DsObserv
     Ok(DsObservation::NotYet {
         detail: lacking.join("; "),
     })
+}
+
+/// The most threads asking servers at once.
+const MAX_THREADS: usize = 16;
+
+/// Every server's verdict, in order. In parallel, so that an unreachable
+/// server costs its timeout once, not once per server; on at most
+/// [`MAX_THREADS`] threads, and on this one if none can be started (a
+/// process limit is no reason to give up the check, nor to panic).
+fn check_all(
+    context: &Context<'_>,
+    servers: &[Server],
+) -> Vec<std::result::Result<Verdict, String>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<std::result::Result<Verdict, String>>>> =
+        Mutex::new(servers.iter().map(|_| None).collect());
+    let work = || loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(server) = servers.get(index) else {
+            break;
+        };
+        let verdict = context.check(server);
+        let mut results = results.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = results.get_mut(index) {
+            *slot = Some(verdict);
+        }
+    };
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for _ in 0..MAX_THREADS.min(servers.len()) {
+            match crate::threads::spawn_scoped(scope, "a parent DS query", work) {
+                Ok(handle) => handles.push(handle),
+                Err(_) => break,
+            }
+        }
+        if handles.is_empty() {
+            work();
+        }
+        // Joined here, so that a thread's panic leaves its server without
+        // a verdict instead of ending the run.
+        for handle in handles {
+            let _ = handle.join();
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .map(|verdict| verdict.unwrap_or_else(|| Err("the query thread failed".to_string())))
+        .collect()
 }
 
 impl Context<'_> {
@@ -280,6 +328,19 @@ impl Context<'_> {
                 return Ok(Verdict::Lacks(format!(
                     "{} serves {apex} without a DNSKEY RRset, but a trust anchor for it was given",
                     server.label
+                )));
+            }
+            // A DS RRset with RRSIGs comes from a signed zone: a DNSKEY
+            // NODATA beside it is a signed parent made to look unsigned
+            // (a forged or stripped answer), not an insecure delegation.
+            if answer.answers.iter().any(|r| {
+                r.name == self.hzone
+                    && matches!(&r.data, RData::DNSSEC(DNSSECRData::RRSIG(sig))
+                        if sig.input().type_covered == RecordType::DS)
+            }) {
+                return Ok(Verdict::Lacks(format!(
+                    "{} signs the DS RRset of {} but serves {apex} without a DNSKEY RRset: a signed parent that looks unsigned",
+                    server.label, self.zone
                 )));
             }
             // An unsigned parent: the DS is there, and nothing can be

@@ -155,13 +155,17 @@ fn tcp(
     request: &Message,
     timeout: Duration,
 ) -> Result<Message, String> {
-    let started = Instant::now();
-    let mut stream = TcpStream::connect_timeout(&server, timeout)
-        .map_err(|e| format!("truncated over UDP and cannot connect over TCP: {e}"))?;
+    // One deadline for the whole exchange: a socket timeout bounds one
+    // read, and a server that sends a byte just inside each timeout would
+    // otherwise hold a 64 KiB answer open for 65535 timeouts.
+    let deadline = Instant::now() + timeout;
+    let late = || format!("no answer over TCP within {} ms", timeout.as_millis());
     let left = || {
-        let left = timeout.saturating_sub(started.elapsed());
-        Some(left.max(Duration::from_millis(1)))
+        let left = deadline.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left).ok_or_else(late)
     };
+    let mut stream = TcpStream::connect_timeout(&server, left()?)
+        .map_err(|e| format!("truncated over UDP and cannot connect over TCP: {e}"))?;
     let length = u16::try_from(wire.len()).map_err(|_| "query too long".to_string())?;
     let mut framed = Vec::with_capacity(wire.len() + 2);
     framed.extend_from_slice(&length.to_be_bytes());
@@ -171,19 +175,38 @@ fn tcp(
             e.kind(),
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
         ) {
-            format!("no answer over TCP within {} ms", timeout.as_millis())
+            late()
         } else {
             format!("TCP: {e}")
         }
     };
-    stream.set_write_timeout(left()).map_err(io)?;
-    stream.write_all(&framed).map_err(io)?;
-    stream.set_read_timeout(left()).map_err(io)?;
+    let mut sent = 0;
+    while sent < framed.len() {
+        stream.set_write_timeout(Some(left()?)).map_err(io)?;
+        match stream.write(&framed[sent..]) {
+            Ok(0) => return Err("TCP: the server closed the connection".to_string()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    let mut read = |buffer: &mut [u8]| -> Result<(), String> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            stream.set_read_timeout(Some(left()?)).map_err(io)?;
+            match stream.read(&mut buffer[filled..]) {
+                Ok(0) => return Err("TCP: the server closed the connection mid-answer".to_string()),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        Ok(())
+    };
     let mut prefix = [0u8; 2];
-    stream.read_exact(&mut prefix).map_err(io)?;
+    read(&mut prefix)?;
     let mut body = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
-    stream.set_read_timeout(left()).map_err(io)?;
-    stream.read_exact(&mut body).map_err(io)?;
+    read(&mut body)?;
     let answer = Message::from_vec(&body).map_err(|e| format!("malformed answer over TCP: {e}"))?;
     if !answers(request, &answer) {
         return Err("the TCP answer is not for our question (ID or question differs)".to_string());
@@ -408,6 +431,47 @@ mod tests {
         assert!(!answer.metadata.truncation);
         assert_eq!(answer.answers.len(), 1);
         assert!(thread.join().expect("server"), "asked over TCP");
+    }
+
+    #[test]
+    fn a_tcp_answer_sent_a_byte_at_a_time_ends_at_the_deadline() {
+        // The length says 65535, then one byte every 100 ms: each read is
+        // within a 300 ms socket timeout, the whole answer never is.
+        let (udp, tcp) = udp_and_tcp();
+        let address = udp.local_addr().expect("addr");
+        let thread = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            let Ok((length, from)) = udp.recv_from(&mut buffer) else {
+                return;
+            };
+            let _ = udp.send_to(&response_to(&buffer[..length], true), from);
+            let Ok((mut stream, _)) = tcp.accept() else {
+                return;
+            };
+            if stream.write_all(&[0xFF, 0xFF]).is_err() {
+                return;
+            }
+            // At most 4 s, so that the test ends even without a deadline.
+            for _ in 0..40 {
+                std::thread::sleep(Duration::from_millis(100));
+                if stream.write_all(&[0]).is_err() {
+                    return;
+                }
+            }
+        });
+        let started = Instant::now();
+        let error = ask(
+            address,
+            &name(),
+            RecordType::A,
+            Mode::Authoritative,
+            Duration::from_millis(300),
+        )
+        .expect_err("a dribble is no answer");
+        let took = started.elapsed();
+        assert_eq!(error, "no answer over TCP within 300 ms");
+        assert!(took < Duration::from_millis(2000), "{took:?}");
+        let _ = thread.join();
     }
 
     #[test]
