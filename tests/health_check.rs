@@ -30,6 +30,8 @@ fn setup(validity: &str) -> Setup {
         .tool("zone-sign")
         .args(["-S", "-K"])
         .arg(&keys)
+        .arg("-d")
+        .arg(hsm.dir())
         .args(["-e", validity, "-o", "example.com", "--pin", PIN, "-f"])
         .arg(&signed)
         .arg(data_dir().join("zones/example.com.zone"))
