@@ -201,7 +201,13 @@ impl KeyStore for Pkcs11KeyStore {
 
 impl Pkcs11KeyStore {
     fn sign_once(&mut self, key: usize, data: &[u8]) -> Result<Vec<u8>> {
-        let token_key = &mut self.keys[key];
+        // A key of the run without a private key here (an offline KSK of
+        // --skr) is a refusal the caller can act on, never a panic.
+        let Some(token_key) = self.keys.get_mut(key) else {
+            return Err(Error::Failed(format!(
+                "key {key} of this run has no private key in the token"
+            )));
+        };
         let session = &self.sessions[token_key.session];
         let algorithm = token_key.algorithm;
         let context = || format!("signing with {}", token_key.description);
