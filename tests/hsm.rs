@@ -83,7 +83,13 @@ impl Hsm {
     /// A command running one of our tools against this HSM, with a clean
     /// environment for the variables the tools read.
     pub fn tool(&self, name: &str) -> Command {
-        let mut command = Command::new(tool_path(name));
+        Command::from_std(self.command(tool_path(name)))
+    }
+
+    /// A command running any program (a script of ours) in the environment
+    /// `tool` gives our tools.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut command = std::process::Command::new(program);
         command
             .env("SOFTHSM2_CONF", &self.conf)
             .env(
@@ -230,13 +236,15 @@ pub fn tool_path(name: &str) -> PathBuf {
         "zone-verify" => env!("CARGO_BIN_EXE_zone-verify"),
         "key-manager" => env!("CARGO_BIN_EXE_key-manager"),
         "key-coverage" => env!("CARGO_BIN_EXE_key-coverage"),
+        "pkcs11-backup" => env!("CARGO_BIN_EXE_pkcs11-backup"),
+        "pkcs11-restore" => env!("CARGO_BIN_EXE_pkcs11-restore"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 12] = [
+pub const TOOLS: [&str; 14] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -249,6 +257,8 @@ pub const TOOLS: [&str; 12] = [
     "zone-verify",
     "key-manager",
     "key-coverage",
+    "pkcs11-backup",
+    "pkcs11-restore",
 ];
 
 /// The project's own test data (`tests/data`).

@@ -230,16 +230,6 @@ impl Apex {
     }
 }
 
-/// A `named` process, stopped when dropped.
-struct Named(std::process::Child);
-
-impl Drop for Named {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// True if `delv` fully validated www.example.com's address.
 fn validated(text: &str) -> bool {
     text.contains("; fully validated") && text.contains("192.0.2.3")
@@ -276,59 +266,17 @@ fn delv(lab: &Lab, parent_ds: &[String]) -> String {
         .find(|l| l.split_whitespace().nth(3) == Some("DNSKEY"))
         .map(|l| l.split_whitespace().skip(7).collect())
         .expect("a DNSKEY");
-    let mut served = None;
-    for attempt in 0..3 {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("free port")
-            .port()
-            .to_string();
-        let conf = dir.path().join(format!("named{attempt}.conf"));
-        std::fs::write(
-            &conf,
-            format!(
-                "options {{ directory \"{dir}\"; listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};\n\
-                 pid-file \"{dir}/named{attempt}.pid\"; recursion no; dnssec-validation no; notify no; check-names primary ignore; }};\n\
-                 controls {{ }};\n\
-                 zone \"example.com\" {{ type primary; file \"{zone}\"; }};\n",
-                dir = dir.path().display(),
-                zone = zone.display()
-            ),
-        )
-        .expect("named.conf");
-        let named = Named(
-            Command::new("named")
-                .args(["-g", "-c"])
-                .arg(&conf)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("named must be installed (scripts/test installs bind9)"),
-        );
-        // Loaded when it answers with our DNSKEYs (bounded wait).
-        let started = std::time::Instant::now();
-        while started.elapsed() < std::time::Duration::from_secs(10) {
-            let dig = Command::new("dig")
-                .args(["+short", "+time=1", "+tries=1", "-p", &port, "@127.0.0.1"])
-                .args(["example.com", "DNSKEY"])
-                .output()
-                .expect("dig must be installed (bind9-dnsutils)");
-            let answer: String = String::from_utf8_lossy(&dig.stdout)
-                .split_whitespace()
-                .collect();
-            if answer.contains(&our_key) {
-                served = Some((named, port));
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        if served.is_some() {
-            break;
-        }
-    }
-    let Some((_named, port)) = served else {
-        panic!("named did not serve the zone on any of three ports");
-    };
+    let running = crate::dns_lab::start_named(
+        dir.path(),
+        &[("example.com", zone.as_path())],
+        false,
+        |port| {
+            crate::dns_lab::dig_short(port, "example.com", "DNSKEY")
+                .replace(' ', "")
+                .contains(&our_key)
+        },
+    );
+    let port = running.port.to_string();
     // A loaded machine can make delv time out: ask again then, but
     // never past a definite answer.
     let mut text = String::new();

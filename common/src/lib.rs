@@ -4,6 +4,7 @@
 
 pub mod algorithm;
 pub mod audit;
+pub mod backup;
 pub mod cli;
 pub mod dnskey;
 pub mod ds;

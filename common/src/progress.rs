@@ -85,18 +85,72 @@ impl Progress {
     /// Runs the signing with a bar of RRsets signed, the token's rate and
     /// the time left.
     pub fn signing<T>(&self, body: impl FnOnce(&crate::sign::SignProgress) -> T) -> T {
+        use std::sync::atomic::Ordering::Relaxed;
         let watch = crate::sign::SignProgress::default();
-        if !self.enabled {
-            return body(&watch);
-        }
-        // No length until the chain is built and the RRsets are counted.
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         let template = format!(
             "{}: signing [{{wide_bar}}] {{pos}}/{{len}} RRsets, {{msg}}, ETA {{eta}}",
             self.tool
         );
+        self.watched(
+            &template,
+            |bar, seconds| {
+                // No length until the chain is built and the RRsets are counted.
+                let rrsets = watch.rrsets.load(Relaxed);
+                if rrsets > 0 {
+                    bar.set_length(rrsets);
+                }
+                bar.set_position(watch.done.load(Relaxed));
+                let made = watch.generated.load(Relaxed);
+                bar.set_message(format!("{:.0} signatures/s", made as f64 / seconds));
+            },
+            || body(&watch),
+        )
+    }
+
+    /// Runs a verification with a bar of names checked and the rate of
+    /// RRsets verified (while the zone is read: records read).
+    pub fn verifying<T>(&self, body: impl FnOnce(&crate::verify_zone::VerifyProgress) -> T) -> T {
+        use std::sync::atomic::Ordering::Relaxed;
+        let watch = crate::verify_zone::VerifyProgress::default();
+        let template = format!(
+            "{}: verifying [{{wide_bar}}] {{pos}}/{{len}} names, {{msg}}, ETA {{eta}}",
+            self.tool
+        );
+        let mut checking_since: Option<f64> = None;
+        self.watched(
+            &template,
+            |bar, seconds| {
+                let names = watch.names.load(Relaxed);
+                if names == 0 {
+                    let records = watch.records.load(Relaxed);
+                    bar.set_message(format!("reading: {records} records"));
+                    return;
+                }
+                bar.set_length(names);
+                bar.set_position(watch.names_done.load(Relaxed));
+                let since = *checking_since.get_or_insert(seconds);
+                let rrsets = watch.rrsets_done.load(Relaxed);
+                let rate = rrsets as f64 / (seconds - since).max(0.001);
+                bar.set_message(format!("{rate:.0} RRsets/s"));
+            },
+            || body(&watch),
+        )
+    }
+
+    /// Draws a bar updated by `tick` (given the seconds since the start)
+    /// ten times a second while `body` runs.
+    fn watched<T>(
+        &self,
+        template: &str,
+        mut tick: impl FnMut(&ProgressBar, f64) + Send,
+        body: impl FnOnce() -> T,
+    ) -> T {
+        if !self.enabled {
+            return body();
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template(&template)
+            ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
@@ -104,22 +158,15 @@ impl Progress {
         let done = std::sync::atomic::AtomicBool::new(false);
         let started = Instant::now();
         std::thread::scope(|scope| {
-            // No thread, no progress line: the signing goes on without it.
+            // No thread, no progress line: the work goes on without it.
             let _ = std::thread::Builder::new().spawn_scoped(scope, || {
                 use std::sync::atomic::Ordering::Relaxed;
                 while !done.load(Relaxed) {
-                    let rrsets = watch.rrsets.load(Relaxed);
-                    if rrsets > 0 {
-                        bar.set_length(rrsets);
-                    }
-                    bar.set_position(watch.done.load(Relaxed));
-                    let made = watch.generated.load(Relaxed);
-                    let seconds = started.elapsed().as_secs_f64().max(0.001);
-                    bar.set_message(format!("{:.0} signatures/s", made as f64 / seconds));
+                    tick(&bar, started.elapsed().as_secs_f64().max(0.001));
                     std::thread::sleep(Duration::from_millis(100));
                 }
             });
-            let result = body(&watch);
+            let result = body();
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             result
         })

@@ -26,6 +26,7 @@ use hickory_proto::serialize::binary::{
 };
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// The most NSEC3 iterations we hash with: RFC 5155 §10.3's bound for
 /// 4096-bit keys. A hostile zone cannot make us hash each name 65,535
@@ -198,10 +199,32 @@ struct Raw {
     wire: Vec<u8>,
 }
 
+/// How far a verification has got, for a progress line; updated as it runs.
+#[derive(Debug, Default)]
+pub struct VerifyProgress {
+    /// Records read from the zone file so far.
+    pub records: AtomicU64,
+    /// Owner names to check: 0 until the zone is read and sorted.
+    pub names: AtomicU64,
+    /// Owner names checked so far.
+    pub names_done: AtomicU64,
+    /// RRsets whose signatures were checked so far.
+    pub rrsets_done: AtomicU64,
+}
+
 /// Reads the zone, records as written (NSEC, NSEC3 and RRSIG kept), and
 /// verifies it. Input errors name the file and line; anything wrong with
 /// the signing is a [`Finding`] in the report.
-pub fn verify_zone(mut reader: ZoneReader, options: &Options) -> Result<Report> {
+pub fn verify_zone(reader: ZoneReader, options: &Options) -> Result<Report> {
+    verify_zone_watched(reader, options, &VerifyProgress::default())
+}
+
+/// [`verify_zone`], counting its progress in `watch`.
+pub fn verify_zone_watched(
+    mut reader: ZoneReader,
+    options: &Options,
+    watch: &VerifyProgress,
+) -> Result<Report> {
     let origin = &options.origin;
     if let Some(class) = options.class {
         reader = reader.with_class(class);
@@ -209,6 +232,7 @@ pub fn verify_zone(mut reader: ZoneReader, options: &Options) -> Result<Report> 
     let mut raws = Vec::new();
     let mut out_of_zone = 0u64;
     while let Some(record) = reader.next_record()? {
+        watch.records.fetch_add(1, Relaxed);
         if !record.owner.is_subdomain_of(origin) {
             if out_of_zone == 0 {
                 crate::cli::warn(&format!(
@@ -247,7 +271,8 @@ pub fn verify_zone(mut reader: ZoneReader, options: &Options) -> Result<Report> 
     // Duplicate records are one record (RFC 2181 §5), as BIND loads them.
     keyed.dedup_by(|(kb, b), (ka, a)| ka == kb && a.rtype == b.rtype && a.wire == b.wire);
     let nodes = build_nodes(keyed, class)?;
-    Ok(Verification::new(nodes, options, class).run())
+    watch.names.store(nodes.len() as u64, Relaxed);
+    Ok(Verification::new(nodes, options, class).run(watch))
 }
 
 /// Converts one record to hickory's form through wire format.
@@ -449,7 +474,7 @@ impl<'a> Verification<'a> {
         });
     }
 
-    fn run(mut self) -> Report {
+    fn run(mut self, watch: &VerifyProgress) -> Report {
         let origin = self.options.origin.clone();
         let apex = self.standing.iter().position(|s| *s == Standing::Apex);
         let Some(apex) = apex else {
@@ -466,6 +491,10 @@ impl<'a> Verification<'a> {
         }
         for at in 0..self.nodes.len() {
             self.check_node(at);
+            watch.names_done.fetch_add(1, Relaxed);
+            watch
+                .rrsets_done
+                .fetch_add(self.nodes[at].sets.len() as u64, Relaxed);
         }
         let nsec3param = self.nodes[apex]
             .set(RType::NSEC3PARAM)
@@ -1033,7 +1062,7 @@ impl<'a> Verification<'a> {
 /// so each part is encoded on its own and the parts joined; the records
 /// are ordered by their canonical RDATA (RFC 4034 §6.3), not by TTL first
 /// as hickory's record order would.
-fn signed_data(
+pub(crate) fn signed_data(
     owner: &HName,
     class: DNSClass,
     rrsig: &RRSIG,
@@ -1085,12 +1114,12 @@ fn encode(
 
 /// A 32-bit RRSIG time (RFC 4034 §3.1.5) as the unix time within 68
 /// years of `now`.
-fn rrsig_time(serial: u32, now: i64) -> i64 {
+pub(crate) fn rrsig_time(serial: u32, now: i64) -> i64 {
     let diff = serial.wrapping_sub(now as u32) as i32;
     now + i64::from(diff)
 }
 
-fn hname_of(name: &Name) -> HName {
+pub(crate) fn hname_of(name: &Name) -> HName {
     <HName as BinDecodable>::from_bytes(name.wire()).unwrap_or_else(|_| HName::root())
 }
 

@@ -6,7 +6,7 @@ use common::cli::{self, Opt, Parsed};
 use common::name::Name;
 use common::progress::Progress;
 use common::record::Class;
-use common::verify_zone::{algorithm_name, verify_zone, Expiring, Options, Report};
+use common::verify_zone::{algorithm_name, verify_zone_watched, Expiring, Options, Report};
 use common::zone::ZoneReader;
 use common::{output::Stdout, time, Error, Result};
 use serde::Serialize;
@@ -163,9 +163,8 @@ fn run(args: &Args, expiring: &Cell<bool>) -> Result<()> {
         expire_warn: args.expire_warn.map(i64::from),
     };
     let progress = Progress::new("zone-verify", !args.quiet && args.verbose == 0);
-    progress.phase(format!("loading and verifying the zone '{origin_text}'"));
     let reader = ZoneReader::open(&zone_file, origin)?;
-    let report = verify_zone(reader, &options)?;
+    let report = progress.verifying(|watch| verify_zone_watched(reader, &options, watch))?;
     progress.clear();
     if let Some(path) = &args.metrics {
         common::output::write_file_atomically(path, metrics(&report, now).as_bytes(), false, true)?;

@@ -16,6 +16,7 @@ pub mod mechanisms;
 pub mod object;
 pub mod signer;
 pub mod speed;
+pub mod wrap;
 
 use crate::error::{Error, Result};
 use crate::pin::PinSource;

@@ -14,7 +14,10 @@
 //! | `P11FAULT_REFUSE_ATTRIBUTE` | `C_GenerateKeyPair` refuses templates holding this attribute (`CKA_COPYABLE`, … or 0x hex), as CloudHSM and YubiHSM refuse some |
 //! | `P11FAULT_REFUSE_WITH` | the CKR of that refusal (default `CKR_ATTRIBUTE_TYPE_INVALID`) |
 //!
-//! `C_Sign` calls that only ask for the signature length do not count.
+//! `C_Sign` calls that only ask for the signature length do not count. A
+//! faulted `C_UnwrapKey` is forwarded first and then fails: a token that
+//! makes the object and reports an error, as SoftHSM2 2.6 does when it
+//! refuses an unwrap template (the object stays, its handle unreported).
 //! All of this is test scaffolding: the one place of the workspace with
 //! `unsafe` code, kept to pointer forwarding.
 
@@ -150,6 +153,8 @@ fn load() -> Result<State, CK_RV> {
     ours.C_Sign = Some(sign);
     ours.C_GenerateKeyPair = Some(generate_key_pair);
     ours.C_DestroyObject = Some(destroy_object);
+    ours.C_CreateObject = Some(create_object);
+    ours.C_UnwrapKey = Some(unwrap_key);
     Ok(State {
         real,
         ours,
@@ -210,6 +215,42 @@ forward!(get_attribute_value, C_GetAttributeValue, "C_GetAttributeValue", (sessi
 forward!(sign_init, C_SignInit, "C_SignInit", (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE));
 forward!(generate_key_pair_forward, C_GenerateKeyPair, "C_GenerateKeyPair", (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, public: *mut CK_ATTRIBUTE, public_count: CK_ULONG, private: *mut CK_ATTRIBUTE, private_count: CK_ULONG, public_key: *mut CK_OBJECT_HANDLE, private_key: *mut CK_OBJECT_HANDLE));
 forward!(destroy_object, C_DestroyObject, "C_DestroyObject", (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE));
+forward!(create_object, C_CreateObject, "C_CreateObject", (session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG, object: *mut CK_OBJECT_HANDLE));
+
+/// `C_UnwrapKey`: forwarded; a faulted call then returns the fault, so that
+/// the object the real module made is left behind unreported.
+#[allow(clippy::too_many_arguments)] // PKCS#11's signature.
+unsafe extern "C" fn unwrap_key(
+    session: CK_SESSION_HANDLE,
+    mechanism: *mut CK_MECHANISM,
+    unwrapping_key: CK_OBJECT_HANDLE,
+    wrapped: *mut CK_BYTE,
+    wrapped_len: CK_ULONG,
+    template: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+    key: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let Some(real) = state().real.C_UnwrapKey else {
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    };
+    // SAFETY: forwarding the caller's arguments unchanged.
+    let rv = unsafe {
+        real(
+            session,
+            mechanism,
+            unwrapping_key,
+            wrapped,
+            wrapped_len,
+            template,
+            count,
+            key,
+        )
+    };
+    match fault("C_UnwrapKey") {
+        Some(Action::Return(fault)) => fault,
+        _ => rv,
+    }
+}
 
 /// True if the template holds the attribute.
 ///

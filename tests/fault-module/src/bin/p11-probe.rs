@@ -12,7 +12,14 @@
 //!   other attributes (`C_CopyObject`), as the user;
 //! - `p11-probe trusted LABEL`: the security officer makes a `CKA_TRUSTED`
 //!   wrapping key, then the user wraps the private key under it (a backup
-//!   as the token allows it).
+//!   as the token allows it);
+//! - `p11-probe kek LABEL`: the security officer imports an AES key of a
+//!   known value (`P11PROBE_KEK_HEX`, 32 bytes in hex) that may wrap and
+//!   unwrap, marked `CKA_TRUSTED` unless `P11PROBE_KEK_TRUSTED=0`: the same
+//!   key-encryption key in two tokens, as an HA pair or a replacement HSM
+//!   gets it from a key ceremony;
+//! - `p11-probe value LABEL`: the attack of `attack`, printing the private
+//!   value it read (`value HEX`), so a test can look for it in a file.
 //!
 //! The first slot with a token is used. `P11PROBE_PIN` is the user PIN,
 //! `P11PROBE_SO_PIN` the SO PIN, `P11PROBE_MODULE` the module (default
@@ -29,7 +36,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(role), Some(label)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: p11-probe attrs|attack|copy|trusted LABEL");
+        eprintln!("usage: p11-probe attrs|attack|value|copy|trusted|kek LABEL");
         return ExitCode::from(2);
     };
     match run(role, label) {
@@ -66,11 +73,33 @@ fn run(role: &str, label: &str) -> Result<u8, String> {
             attrs(&session, label)?;
             Ok(0)
         }
-        "attack" => {
+        "attack" | "value" => {
             session
                 .login(UserType::User, Some(&user_pin))
                 .map_err(|e| e.to_string())?;
-            attack(&session, label)
+            attack(&session, label, role == "value")
+        }
+        "kek" => {
+            let so_pin = AuthPin::new(env("P11PROBE_SO_PIN", "5678").into());
+            session
+                .login(UserType::So, Some(&so_pin))
+                .map_err(|e| e.to_string())?;
+            let value = hex(&env("P11PROBE_KEK_HEX", ""))?;
+            let trusted = env("P11PROBE_KEK_TRUSTED", "1") != "0";
+            session
+                .create_object(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::Token(true),
+                    Attribute::Private(false),
+                    Attribute::Trusted(trusted),
+                    Attribute::Wrap(true),
+                    Attribute::Unwrap(true),
+                    Attribute::Value(value),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                ])
+                .map_err(|e| format!("SO importing the key-encryption key: {e}"))?;
+            Ok(0)
         }
         "trusted" => {
             let so_pin = AuthPin::new(env("P11PROBE_SO_PIN", "5678").into());
@@ -129,6 +158,16 @@ fn run(role: &str, label: &str) -> Result<u8, String> {
         }
         other => Err(format!("unknown role '{other}'")),
     }
+}
+
+fn hex(text: &str) -> Result<Vec<u8>, String> {
+    if text.len() % 2 != 0 {
+        return Err(format!("odd hex '{text}'"));
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).map_err(|e| e.to_string()))
+        .collect()
 }
 
 fn private_key(session: &Session, label: &str) -> Result<ObjectHandle, String> {
@@ -211,7 +250,7 @@ fn bool_of(attribute: &Attribute) -> Option<bool> {
 
 /// The attack: anyone with the user PIN exports an extractable key
 /// under a wrapping key of their own and reads it in the clear.
-fn attack(session: &Session, label: &str) -> Result<u8, String> {
+fn attack(session: &Session, label: &str, show: bool) -> Result<u8, String> {
     let key = private_key(session, label)?;
     let key_type = match session.get_attributes(key, &[AttributeType::KeyType]) {
         Ok(values) => match values.first() {
@@ -260,10 +299,14 @@ fn attack(session: &Session, label: &str) -> Result<u8, String> {
     let values = session
         .get_attributes(clear, &[secret])
         .map_err(|e| format!("reading the unwrapped key: {e}"))?;
-    let length = match values.first() {
-        Some(Attribute::Value(v)) | Some(Attribute::PrivateExponent(v)) => v.len(),
-        _ => 0,
+    let value = match values.first() {
+        Some(Attribute::Value(v)) | Some(Attribute::PrivateExponent(v)) => v.clone(),
+        _ => Vec::new(),
     };
-    println!("read the private key in the clear ({length} bytes)");
+    println!("read the private key in the clear ({} bytes)", value.len());
+    if show {
+        let text: String = value.iter().map(|b| format!("{b:02x}")).collect();
+        println!("value {text}");
+    }
     Ok(0)
 }
