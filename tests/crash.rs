@@ -126,7 +126,9 @@ fn killed_at_random_moments_the_output_is_old_or_complete() {
         random ^= random << 13;
         random ^= random >> 7;
         random ^= random << 17;
-        let delay = Duration::from_micros(random % (runtime.as_micros() as u64 + 1));
+        // Within the first half of a run: on a loaded machine the reference
+        // run may have been slow and the later ones fast.
+        let delay = Duration::from_micros(random % (runtime.as_micros() as u64 / 2 + 1));
         let mut child = setup.command().spawn().expect("spawn");
         std::thread::sleep(delay);
         let _ = child.kill();
@@ -143,7 +145,7 @@ fn killed_at_random_moments_the_output_is_old_or_complete() {
         );
     }
     assert!(
-        killed >= 10,
+        killed >= 5,
         "only {killed} of 20 runs were killed before finishing"
     );
     // Stale temp files of killed runs do not break the next run, and go.

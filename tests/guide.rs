@@ -321,6 +321,9 @@ fn guide_backup_manifest_records_the_serial_and_the_key_count() {
         .expect("serial")
         .to_string();
     let manifest = |pin: &str| {
+        // Each run writes a dated folder: only this run's may be there
+        // (two runs a second apart would leave two, read in any order).
+        let _ = std::fs::remove_dir_all(hsm.dir().join("guide-hsm-backup.sh/backups"));
         let (output, work) = run_guide_script(&hsm, "hsm-backup.sh", SOFTHSM_MODULE, pin);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert_eq!(output.status.code(), Some(0), "{stdout}");

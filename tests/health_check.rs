@@ -236,3 +236,46 @@ fn usage_errors_are_unknown_not_critical() {
     assert_eq!(output.status.code(), Some(3));
     assert!(stdout(&output).starts_with("HSM UNKNOWN - pkcs11-tokens not found in '/nonexistent'"));
 }
+
+#[test]
+fn planted_files_neither_block_nor_redirect_the_check() {
+    let setup = setup("+30d");
+    // A FIFO posing as a key file: the check must not wait on it.
+    let fifo = setup.keys.join("Kexample.com.+013+00001.private");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    std::fs::write(setup.keys.join("Kexample.com.+013+00001.key"), "x").expect("key");
+    let keys = setup.keys.to_str().expect("path").to_string();
+    let started = std::time::Instant::now();
+    let blocked = setup.check(&["-K", &keys, "--no-speed", "--timeout", "20"]);
+    assert!(started.elapsed().as_secs() < 20, "waited on the FIFO");
+    assert_eq!(blocked.status.code(), Some(3), "{}", stdout(&blocked));
+    assert!(
+        stdout(&blocked).contains("is not a regular file"),
+        "{}",
+        stdout(&blocked)
+    );
+    std::fs::remove_file(&fifo).expect("rm fifo");
+    std::fs::remove_file(setup.keys.join("Kexample.com.+013+00001.key")).expect("rm");
+
+    // The textfile's name planted as a symlink to another file: the link is
+    // replaced, the file it points to untouched.
+    let victim = setup.hsm.dir().join("victim");
+    std::fs::write(&victim, "precious\n").expect("victim");
+    let metrics = setup.hsm.dir().join("hsm.prom");
+    std::os::unix::fs::symlink(&victim, &metrics).expect("symlink");
+    let output = setup.check(&[
+        "--no-speed",
+        "--prometheus",
+        metrics.to_str().expect("path"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious\n"
+    );
+    let written = std::fs::symlink_metadata(&metrics).expect("metrics");
+    assert!(written.file_type().is_file(), "still a symlink");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(written.permissions().mode() & 0o777, 0o644);
+}

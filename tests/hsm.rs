@@ -238,13 +238,15 @@ pub fn tool_path(name: &str) -> PathBuf {
         "key-coverage" => env!("CARGO_BIN_EXE_key-coverage"),
         "pkcs11-backup" => env!("CARGO_BIN_EXE_pkcs11-backup"),
         "pkcs11-restore" => env!("CARGO_BIN_EXE_pkcs11-restore"),
+        "ksr-request" => env!("CARGO_BIN_EXE_ksr-request"),
+        "ksr-sign" => env!("CARGO_BIN_EXE_ksr-sign"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(path)
 }
 
 /// Every tool of the project.
-pub const TOOLS: [&str; 14] = [
+pub const TOOLS: [&str; 16] = [
     "pkcs11-tokens",
     "pkcs11-keygen",
     "pkcs11-list",
@@ -259,6 +261,8 @@ pub const TOOLS: [&str; 14] = [
     "key-coverage",
     "pkcs11-backup",
     "pkcs11-restore",
+    "ksr-request",
+    "ksr-sign",
 ];
 
 /// The project's own test data (`tests/data`).

@@ -21,6 +21,7 @@ mod key_settime;
 mod key_trust;
 mod man;
 mod named_e2e;
+mod offline_ksk;
 mod output_safety;
 mod parent_ds;
 mod pins;

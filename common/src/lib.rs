@@ -15,6 +15,7 @@ pub mod keymeta;
 pub mod keymgr;
 pub mod keys;
 pub mod keysource;
+pub mod ksr;
 pub mod name;
 pub mod output;
 pub mod parent_ds;

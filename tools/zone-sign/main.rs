@@ -69,6 +69,15 @@ Options (BIND's dnssec-signzone letters):
       --allow-unsigned-algorithm  let the check pass an apex DNSKEY algorithm
                    that no key signs with (warns; the zone is bogus for a
                    DS of that algorithm)
+      --skr FILE   offline KSK: take the apex DNSKEY, CDS and CDNSKEY RRsets and
+                   their signatures from the bundle of this signed key response
+                   (ksr-sign's, or BIND 9.20's) that covers the signing time; the
+                   ZSKs must be exactly the bundle's
+      --skr-ksk FILE
+                   the .key file of a KSK the parent's DS names (repeatable;
+                   needed with --skr): every KSK in the bundle must be one of them
+      --skr-warn DURATION
+                   warn when the SKR runs out within DURATION (default 14d)
   -d DIR           where to write dsset-<zone>. (default .)
   -c CLASS         zone class (default IN)
   -n N             signing workers, each with its own token session and a
@@ -142,6 +151,9 @@ struct Args {
     strict: bool,
     cds_digests: Vec<common::ds::DigestType>,
     cds_delete: bool,
+    skr: Option<String>,
+    skr_ksks: Vec<PathBuf>,
+    skr_warn: Option<i64>,
 }
 
 fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, opt: &Opt, what: &str) -> Result<T> {
@@ -162,6 +174,17 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             _ if opt.is('k', "ksk") => a.ksks.push(cli::value(&mut parser, &opt)?),
             _ if opt.is_long("strict") => a.strict = true,
             _ if opt.is_long("cds-delete") => a.cds_delete = true,
+            _ if opt.is_long("skr") => a.skr = Some(cli::value(&mut parser, &opt)?),
+            _ if opt.is_long("skr-ksk") => a
+                .skr_ksks
+                .push(PathBuf::from(cli::value_os(&mut parser, &opt)?)),
+            _ if opt.is_long("skr-warn") => {
+                let text = cli::value(&mut parser, &opt)?;
+                a.skr_warn = Some(
+                    time::parse_duration(&text)
+                        .map_err(|e| e.with_value(&format!("--skr-warn {text}")))?,
+                );
+            }
             _ if opt.is_long("cds-digest") => a.cds_digests.push(
                 common::ds::DigestType::parse(&cli::value(&mut parser, &opt)?)
                     .map_err(|e| Error::usage(format!("--cds-digest: {e}")))?,
@@ -299,6 +322,18 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
     }
     if a.zone_file.is_none() {
         return Err(Error::usage("no zone file given"));
+    }
+    if a.skr.is_some() {
+        if a.skr_ksks.is_empty() {
+            return Err(Error::usage(
+                "--skr needs --skr-ksk: the .key files of the KSKs the parent's DS names",
+            ));
+        }
+        if a.ksk_signs_all || a.cds_delete || !a.ksks.is_empty() {
+            return Err(Error::usage(
+                "--skr takes the key RRsets from the SKR: -z, -k and --cds-delete do not apply",
+            ));
+        }
     }
     if a.dnssec_only && a.serial != SerialMode::Keep {
         return Err(Error::usage("option -D can only be used with \"-N keep\""));
@@ -506,7 +541,31 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         now,
         &common::keyfile::KeyFileTrust::new(args.insecure_key_dir),
     )?;
-    let requests = selection.requests;
+    let mut requests = selection.requests;
+    // Offline KSK: the bundle covering the signing time, verified; the KSK
+    // stays in its ceremony, so key files of KSKs here are not used.
+    let key_set = match &args.skr {
+        Some(file) => {
+            let trust = common::keyfile::KeyFileTrust::new(args.insecure_key_dir);
+            // The slot covering the signing time: -s if given, else now.
+            let at = match args.inception {
+                Some(_) => i64::from(inception),
+                None => now,
+            };
+            let key_set = skr_key_set(file, &args.skr_ksks, &origin, at, &trust)?;
+            let margin = args.skr_warn.unwrap_or(14 * 86400);
+            if key_set.end - now < margin {
+                cli::warn(&format!(
+                    "the SKR {file} runs out at {}, in less than {} days: hold the next KSK ceremony",
+                    time::format_timestamp(key_set.end),
+                    margin / 86400
+                ));
+            }
+            requests.retain(|r| !r.dnskey.as_ref().is_some_and(|k| k.is_ksk()));
+            Some(key_set)
+        }
+        None => None,
+    };
     for line in keysource::withdraw(&mut zone, &selection.withdrawn) {
         report.line(&line);
     }
@@ -536,7 +595,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (keys, stores) = keysource::open_keys(
+    let (mut keys, stores) = keysource::open_keys(
         &requests,
         &args.connection,
         environment,
@@ -548,6 +607,11 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         .into_iter()
         .map(|store| Box::new(store) as Box<dyn sign::KeyStore + Send>)
         .collect();
+    if let Some(key_set) = &key_set {
+        common::ksr::check_zsks(&keys, key_set)?;
+        keys.extend(common::ksr::ksk_signing_keys(key_set, &origin)?);
+        common::ksr::apply(&mut zone, key_set);
+    }
     check_key_set(&keys)?;
     for key in &keys {
         cli::verbose(1, &key_choice(key, args.ksk_signs_all));
@@ -605,8 +669,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
                 args.cds_digests.clone()
             },
             delete: args.cds_delete,
-            withdraw: selection.withdrawn.sync.clone(),
+            // With an SKR the bundle says which CDS and CDNSKEY there are.
+            withdraw: if key_set.is_some() {
+                Vec::new()
+            } else {
+                selection.withdrawn.sync.clone()
+            },
         },
+        presigned: key_set.as_ref().map(|k| k.signatures.clone()),
     };
     let signed = progress
         .signing(|watch| sign::sign_zone_watched(zone, &keys, &mut stores, &options, watch))?;
@@ -815,6 +885,32 @@ fn key_choice(key: &SigningKey, ksk_signs_all: bool) -> String {
         ""
     };
     format!("key {}: {role}{revoked}, {what}", key.description)
+}
+
+/// The bundle of the SKR `file` covering `now`, checked against the KSKs
+/// of the `.key` files `ksks` (read with the key-file trust checks).
+fn skr_key_set(
+    file: &str,
+    ksks: &[PathBuf],
+    origin: &Name,
+    now: i64,
+    trust: &common::keyfile::KeyFileTrust,
+) -> Result<common::ksr::KeySet> {
+    let mut trusted = Vec::new();
+    for path in ksks {
+        let record = common::keyfile::read_key_file(path, trust)?;
+        if !record.owner.eq_ignore_case(origin) || !record.dnskey.is_ksk() {
+            return Err(Error::Failed(format!(
+                "--skr-ksk {}: not a KSK of {origin}",
+                path.display()
+            )));
+        }
+        trusted.push(record.dnskey);
+    }
+    let text = common::ksr::read_file(file)?;
+    let bundles =
+        common::ksr::format::parse(&text, file, common::ksr::format::Kind::Response, origin)?;
+    common::ksr::key_set_at(&bundles, now, origin, &trusted, file)
 }
 
 fn check_key_set(keys: &[SigningKey]) -> Result<()> {

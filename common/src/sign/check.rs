@@ -162,7 +162,10 @@ fn check_validity(
             shown(inception)
         )));
     }
-    if serial_gt(expiration, limit) {
+    // An SKR's signatures carry the ceremony's validity, not this run's -e/-X.
+    let presigned =
+        options.presigned.is_some() && matches!(rtype, RType::DNSKEY | RType::CDS | RType::CDNSKEY);
+    if serial_gt(expiration, limit) && !presigned {
         return Err(Error::Failed(format!(
             "the RRSIG by key {tag} over {owner}/{rtype} expires ({}) after the requested expiration ({})",
             shown(expiration),

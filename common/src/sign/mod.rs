@@ -110,6 +110,11 @@ pub struct SignOptions {
     pub refresh: u32,
     /// The apex CDS and CDNSKEY.
     pub sync: cds::SyncOptions,
+    /// Offline KSK (`zone-sign --skr`): the RRSIGs over the apex DNSKEY,
+    /// CDS and CDNSKEY RRsets, by type, from a signed key response. They
+    /// are used as they are (each verified over the zone's RRset by its
+    /// KSK in the key list), never made here.
+    pub presigned: Option<Vec<(RType, Vec<Vec<u8>>)>>,
 }
 
 /// Counters for `-t` and the report.

@@ -116,6 +116,11 @@ impl RrsetSigner<'_> {
         rrset: &RrSet,
     ) -> Result<Vec<Vec<u8>>> {
         let apex = owner.eq_ignore_case(&self.origin);
+        if apex && matches!(rrset.rtype, RType::DNSKEY | RType::CDS | RType::CDNSKEY) {
+            if let Some(presigned) = &self.options.presigned {
+                return self.presigned(presigned, owner, rrset);
+            }
+        }
         let mut signatures: Vec<Vec<u8>> = Vec::new();
         // The input's signatures over this RRset, parsed once for all keys.
         let input: Vec<(RrsigFields, &[u8])> = if self.input.is_empty() {
@@ -194,6 +199,45 @@ impl RrsetSigner<'_> {
                     self.check_second_attempt(key_index, &data, &signature, owner, rrset.rtype)?
                 }
             }
+        }
+        signatures.sort();
+        Ok(signatures)
+    }
+
+    /// Offline KSK: the signed key response's RRSIGs over an apex key
+    /// RRset, each verified over the RRset as the zone now holds it by the
+    /// KSK it names (a KSK of the key list), so a bundle that does not
+    /// match the zone is never published.
+    fn presigned(
+        &mut self,
+        presigned: &[(RType, Vec<Vec<u8>>)],
+        owner: &Name,
+        rrset: &RrSet,
+    ) -> Result<Vec<Vec<u8>>> {
+        let mut signatures = Vec::new();
+        let given = presigned
+            .iter()
+            .filter(|(rtype, _)| *rtype == rrset.rtype)
+            .flat_map(|(_, list)| list);
+        for rdata in given {
+            let verified = parse_rrsig(rdata).is_some_and(|(fields, signature)| {
+                let data = signed_data(&fields, owner, self.class, rrset);
+                (0..self.keys.len()).any(|i| {
+                    let key = &self.keys[i];
+                    key.ksk
+                        && key.dnskey.key_tag() == fields.key_tag
+                        && key.algorithm.number() == fields.algorithm
+                        && self.verifiers[i].verify(&data, signature)
+                })
+            });
+            if !verified {
+                return Err(Error::Failed(format!(
+                    "the SKR's signature over {owner}/{} does not verify over the zone's RRset by a KSK; nothing was written",
+                    rrset.rtype
+                )));
+            }
+            self.stats.verified += 1;
+            signatures.push(rdata.clone());
         }
         signatures.sort();
         Ok(signatures)

@@ -84,3 +84,9 @@ pub fn signed_data(fields: &RrsigFields, owner: &Name, class: Class, rrset: &RrS
     }
     data
 }
+
+/// The fields and signature of RRSIG RDATA, or `None` if it is malformed
+/// (for readers of signatures made elsewhere, such as a signed key response).
+pub fn parse(rdata: &[u8]) -> Option<(RrsigFields, &[u8])> {
+    super::rrset::parse_rrsig(rdata)
+}

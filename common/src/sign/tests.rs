@@ -238,6 +238,7 @@ fn options(inception: u32, expiration: u32) -> SignOptions {
         now: inception,
         refresh: 0,
         sync: Default::default(),
+        presigned: None,
     }
 }
 
