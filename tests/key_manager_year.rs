@@ -72,6 +72,9 @@ struct Run {
 /// label of its token object.
 struct KeyFile {
     tag: u16,
+    ksk: bool,
+    activate: Option<i64>,
+    inactive: Option<i64>,
     delete: Option<i64>,
     label: String,
 }
@@ -98,6 +101,8 @@ struct Year {
     /// one stopped signing).
     ksk_started: usize,
     ksk_done: usize,
+    /// When each completed KSK rollover was first seen.
+    ksk_done_at: Vec<i64>,
     /// The parent's DS sets, each once, in order (tags).
     ds_history: Vec<BTreeSet<u16>>,
     /// KSKs whose retirement key-manager postponed, and how many runs.
@@ -141,6 +146,7 @@ impl Year {
             ksk_signers: BTreeSet::new(),
             ksk_started: 0,
             ksk_done: 0,
+            ksk_done_at: Vec::new(),
             ds_history: Vec::new(),
             postponed_ksks: BTreeSet::new(),
             postponed_runs: 0,
@@ -204,11 +210,19 @@ impl Year {
                     .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
                     .map(str::to_string)
             };
+            let time = |name: &str| {
+                field(name).map(|t| common::time::parse_timestamp(&t).expect("a timestamp"))
+            };
+            let key = std::fs::read_to_string(path.with_extension("key")).expect("key file");
             keys.push(KeyFile {
                 tag,
-                delete: field("Delete").map(|d| {
-                    common::time::parse_timestamp(&d).expect("Delete is a timestamp")
+                ksk: key.lines().filter(|l| !l.starts_with(';')).any(|l| {
+                    let words: Vec<&str> = l.split_whitespace().collect();
+                    words.windows(2).any(|w| w == ["DNSKEY", "257"])
                 }),
+                activate: time("Activate"),
+                inactive: time("Inactive"),
+                delete: time("Delete"),
                 label: {
                     let private = common::keyfile::parse_private(&text, &name).expect("private");
                     let label = private.label.expect("a token key");
@@ -220,12 +234,18 @@ impl Year {
         keys
     }
 
-    /// No key file is kept past its Delete + purge-keys.
+    /// No key file is kept past its Delete + purge-keys, but a KSK whose
+    /// successor's Inactive is still to be counted from its own.
     fn check_purged(&self, now: i64) {
-        for key in self.key_files() {
+        let keys = self.key_files();
+        for key in &keys {
+            let anchor = key.ksk
+                && keys.iter().any(|k| {
+                    k.ksk && k.inactive.is_none() && k.activate <= key.inactive && k.tag != key.tag
+                });
             if let Some(delete) = key.delete {
                 assert!(
-                    delete + PURGE > now,
+                    anchor || delete + PURGE > now,
                     "key {} is still in the directory at {now}, deleted at {delete}",
                     key.tag
                 );
@@ -302,6 +322,7 @@ impl Year {
         }
         if ksks.len() == 1 && self.ksk_signers.len() == 2 {
             self.ksk_done += 1;
+            self.ksk_done_at.push(now);
         }
         self.ksk_signers = ksks;
         let mut cds: Vec<String> = self
@@ -478,6 +499,34 @@ fn a_year_of_rollovers_validates_at_every_step() {
         year.purged,
         year.postponed_runs
     );
+    // ZSKs: active 30 days each from the start, never postponed: the
+    // 13th takes over on day 360, twelve rollovers.
+    assert_eq!(year.zsk_signers.len(), 13, "{:?}", year.zsk_signers);
+    // KSKs: the successor signs from 15 days before its predecessor's
+    // Inactive, every 90 days from day 90, each retirement waiting for the
+    // parent (the new CDS visible a day, then the next run sees the DS:
+    // about 2.4 days). Retired near days 92, 185, 277 (and 370): three
+    // rollovers done, the fourth begun (its KSK published near day 352).
+    assert_eq!(year.ksk_started, 4, "KSK rollovers begun");
+    assert_eq!(year.ksk_done, 3, "KSK rollovers done");
+    for pair in year.ksk_done_at.windows(2) {
+        let interval = pair[1] - pair[0];
+        assert!(
+            (90 * DAY..=94 * DAY).contains(&interval),
+            "KSK rollovers {} days apart: {:?}",
+            interval as f64 / DAY as f64,
+            year.ksk_done_at
+        );
+    }
+    // Each retirement was postponed until the parent had the new DS; the
+    // parent's DS moved old → both → new four times (the CDS names the new
+    // KSK alone once the parent shows its DS, before the old one retires).
+    assert_eq!(year.postponed_ksks.len(), 4, "{:?}", year.postponed_ksks);
+    assert_eq!(year.ds_history.len(), 1 + 4 * 2, "{:?}", year.ds_history);
+    // Purged: the eleven ZSKs retired by day 353 (Delete 5 days after
+    // Inactive, purge-keys 7 days later) and the three retired KSKs.
+    assert_eq!(year.purged, 11 + 3);
+    year.check_token();
 }
 
 #[test]
