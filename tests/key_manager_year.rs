@@ -199,7 +199,11 @@ impl Year {
         let mut keys = Vec::new();
         for entry in std::fs::read_dir(self.keys_dir()).expect("keys dir") {
             let path = entry.expect("entry").path();
-            let name = path.file_name().expect("name").to_string_lossy().to_string();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .to_string();
             let Some(base) = name.strip_suffix(".private") else {
                 continue;
             };
@@ -342,7 +346,13 @@ impl Year {
         let tags: BTreeSet<u16> = self
             .parent_ds
             .iter()
-            .map(|ds| ds.split_whitespace().next().expect("tag").parse().expect("tag"))
+            .map(|ds| {
+                ds.split_whitespace()
+                    .next()
+                    .expect("tag")
+                    .parse()
+                    .expect("tag")
+            })
             .collect();
         if self.ds_history.last() != Some(&tags) {
             self.ds_history.push(tags);
@@ -372,7 +382,11 @@ impl Year {
                 self.postponed_ksks.insert(tag);
             }
         }
-        self.purged += run.actions.iter().filter(|a| a.contains(": purged ")).count();
+        self.purged += run
+            .actions
+            .iter()
+            .filter(|a| a.contains(": purged "))
+            .count();
         self.check_purged(now);
         if !run.actions.is_empty() {
             self.check_token();
@@ -462,7 +476,11 @@ fn rollover_script(year: &Year, script: &str, now: i64, policy: &Path) -> Output
     let lab = &year.lab;
     let bin = crate::hsm::tool_path("key-manager");
     lab.hsm
-        .command(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(script))
+        .command(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scripts")
+                .join(script),
+        )
         .env("P11DNSSEC_NOW", now.to_string())
         .args(["-c", policy.to_str().expect("path")])
         .args(["-K", lab.keys_dir(CHILD).to_str().expect("path")])
@@ -574,7 +592,10 @@ fn without_the_new_ds_at_the_parent_the_old_ksk_stays_and_the_scripts_pass_it_on
     let serial = format!(" {} ", year.serial);
     let served = Instant::now();
     while !year.lab.dig(CHILD, "SOA").contains(&serial) {
-        assert!(served.elapsed().as_secs() < 10, "named did not load the signed zone");
+        assert!(
+            served.elapsed().as_secs() < 10,
+            "named did not load the signed zone"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let (validated, text) = year.lab.delv(NAME, "A");
@@ -582,7 +603,10 @@ fn without_the_new_ds_at_the_parent_the_old_ksk_stays_and_the_scripts_pass_it_on
     // zsk-rollover: ZSKs only, nothing postponed: exit 0, nothing printed.
     let output = rollover_script(&year, "zsk-rollover", now + STEP, &year.policy);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
-    assert!(output.stdout.is_empty() && output.stderr.is_empty(), "{output:?}");
+    assert!(
+        output.stdout.is_empty() && output.stderr.is_empty(),
+        "{output:?}"
+    );
     // A broken policy: key-manager's error and status, the zone untouched.
     let signed = std::fs::read(year.lab.signed_file(CHILD)).expect("signed");
     let broken = year.lab.dir.join("broken.conf");
@@ -591,5 +615,8 @@ fn without_the_new_ds_at_the_parent_the_old_ksk_stays_and_the_scripts_pass_it_on
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("broken.conf:1: "), "{stderr}");
-    assert_eq!(std::fs::read(year.lab.signed_file(CHILD)).expect("signed"), signed);
+    assert_eq!(
+        std::fs::read(year.lab.signed_file(CHILD)).expect("signed"),
+        signed
+    );
 }
