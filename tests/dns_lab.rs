@@ -153,6 +153,10 @@ pub struct DnsLab {
     running: Option<Running>,
     /// `P11DNSSEC_NOW` for zone-sign, when the test moves time.
     pub now: Cell<Option<i64>>,
+    /// Signature expiration (`-e`, unix seconds) for zone-sign, when a
+    /// test moves time into the past and still wants the signatures valid
+    /// at the real now, when delv judges them.
+    pub expire: Cell<Option<i64>>,
 }
 
 impl DnsLab {
@@ -183,6 +187,7 @@ impl DnsLab {
             parent_ds: RefCell::new(Vec::new()),
             running: None,
             now: Cell::new(None),
+            expire: Cell::new(None),
         };
         for zone in [ROOT, PARENT] {
             if zone != PARENT || parent_signed {
@@ -215,6 +220,26 @@ impl DnsLab {
                 && dig_short(port, "www.child.test.", "A") == "192.0.2.80"
         }));
         lab
+    }
+
+    /// The file holding the token's user PIN.
+    pub fn pin_file(&self) -> &Path {
+        &self.pin_file
+    }
+
+    /// The arguments that point `rndc` at the lab's named (key file,
+    /// server, control port).
+    pub fn rndc_args(&self) -> Vec<String> {
+        let running = self.running.as_ref().expect("named runs");
+        let control = running.control.expect("rndc control port");
+        vec![
+            "-k".into(),
+            self.dir.join("rndc.key").display().to_string(),
+            "-s".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            control.to_string(),
+        ]
     }
 
     /// The DNS port of the lab's named.
@@ -326,6 +351,9 @@ impl DnsLab {
         let mut command = self.hsm.tool("zone-sign");
         if let Some(now) = self.now.get() {
             command.env("P11DNSSEC_NOW", now.to_string());
+        }
+        if let Some(expire) = self.expire.get() {
+            command.args(["-e", &common::time::format_timestamp(expire)]);
         }
         let output = command
             .current_dir(&self.dir)

@@ -15,6 +15,7 @@ mod health_check;
 mod hostile;
 mod hsm;
 mod key_manager;
+mod key_manager_year;
 mod key_revoke;
 mod key_settime;
 mod key_trust;

@@ -260,6 +260,8 @@ pub fn plan_zone(
     let keys = read_keys(policy, dir, trust)?;
     let intervals = Intervals::of(policy);
     let mut actions = Vec::new();
+    // A deleted KSK the next KSK's Inactive is still to be counted from.
+    let mut chain_anchor = None;
     for ksk in [true, false] {
         if (ksk && options.zsk_only) || (!ksk && options.ksk_only) {
             continue;
@@ -272,12 +274,43 @@ pub fn plan_zone(
             })
             .collect();
         indexes.sort_by_key(|&i| order(&keys[i].files.timing));
+        // Double-KSK: a successor signs from `lead` before its
+        // predecessor's Inactive, so its roll-period counts from that
+        // Inactive, not from its own Activate. Once the predecessor is
+        // deleted it is still the chain's first key; without it a
+        // coverage shorter than the roll period shortened every later KSK's
+        // life by the lead and the postponements.
+        let mut anchor = None;
+        if ksk {
+            if let Some(&first) = indexes.first() {
+                let activate = keys[first].files.timing.activate;
+                let predecessor = (0..keys.len())
+                    .filter(|&i| {
+                        let key = &keys[i];
+                        let timing = &key.files.timing;
+                        key.managed
+                            && key.ksk
+                            && !indexes.contains(&i)
+                            && timing.inactive.is_some()
+                            && activate.is_some_and(|a| timing.inactive >= Some(a))
+                    })
+                    .max_by_key(|&i| order(&keys[i].files.timing));
+                if let Some(predecessor) = predecessor {
+                    anchor = Some(predecessor);
+                    indexes.insert(0, predecessor);
+                }
+            }
+        }
         let existing: Vec<KeyTiming> = indexes
             .iter()
             .map(|&i| keys[i].files.timing.clone())
             .collect();
         let mut planned =
             timing::schedule(&existing, role, &intervals, ksk, policy.coverage, now).keys;
+        // Kept (not purged) until its successor's Inactive is planned.
+        if anchor.is_some() && planned.get(1).is_some_and(|t| t.inactive.is_none()) {
+            chain_anchor = anchor;
+        }
         let mut postponed = Vec::new();
         if ksk {
             for old in 0..planned.len().saturating_sub(1) {
@@ -381,7 +414,7 @@ pub fn plan_zone(
             let shared = keys.iter().enumerate().any(|(other, k)| {
                 other != index && k.label.is_some() && k.label == key.label && !due(k)
             });
-            if key.managed && role_wanted && due(key) && !shared {
+            if key.managed && role_wanted && due(key) && !shared && chain_anchor != Some(index) {
                 actions.push(Action::Purge { key: index });
             }
         }
@@ -911,6 +944,79 @@ mod tests {
                 Ok(o) => Ok(o.clone()),
                 Err(e) => Err(Error::Failed(e.to_string())),
             }
+        }
+    }
+
+    #[test]
+    fn a_ksk_counts_its_roll_period_from_its_deleted_predecessors_inactive() {
+        let policy = |purge: &str| {
+            PolicyFile::parse(
+                &format!(
+                    "zone example.com {{ algorithm ecdsap256sha256; coverage 30d;
+                     roll-period ksk 60d; pre-publish ksk 20d; post-publish ksk 7d;
+                     purge-keys {purge}; }};"
+                ),
+                "p",
+            )
+            .expect("policy")
+            .zone("example.com")
+            .expect("zone")
+        };
+        let observe = |_: &ParentDsQuery| {
+            Ok(DsObservation::Published {
+                servers: 1,
+                validated: false,
+            })
+        };
+        let trust = KeyFileTrust::new(false);
+        for (retired, purged) in [(31, true), (20, false)] {
+            let dir = tempfile::tempdir().expect("dir");
+            let old = KeyTiming {
+                created: Some(NOW - 100 * DAY),
+                publish: Some(NOW - 100 * DAY),
+                activate: Some(NOW - 100 * DAY),
+                inactive: Some(NOW - retired * DAY),
+                delete: Some(NOW - (retired - 7) * DAY),
+                ..KeyTiming::default()
+            };
+            write_key(dir.path(), true, 1, old);
+            // Active 20 days (the lead) before the old one's Inactive.
+            let successor = KeyTiming {
+                created: Some(NOW - (retired + 20) * DAY),
+                publish: Some(NOW - (retired + 20) * DAY),
+                activate: Some(NOW - (retired + 20) * DAY),
+                ..KeyTiming::default()
+            };
+            write_key(dir.path(), true, 2, successor);
+            let zsk = KeyTiming {
+                publish: Some(NOW - DAY),
+                activate: Some(NOW - DAY),
+                ..KeyTiming::default()
+            };
+            write_key(dir.path(), false, 3, zsk);
+            let plan = plan_zone(
+                &policy("1d"),
+                dir.path(),
+                &trust,
+                NOW,
+                &RunOptions::default(),
+                &observe,
+            )
+            .expect("plan");
+            let inactive = plan.actions.iter().find_map(|a| match a {
+                Action::SetTimes { key, timing } if plan.keys[*key].ksk => timing.inactive,
+                _ => None,
+            });
+            // 60 days after the old one's Inactive, not after its own
+            // Activate (within the coverage only in the first case).
+            let expected = (NOW - retired * DAY + 60 * DAY < NOW + 30 * DAY)
+                .then_some(NOW - retired * DAY + 60 * DAY);
+            assert_eq!(inactive, expected, "{:?}", plan.actions);
+            let purge = plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Purge { .. }));
+            assert_eq!(purge, purged, "{:?}", plan.actions);
         }
     }
 }
