@@ -72,9 +72,6 @@ struct Run {
 /// label of its token object.
 struct KeyFile {
     tag: u16,
-    ksk: bool,
-    activate: Option<i64>,
-    inactive: Option<i64>,
     delete: Option<i64>,
     label: String,
 }
@@ -217,15 +214,8 @@ impl Year {
             let time = |name: &str| {
                 field(name).map(|t| common::time::parse_timestamp(&t).expect("a timestamp"))
             };
-            let key = std::fs::read_to_string(path.with_extension("key")).expect("key file");
             keys.push(KeyFile {
                 tag,
-                ksk: key.lines().filter(|l| !l.starts_with(';')).any(|l| {
-                    let words: Vec<&str> = l.split_whitespace().collect();
-                    words.windows(2).any(|w| w == ["DNSKEY", "257"])
-                }),
-                activate: time("Activate"),
-                inactive: time("Inactive"),
                 delete: time("Delete"),
                 label: {
                     let private = common::keyfile::parse_private(&text, &name).expect("private");
@@ -238,18 +228,12 @@ impl Year {
         keys
     }
 
-    /// No key file is kept past its Delete + purge-keys, but a KSK whose
-    /// successor's Inactive is still to be counted from its own.
+    /// No key file is kept past its Delete + purge-keys.
     fn check_purged(&self, now: i64) {
-        let keys = self.key_files();
-        for key in &keys {
-            let anchor = key.ksk
-                && keys.iter().any(|k| {
-                    k.ksk && k.inactive.is_none() && k.activate <= key.inactive && k.tag != key.tag
-                });
+        for key in self.key_files() {
             if let Some(delete) = key.delete {
                 assert!(
-                    anchor || delete + PURGE > now,
+                    delete + PURGE > now,
                     "key {} is still in the directory at {now}, deleted at {delete}",
                     key.tag
                 );

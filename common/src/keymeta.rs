@@ -171,6 +171,20 @@ impl KeyPairFiles {
         self.numeric[1].as_deref()
     }
 
+    /// The `RollPeriod:` tag in seconds (unset, or not a whole number of
+    /// seconds above 0: none).
+    pub fn roll_period(&self) -> Option<i64> {
+        self.numeric[3]
+            .as_deref()
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|&v| v > 0)
+    }
+
+    /// Sets the `RollPeriod:` tag (BIND's dst keeps it as written).
+    pub fn set_roll_period(&mut self, seconds: i64) {
+        self.numeric[3] = Some(seconds.to_string());
+    }
+
     /// Refuses a format version other than v1.3 unless `force`, in BIND's
     /// words; with `force`, the files become v1.3.
     pub fn check_version(&mut self, force: bool) -> Result<()> {

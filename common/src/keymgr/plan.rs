@@ -41,8 +41,13 @@ pub enum Action {
         label: String,
         timing: KeyTiming,
     },
-    /// Change times of an existing key (index into the directory's keys).
-    SetTimes { key: usize, timing: KeyTiming },
+    /// Change times of an existing key (index into the directory's keys),
+    /// and its `RollPeriod:` (seconds) when that differs from the file's.
+    SetTimes {
+        key: usize,
+        timing: KeyTiming,
+        roll_period: Option<i64>,
+    },
     /// Destroy a deleted key's token objects and remove its key files
     /// (`purge-keys` after its Delete).
     Purge { key: usize },
@@ -260,8 +265,6 @@ pub fn plan_zone(
     let keys = read_keys(policy, dir, trust)?;
     let intervals = Intervals::of(policy);
     let mut actions = Vec::new();
-    // A deleted KSK the next KSK's Inactive is still to be counted from.
-    let mut chain_anchor = None;
     for ksk in [true, false] {
         if (ksk && options.zsk_only) || (!ksk && options.ksk_only) {
             continue;
@@ -274,43 +277,60 @@ pub fn plan_zone(
             })
             .collect();
         indexes.sort_by_key(|&i| order(&keys[i].files.timing));
-        // Double-KSK: a successor signs from `lead` before its
-        // predecessor's Inactive, so its roll-period counts from that
-        // Inactive, not from its own Activate. Once the predecessor is
-        // deleted it is still the chain's first key; without it a
-        // coverage shorter than the roll period shortened every later KSK's
-        // life by the lead and the postponements.
-        let mut anchor = None;
-        if ksk {
-            if let Some(&first) = indexes.first() {
-                let activate = keys[first].files.timing.activate;
-                let predecessor = (0..keys.len())
-                    .filter(|&i| {
-                        let key = &keys[i];
-                        let timing = &key.files.timing;
-                        key.managed
-                            && key.ksk
-                            && !indexes.contains(&i)
-                            && timing.inactive.is_some()
-                            && activate.is_some_and(|a| timing.inactive >= Some(a))
-                    })
-                    .max_by_key(|&i| order(&keys[i].files.timing));
-                if let Some(predecessor) = predecessor {
-                    anchor = Some(predecessor);
-                    indexes.insert(0, predecessor);
-                }
-            }
-        }
         let existing: Vec<KeyTiming> = indexes
             .iter()
             .map(|&i| keys[i].files.timing.clone())
             .collect();
-        let mut planned =
-            timing::schedule(&existing, role, &intervals, ksk, policy.coverage, now).keys;
-        // Kept (not purged) until its successor's Inactive is planned.
-        if anchor.is_some() && planned.get(1).is_some_and(|t| t.inactive.is_none()) {
-            chain_anchor = anchor;
+        let recorded: Vec<Option<i64>> = indexes
+            .iter()
+            .map(|&i| keys[i].files.roll_period())
+            .collect();
+        // Double-KSK: a successor signs from `lead` before its
+        // predecessor's Inactive, so its roll period counts from that
+        // Inactive. A run after the predecessor's Delete (or a directory
+        // from before `RollPeriod:` was written) still finds it, deleted,
+        // in the directory: it is the chain's start for this run only and
+        // is purged on time all the same.
+        let mut chain = existing.clone();
+        let mut chain_recorded = recorded.clone();
+        let mut anchored = false;
+        if ksk && recorded.first().is_some_and(Option::is_none) {
+            let first = &existing[0];
+            let predecessor = (0..keys.len())
+                .filter(|&i| {
+                    let key = &keys[i];
+                    let timing = &key.files.timing;
+                    key.managed
+                        && key.ksk
+                        && !indexes.contains(&i)
+                        && timing.inactive.is_some()
+                        && first.activate.is_some_and(|a| timing.inactive >= Some(a))
+                })
+                .max_by_key(|&i| order(&keys[i].files.timing));
+            if let Some(predecessor) = predecessor {
+                chain.insert(0, keys[predecessor].files.timing.clone());
+                chain_recorded.insert(0, keys[predecessor].files.roll_period());
+                anchored = true;
+            }
         }
+        let mut lives = timing::roll_periods(&chain, &chain_recorded, role.roll_period, now);
+        if anchored {
+            lives.remove(0);
+        }
+        if !ksk {
+            // A ZSK's successor takes over at its Inactive: nothing to keep.
+            lives = recorded.clone();
+        }
+        let mut planned = timing::schedule(
+            &existing,
+            &lives,
+            role,
+            &intervals,
+            ksk,
+            policy.coverage,
+            now,
+        )
+        .keys;
         let mut postponed = Vec::new();
         if ksk {
             for old in 0..planned.len().saturating_sub(1) {
@@ -380,8 +400,15 @@ pub fn plan_zone(
         }
         for (position, timing) in planned.into_iter().enumerate() {
             match indexes.get(position) {
-                Some(&key) if keys[key].files.timing != timing => {
-                    actions.push(Action::SetTimes { key, timing });
+                Some(&key)
+                    if keys[key].files.timing != timing
+                        || keys[key].files.roll_period() != lives[position] =>
+                {
+                    actions.push(Action::SetTimes {
+                        key,
+                        timing,
+                        roll_period: lives[position],
+                    });
                 }
                 Some(_) => {}
                 None => {
@@ -414,7 +441,7 @@ pub fn plan_zone(
             let shared = keys.iter().enumerate().any(|(other, k)| {
                 other != index && k.label.is_some() && k.label == key.label && !due(k)
             });
-            if key.managed && role_wanted && due(key) && !shared && chain_anchor != Some(index) {
+            if key.managed && role_wanted && due(key) && !shared {
                 actions.push(Action::Purge { key: index });
             }
         }
@@ -491,15 +518,26 @@ impl ZonePlan {
                 done.map(|base| format!(" {base}")).unwrap_or_default(),
                 times_text(timing, None)
             ),
-            Action::SetTimes { key, timing } => {
+            Action::SetTimes {
+                key,
+                timing,
+                roll_period,
+            } => {
                 let files = &self.keys[*key].files;
+                let mut words = times_text(timing, Some(&files.timing));
+                if let Some(seconds) = roll_period.filter(|_| files.roll_period() != *roll_period)
+                {
+                    if !words.is_empty() {
+                        words.push(' ');
+                    }
+                    words.push_str(&format!("RollPeriod {seconds}"));
+                }
                 format!(
-                    "{zone}: {} {} ({} {}): {}",
+                    "{zone}: {} {} ({} {}): {words}",
                     verb("set", "set"),
                     files.base_name(),
                     role_name(self.keys[*key].ksk),
                     files.tag(),
-                    times_text(timing, Some(&files.timing))
                 )
             }
             Action::Purge { key } => {
@@ -547,7 +585,7 @@ impl ZonePlan {
         self.actions
             .iter()
             .find_map(|a| match a {
-                Action::SetTimes { key: k, timing } if *k == key => Some(timing),
+                Action::SetTimes { key: k, timing, .. } if *k == key => Some(timing),
                 _ => None,
             })
             .unwrap_or(&self.keys[key].files.timing)
@@ -583,10 +621,18 @@ pub fn apply(
 ) -> Result<()> {
     let mut changed: Vec<KeyPairFiles> = Vec::new();
     for action in &plan.actions {
-        let Action::SetTimes { key, timing } = action else {
+        let Action::SetTimes {
+            key,
+            timing,
+            roll_period,
+        } = action
+        else {
             continue;
         };
         let mut files = plan.keys[*key].files.clone();
+        if let Some(seconds) = *roll_period {
+            files.set_roll_period(seconds);
+        }
         let value = |v: Option<i64>| Some(v.map_or(KeyTime::Unset, KeyTime::Set));
         let changes = TimingChanges {
             publish: value(timing.publish),
@@ -598,7 +644,10 @@ pub fn apply(
             force: options.force,
             ..TimingChanges::default()
         };
-        apply_settime(&mut files, &changes, None, now)?;
+        // A RollPeriod alone: the times stay as they are, unchecked.
+        if files.timing != *timing {
+            apply_settime(&mut files, &changes, None, now)?;
+        }
         changed.push(files);
     }
     for action in &plan.actions {
@@ -815,7 +864,7 @@ mod tests {
                 .actions
                 .iter()
                 .find_map(|a| match a {
-                    Action::SetTimes { key, timing } if plan.keys[*key].ksk => Some(timing),
+                    Action::SetTimes { key, timing, .. } if plan.keys[*key].ksk => Some(timing),
                     _ => None,
                 })
                 .expect("old KSK moved");
@@ -947,21 +996,30 @@ mod tests {
         }
     }
 
+    /// The token side of a unit test: nothing to make, destroys noted.
+    struct NoToken(Vec<String>);
+
+    impl KeyStore for NoToken {
+        fn make(&mut self, label: &str, _: bool) -> Result<MadeKey> {
+            Err(Error::Failed(format!("no token here to make '{label}'")))
+        }
+        fn destroy(&mut self, uri: &crate::uri::Pkcs11Uri) -> Result<usize> {
+            self.0.push(uri.to_string());
+            Ok(2)
+        }
+    }
+
     #[test]
-    fn a_ksk_counts_its_roll_period_from_its_deleted_predecessors_inactive() {
-        let policy = |purge: &str| {
-            PolicyFile::parse(
-                &format!(
-                    "zone example.com {{ algorithm ecdsap256sha256; coverage 30d;
-                     roll-period ksk 60d; pre-publish ksk 20d; post-publish ksk 7d;
-                     purge-keys {purge}; }};"
-                ),
-                "p",
-            )
-            .expect("policy")
-            .zone("example.com")
-            .expect("zone")
-        };
+    fn a_deleted_ksk_is_purged_on_time_and_its_successor_keeps_its_roll_period() {
+        let policy = PolicyFile::parse(
+            "zone example.com { algorithm ecdsap256sha256; coverage 30d;
+             roll-period ksk 60d; pre-publish ksk 20d; post-publish ksk 7d;
+             purge-keys 1d; };",
+            "p",
+        )
+        .expect("policy")
+        .zone("example.com")
+        .expect("zone");
         let observe = |_: &ParentDsQuery| {
             Ok(DsObservation::Published {
                 servers: 1,
@@ -969,54 +1027,88 @@ mod tests {
             })
         };
         let trust = KeyFileTrust::new(false);
-        for (retired, purged) in [(31, true), (20, false)] {
+        let run = |dir: &Path, now: i64| {
+            plan_zone(&policy, dir, &trust, now, &RunOptions::default(), &observe).expect("plan")
+        };
+        let ksk_inactive = |plan: &ZonePlan| {
+            plan.actions.iter().find_map(|a| match a {
+                Action::SetTimes { key, timing, .. } if plan.keys[*key].ksk => timing.inactive,
+                _ => None,
+            })
+        };
+        // Retired 31 days ago: the successor's Inactive (60 days after the
+        // old one's) falls within the coverage at once; 20 days ago: only
+        // at a later run, once the old key is gone.
+        for retired in [31, 20] {
             let dir = tempfile::tempdir().expect("dir");
+            let inactive = NOW - retired * DAY;
             let old = KeyTiming {
                 created: Some(NOW - 100 * DAY),
                 publish: Some(NOW - 100 * DAY),
                 activate: Some(NOW - 100 * DAY),
-                inactive: Some(NOW - retired * DAY),
-                delete: Some(NOW - (retired - 7) * DAY),
+                inactive: Some(inactive),
+                delete: Some(inactive + 7 * DAY),
                 ..KeyTiming::default()
             };
             write_key(dir.path(), true, 1, old);
             // Active 20 days (the lead) before the old one's Inactive.
             let successor = KeyTiming {
-                created: Some(NOW - (retired + 20) * DAY),
-                publish: Some(NOW - (retired + 20) * DAY),
-                activate: Some(NOW - (retired + 20) * DAY),
+                created: Some(inactive - 20 * DAY),
+                publish: Some(inactive - 20 * DAY),
+                activate: Some(inactive - 20 * DAY),
                 ..KeyTiming::default()
             };
-            write_key(dir.path(), true, 2, successor);
+            let successor_tag = write_key(dir.path(), true, 2, successor);
             let zsk = KeyTiming {
                 publish: Some(NOW - DAY),
                 activate: Some(NOW - DAY),
                 ..KeyTiming::default()
             };
             write_key(dir.path(), false, 3, zsk);
-            let plan = plan_zone(
-                &policy("1d"),
-                dir.path(),
-                &trust,
-                NOW,
-                &RunOptions::default(),
-                &observe,
-            )
-            .expect("plan");
-            let inactive = plan.actions.iter().find_map(|a| match a {
-                Action::SetTimes { key, timing } if plan.keys[*key].ksk => timing.inactive,
-                _ => None,
-            });
-            // 60 days after the old one's Inactive, not after its own
-            // Activate (within the coverage only in the first case).
-            let expected = (NOW - retired * DAY + 60 * DAY < NOW + 30 * DAY)
-                .then_some(NOW - retired * DAY + 60 * DAY);
-            assert_eq!(inactive, expected, "{:?}", plan.actions);
-            let purge = plan
+            let plan = run(dir.path(), NOW);
+            // The old KSK is past Delete + purge-keys: purged now, not kept
+            // as the chain's start.
+            let purged: Vec<u16> = plan
                 .actions
                 .iter()
-                .any(|a| matches!(a, Action::Purge { .. }));
-            assert_eq!(purge, purged, "{:?}", plan.actions);
+                .filter_map(|a| match a {
+                    Action::Purge { key } => Some(plan.keys[*key].files.tag()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(purged.len(), 1, "{retired}: {:?}", plan.actions);
+            assert_ne!(purged[0], successor_tag);
+            let expected = (retired == 31).then_some(inactive + 60 * DAY);
+            assert_eq!(ksk_inactive(&plan), expected, "{:?}", plan.actions);
+            if retired == 31 {
+                // (Its own successor is to be made: no token here.)
+                continue;
+            }
+            let mut store = NoToken(Vec::new());
+            let mut lines = Vec::new();
+            apply(&plan, &RunOptions::default(), NOW, &mut store, &mut lines).expect("apply");
+            assert_eq!(store.0.len(), 1, "{lines:?}");
+            // The successor's file holds its life from its own Activate.
+            let private = std::fs::read_to_string(
+                dir.path()
+                    .join(format!("Kexample.com.+013+{successor_tag:05}.private")),
+            )
+            .expect("private");
+            assert!(
+                private.contains(&format!("\nRollPeriod: {}\n", 80 * DAY)),
+                "{private}"
+            );
+            // Idempotent, and the later run counts from the purged key's
+            // Inactive all the same.
+            assert_eq!(run(dir.path(), NOW).actions, Vec::new());
+            let later = run(dir.path(), NOW + 15 * DAY);
+            assert_eq!(later.keys.iter().filter(|k| k.ksk).count(), 1);
+            assert_eq!(
+                ksk_inactive(&later),
+                Some(inactive + 60 * DAY),
+                "{:?}",
+                later.actions
+            );
         }
     }
 }

@@ -90,11 +90,42 @@ fn at_least(slot: &mut Option<i64>, value: i64, now: i64) {
     }
 }
 
+/// The `RollPeriod:` each KSK of `chain` (sorted by Activate) is to hold:
+/// `recorded` (its file's), else, once its predecessor's Inactive has
+/// passed (it can no longer be postponed) and while its own is unset, that
+/// Inactive + `roll_period` − its Activate. Double-KSK: the successor signs
+/// from `lead` before its predecessor's Inactive, so its roll period
+/// counts from that Inactive; kept in the successor's own file, the
+/// predecessor can be purged on time.
+pub fn roll_periods(
+    chain: &[KeyTiming],
+    recorded: &[Option<i64>],
+    roll_period: i64,
+    now: i64,
+) -> Vec<Option<i64>> {
+    (0..chain.len())
+        .map(|k| {
+            let recorded = recorded.get(k).copied().flatten();
+            if recorded.is_some() || roll_period == 0 || chain[k].inactive.is_some() {
+                return recorded;
+            }
+            let previous = k.checked_sub(1).and_then(|p| chain[p].inactive)?;
+            let activate = chain[k].activate?;
+            (previous <= now)
+                .then(|| previous + roll_period - activate)
+                .filter(|&life| life > 0)
+        })
+        .collect()
+}
+
 /// Plans one role's keys. `existing` are the policy's keys of this role
 /// that are not yet deleted, sorted by Activate (else Publish, else
-/// Created). `ksk` selects the KSK rules.
+/// Created); `lives` their `RollPeriod:` ([`roll_periods`]): a key that
+/// has one is active that long from its Activate. `ksk` selects the KSK
+/// rules.
 pub fn schedule(
     existing: &[KeyTiming],
+    lives: &[Option<i64>],
     role: &RolePolicy,
     intervals: &Intervals,
     ksk: bool,
@@ -165,11 +196,13 @@ pub fn schedule(
         let last = keys.len() - 1;
         let previous_inactive = last.checked_sub(1).and_then(|p| keys[p].inactive);
         let current = &keys[last];
-        let nominal = match (current.inactive, previous_inactive, current.activate) {
-            (Some(inactive), _, _) => inactive,
-            (None, Some(previous), _) => previous + rp,
-            (None, None, Some(activate)) => activate + rp,
-            (None, None, None) => now + rp,
+        let life = lives.get(last).copied().flatten();
+        let nominal = match (current.inactive, life, previous_inactive, current.activate) {
+            (Some(inactive), _, _, _) => inactive,
+            (None, Some(life), _, Some(activate)) => activate + life,
+            (None, _, Some(previous), _) => previous + rp,
+            (None, _, None, Some(activate)) => activate + rp,
+            (None, _, None, None) => now + rp,
         };
         if nominal >= now + coverage {
             break;
@@ -277,7 +310,7 @@ mod tests {
         // Iret = Dsgn 1d + Dprp 5m + TTLsig 1d + Sr 1h < 7d.
         assert_eq!(i.zsk_retire, 7 * DAY);
         let now = 1_000_000_000;
-        let s = schedule(&[], &p.zsk, &i, false, p.coverage, now);
+        let s = schedule(&[], &[], &p.zsk, &i, false, p.coverage, now);
         // 90 days of coverage: active 0-30, 30-60, 60-90, and the fourth
         // key (activated at 90 = now + coverage) is not needed yet.
         assert_eq!(s.keys.len(), 3);
@@ -290,7 +323,7 @@ mod tests {
         assert_eq!(s.keys[2].activate, Some(now + 60 * DAY));
         assert_eq!(s.keys[2].inactive, None);
         // Idempotent: planning the plan again changes nothing.
-        let again = schedule(&s.keys, &p.zsk, &i, false, p.coverage, now);
+        let again = schedule(&s.keys, &[], &p.zsk, &i, false, p.coverage, now);
         assert_eq!(again.keys, s.keys);
         assert_eq!(again.new, 0);
     }
@@ -310,7 +343,7 @@ mod tests {
             activate: Some(now + 10 * DAY),
             ..KeyTiming::default()
         };
-        let s = schedule(&[old, successor], &p.zsk, &i, false, p.coverage, now);
+        let s = schedule(&[old, successor], &[], &p.zsk, &i, false, p.coverage, now);
         assert_eq!(s.keys[0].inactive, Some(now + 10 * DAY));
         assert_eq!(s.keys[0].delete, Some(now + 17 * DAY));
     }
@@ -320,7 +353,7 @@ mod tests {
         let p = policy();
         let i = Intervals::of(&p);
         let now = 1_000_000_000;
-        let s = schedule(&[], &p.ksk, &i, true, 200 * DAY, now);
+        let s = schedule(&[], &[], &p.ksk, &i, true, 200 * DAY, now);
         assert_eq!(s.keys.len(), 2);
         let (old, new) = (&s.keys[0], &s.keys[1]);
         assert_eq!(old.inactive, Some(now + 180 * DAY));
