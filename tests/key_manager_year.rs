@@ -526,7 +526,9 @@ fn a_year_of_rollovers_validates_at_every_step() {
     assert_eq!(year.postponed_ksks.len(), 4, "{:?}", year.postponed_ksks);
     assert_eq!(year.ds_history.len(), 1 + 4 * 2, "{:?}", year.ds_history);
     // Purged: the eleven ZSKs retired by day 353 (Delete 5 days after
-    // Inactive, purge-keys 7 days later) and the three retired KSKs.
+    // Inactive, purge-keys 7 days later) and the three retired KSKs, each
+    // at its Delete + purge-keys (check_purged): the successor's own
+    // RollPeriod: holds the chain's start.
     assert_eq!(year.purged, 11 + 3);
     year.check_token();
 }
