@@ -388,3 +388,35 @@ pub fn on_two_tokens<J: Sync, R: Send>(
     results.sort_by_key(|(at, _)| *at);
     results.into_iter().map(|(_, result)| result).collect()
 }
+
+/// The real time (not P11DNSSEC_NOW), Unix seconds: what BIND's
+/// validators judge signatures by.
+pub fn real_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// `YYYYMMDDHHMMSS` (UTC) for a key-file date, computed here
+/// independently of the tools (Howard Hinnant's civil_from_days).
+pub fn stamp(seconds: i64) -> String {
+    const DAY: i64 = 86_400;
+    let days = seconds.div_euclid(DAY);
+    let rest = seconds.rem_euclid(DAY);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}

@@ -8,7 +8,7 @@
 //! past, so every signature (expiring after the real now, `-e`) is valid
 //! when dnssec-verify and ldns-verify-zone judge it at the real time.
 
-use crate::hsm::{data_dir, Hsm, PIN};
+use crate::hsm::{data_dir, real_now, stamp, Hsm, PIN};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Output;
@@ -22,34 +22,6 @@ struct Lab {
     policy: PathBuf,
     pin_file: PathBuf,
     zone: PathBuf,
-}
-
-fn real_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
-/// `YYYYMMDDHHMMSS` (UTC), computed here independently of the tools.
-fn stamp(seconds: i64) -> String {
-    let days = seconds.div_euclid(DAY);
-    let rest = seconds.rem_euclid(DAY);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
 }
 
 impl Lab {

@@ -13,6 +13,7 @@
 //! now (`-e`), because delv and dnssec-verify judge them at the real time.
 
 use crate::dns_lab::{DnsLab, CHILD};
+use crate::hsm::real_now;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -49,13 +50,6 @@ fn policy(parent_port: u16) -> String {
 }};
 "
     )
-}
-
-fn real_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
 }
 
 /// What key-manager's `--json` said about the child at one run.
