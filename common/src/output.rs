@@ -317,6 +317,25 @@ pub fn write_file_atomically(
     file.commit()
 }
 
+/// Writes `text` to `file`, committed (renamed into place) when complete,
+/// or to stdout without one: a tool's `-f FILE` or standard output.
+pub fn write_text_or_stdout(file: Option<AtomicFile>, text: &str) -> Result<()> {
+    match file {
+        Some(mut file) => {
+            let shown = file.path().display().to_string();
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.flush())
+                .map_err(|e| Error::io(shown, e))?;
+            file.commit()
+        }
+        None => {
+            let mut stdout = Stdout::new();
+            stdout.text(text)?;
+            stdout.flush()
+        }
+    }
+}
+
 /// A file written in place of `path` only when complete: the content goes
 /// to a temporary file in the same directory, which [`AtomicFile::commit`]
 /// (or [`commit_all`] for files that belong together) syncs and renames

@@ -11,7 +11,6 @@ use common::record::RType;
 use common::time::{self, parse_bind_time, KeyTime};
 use common::{output::AtomicFile, Error, Result};
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -102,7 +101,7 @@ fn run(args: &Args) -> Result<()> {
     let start = args.start.as_deref().map_or(Ok(now), |t| date(t, now))?;
     let end = date(args.end.as_deref().unwrap_or_default(), now)?;
     // The output is begun before the work: a bad -f fails at once.
-    let mut out = args.output.as_deref().map(AtomicFile::create).transpose()?;
+    let out = args.output.as_deref().map(AtomicFile::create).transpose()?;
     let dir = args.key_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let trust = KeyFileTrust::new(args.insecure_key_dir);
     let pairs = common::ksr::zone_key_files(&dir, &origin, &trust)?;
@@ -146,23 +145,7 @@ fn run(args: &Args) -> Result<()> {
         })
         .collect();
     let text = format::write(Kind::Request, &origin, &slots, &[], now, args.unix_time);
-    match out.as_mut() {
-        Some(file) => {
-            let shown = file.path().display().to_string();
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.flush())
-                .map_err(|e| Error::io(shown, e))?;
-        }
-        None => {
-            let mut stdout = common::output::Stdout::new();
-            stdout.text(&text)?;
-            stdout.flush()?;
-        }
-    }
-    if let Some(file) = out {
-        file.commit()?;
-    }
-    Ok(())
+    common::output::write_text_or_stdout(out, &text)
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use common::sign::KeyStore;
 use common::time::{self, parse_bind_time, KeyTime};
 use common::{keysource, output::AtomicFile, Error, Result};
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -198,7 +197,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         KeyTime::Set(t) => t,
         KeyTime::Unset => return Err(Error::usage(format!("'{end_text}' is not a date"))),
     };
-    let mut out = args.output.as_deref().map(AtomicFile::create).transpose()?;
+    let out = args.output.as_deref().map(AtomicFile::create).transpose()?;
     let file = args.request.clone().unwrap_or_default();
     let shown = if file == "-" { "stdin" } else { file.as_str() };
     let request = format::parse(
@@ -269,23 +268,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         now,
         args.unix_time,
     );
-    match out.as_mut() {
-        Some(file) => {
-            let shown = file.path().display().to_string();
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.flush())
-                .map_err(|e| Error::io(shown, e))?;
-        }
-        None => {
-            let mut stdout = common::output::Stdout::new();
-            stdout.text(&text)?;
-            stdout.flush()?;
-        }
-    }
-    if let Some(file) = out {
-        file.commit()?;
-    }
-    Ok(())
+    common::output::write_text_or_stdout(out, &text)
 }
 
 #[cfg(test)]
