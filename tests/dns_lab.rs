@@ -615,3 +615,65 @@ fn the_lab_tree_validates_from_the_root_once_the_parent_holds_the_ds() {
     let (validated, text) = lab.delv("www.child.test.", "A");
     assert!(!validated, "{text}");
 }
+
+/// Serves `signed` (example.com) with `named` from a temp dir in `work`
+/// and asks `delv` for www.example.com, trusting only `parent_ds` (DS RDATA
+/// text, as a parent holds it); what delv says.
+pub fn delv_example_com(work: &Path, signed: &Path, parent_ds: &[String]) -> String {
+    let dir = tempfile::tempdir_in(work).expect("named dir");
+    let zone = dir.path().join("example.com.signed");
+    std::fs::copy(signed, &zone).expect("copy signed zone");
+    let anchors = dir.path().join("anchors.conf");
+    let entries: String = parent_ds
+        .iter()
+        .map(|ds| {
+            let f: Vec<&str> = ds.split_whitespace().collect();
+            format!(
+                "example.com. static-ds {} {} {} \"{}\";\n",
+                f[0],
+                f[1],
+                f[2],
+                f[3..].concat()
+            )
+        })
+        .collect();
+    std::fs::write(&anchors, format!("trust-anchors {{\n{entries}}};\n")).expect("anchors");
+    // Our keys, to know that the named answering is ours: other test runs
+    // on this machine serve example.com too, and a port found free can be
+    // taken before named binds it (then try another).
+    let text = std::fs::read_to_string(&zone).expect("signed zone");
+    let our_key: String = text
+        .lines()
+        .find(|l| l.split_whitespace().nth(3) == Some("DNSKEY"))
+        .map(|l| l.split_whitespace().skip(7).collect())
+        .expect("a DNSKEY");
+    let running = start_named(
+        dir.path(),
+        &[("example.com", zone.as_path())],
+        false,
+        |port| {
+            dig_short(port, "example.com", "DNSKEY")
+                .replace(' ', "")
+                .contains(&our_key)
+        },
+    );
+    let port = running.port.to_string();
+    // A loaded machine can make delv time out: ask again then, but
+    // never past a definite answer.
+    let mut text = String::new();
+    for _ in 0..5 {
+        let delv = Command::new("delv")
+            .arg("-a")
+            .arg(&anchors)
+            .args(["+root=example.com", "-p", &port, "@127.0.0.1"])
+            .args(["www.example.com", "A"])
+            .output()
+            .expect("delv must be installed (bind9-dnsutils)");
+        text = String::from_utf8_lossy(&delv.stdout).into_owned()
+            + &String::from_utf8_lossy(&delv.stderr);
+        if !text.contains("timed out") && !text.contains("connection refused") {
+            break;
+        }
+    }
+    text
+}

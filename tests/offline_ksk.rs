@@ -352,7 +352,7 @@ fn offline_ksk_cycle_through_a_zsk_rollover_validates_at_every_step() {
         .lines()
         .map(|l| l.split_whitespace().skip(3).collect::<Vec<_>>().join(" "))
         .collect();
-    let answer = delv(&c, &c.path("day60.signed"), &ds);
+    let answer = crate::dns_lab::delv_example_com(c.hsm.dir(), &c.path("day60.signed"), &ds);
     assert!(
         answer.contains("; fully validated") && answer.contains("192.0.2.3"),
         "{answer}"
@@ -608,113 +608,6 @@ fn ksr_request_writes_binds_layout_byte_for_byte() {
         .output()
         .expect("ksr-request");
     assert_eq!(ok(&output, "stdout"), expected);
-}
-
-struct Named(std::process::Child);
-
-impl Drop for Named {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Serves `signed` with `named` and asks `delv` for www.example.com,
-/// trusting only `parent_ds` (DS RDATA text); what delv says. As
-/// tests/rollover.rs does it: a free port, retried if taken meanwhile.
-fn delv(c: &Ceremony, signed: &Path, parent_ds: &[String]) -> String {
-    let dir = tempfile::tempdir_in(c.hsm.dir()).expect("named dir");
-    let zone = dir.path().join("example.com.signed");
-    std::fs::copy(signed, &zone).expect("copy signed zone");
-    let anchors = dir.path().join("anchors.conf");
-    let entries: String = parent_ds
-        .iter()
-        .map(|ds| {
-            let f: Vec<&str> = ds.split_whitespace().collect();
-            format!(
-                "example.com. static-ds {} {} {} \"{}\";\n",
-                f[0],
-                f[1],
-                f[2],
-                f[3..].concat()
-            )
-        })
-        .collect();
-    std::fs::write(&anchors, format!("trust-anchors {{\n{entries}}};\n")).expect("anchors");
-    let text = std::fs::read_to_string(&zone).expect("signed zone");
-    let our_key: String = text
-        .lines()
-        .find(|l| l.split_whitespace().nth(3) == Some("DNSKEY"))
-        .map(|l| l.split_whitespace().skip(7).collect())
-        .expect("a DNSKEY");
-    let mut served = None;
-    for attempt in 0..3 {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("free port")
-            .port()
-            .to_string();
-        let conf = dir.path().join(format!("named{attempt}.conf"));
-        std::fs::write(
-            &conf,
-            format!(
-                "options {{ directory \"{dir}\"; listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};\n\
-                 pid-file \"{dir}/named{attempt}.pid\"; recursion no; dnssec-validation no; notify no; check-names primary ignore; }};\n\
-                 controls {{ }};\n\
-                 zone \"example.com\" {{ type primary; file \"{zone}\"; }};\n",
-                dir = dir.path().display(),
-                zone = zone.display()
-            ),
-        )
-        .expect("named.conf");
-        let named = Named(
-            Command::new("named")
-                .args(["-g", "-c"])
-                .arg(&conf)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("named must be installed (scripts/test installs bind9)"),
-        );
-        let started = std::time::Instant::now();
-        while started.elapsed() < std::time::Duration::from_secs(10) {
-            let dig = Command::new("dig")
-                .args(["+short", "+time=1", "+tries=1", "-p", &port, "@127.0.0.1"])
-                .args(["example.com", "DNSKEY"])
-                .output()
-                .expect("dig must be installed (bind9-dnsutils)");
-            let answer: String = String::from_utf8_lossy(&dig.stdout)
-                .split_whitespace()
-                .collect();
-            if answer.contains(&our_key) {
-                served = Some((named, port));
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        if served.is_some() {
-            break;
-        }
-    }
-    let Some((_named, port)) = served else {
-        panic!("named did not serve the zone on any of three ports");
-    };
-    let mut text = String::new();
-    for _ in 0..5 {
-        let delv = Command::new("delv")
-            .arg("-a")
-            .arg(&anchors)
-            .args(["+root=example.com", "-p", &port, "@127.0.0.1"])
-            .args(["www.example.com", "A"])
-            .output()
-            .expect("delv must be installed (bind9-dnsutils)");
-        text = String::from_utf8_lossy(&delv.stdout).into_owned()
-            + &String::from_utf8_lossy(&delv.stderr);
-        if !text.contains("timed out") && !text.contains("connection refused") {
-            break;
-        }
-    }
-    text
 }
 
 /// A Knot DNS `keymgr` side (3.2, Debian's `knot`): its own KASP database

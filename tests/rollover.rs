@@ -210,62 +210,7 @@ fn validated(text: &str) -> bool {
 /// www.example.com, trusting the DS records the parent holds (CDS RDATA
 /// text, as the parent took them from the zone); what delv says.
 fn delv(lab: &Lab, parent_ds: &[String]) -> String {
-    let dir = tempfile::tempdir_in(lab.hsm.dir()).expect("named dir");
-    let zone = dir.path().join("example.com.signed");
-    std::fs::copy(lab.signed(), &zone).expect("copy signed zone");
-    let anchors = dir.path().join("anchors.conf");
-    let entries: String = parent_ds
-        .iter()
-        .map(|ds| {
-            let f: Vec<&str> = ds.split_whitespace().collect();
-            format!(
-                "example.com. static-ds {} {} {} \"{}\";\n",
-                f[0],
-                f[1],
-                f[2],
-                f[3..].concat()
-            )
-        })
-        .collect();
-    std::fs::write(&anchors, format!("trust-anchors {{\n{entries}}};\n")).expect("anchors");
-    // Our keys, to know that the named answering is ours: other test runs
-    // on this machine serve example.com too, and a port found free can be
-    // taken before named binds it (then try another).
-    let text = std::fs::read_to_string(&zone).expect("signed zone");
-    let our_key: String = text
-        .lines()
-        .find(|l| l.split_whitespace().nth(3) == Some("DNSKEY"))
-        .map(|l| l.split_whitespace().skip(7).collect())
-        .expect("a DNSKEY");
-    let running = crate::dns_lab::start_named(
-        dir.path(),
-        &[("example.com", zone.as_path())],
-        false,
-        |port| {
-            crate::dns_lab::dig_short(port, "example.com", "DNSKEY")
-                .replace(' ', "")
-                .contains(&our_key)
-        },
-    );
-    let port = running.port.to_string();
-    // A loaded machine can make delv time out: ask again then, but
-    // never past a definite answer.
-    let mut text = String::new();
-    for _ in 0..5 {
-        let delv = Command::new("delv")
-            .arg("-a")
-            .arg(&anchors)
-            .args(["+root=example.com", "-p", &port, "@127.0.0.1"])
-            .args(["www.example.com", "A"])
-            .output()
-            .expect("delv must be installed (bind9-dnsutils)");
-        text = String::from_utf8_lossy(&delv.stdout).into_owned()
-            + &String::from_utf8_lossy(&delv.stderr);
-        if !text.contains("timed out") && !text.contains("connection refused") {
-            break;
-        }
-    }
-    text
+    crate::dns_lab::delv_example_com(lab.hsm.dir(), &lab.signed(), parent_ds)
 }
 
 /// The DS RDATA of the zone's dsset file (the KSK's, as a parent holds it).
