@@ -336,6 +336,79 @@ pub struct ConnectionArgs {
     pub pin: Option<PinSource>,
 }
 
+/// One object-selection option of the tools that pick existing objects
+/// (pkcs11-list, pkcs11-destroy, pkcs11-backup), with BIND's letters.
+#[derive(Debug)]
+pub struct ObjectSelection {
+    /// What the option selects.
+    pub selector: crate::pkcs11::object::ObjectSelector,
+    /// Which option it was.
+    pub by: SelectedBy,
+}
+
+/// The option an [`ObjectSelection`] came from.
+#[derive(Debug)]
+pub enum SelectedBy {
+    /// `-i N`: BIND's numeric ID, as typed.
+    NumericId(String),
+    /// `--id HEX`.
+    HexId,
+    /// `-l LABEL`, or `-l pkcs11:…` (the URI).
+    Label(Option<Pkcs11Uri>),
+}
+
+/// Takes `-i`, `--id` or `-l`/`--label` if `opt` is one of them.
+pub fn take_object_selection(
+    opt: &Opt,
+    parser: &mut lexopt::Parser,
+) -> Result<Option<ObjectSelection>> {
+    use crate::pkcs11::object::{parse_hex_id, parse_numeric_id, ObjectSelector};
+    if opt.is_short('i') {
+        let text = value(parser, opt)?;
+        let id = parse_numeric_id(&text, false).ok_or_else(|| {
+            Error::usage(format!(
+                "option '-i' needs a number or 0x hex, not '{text}'"
+            ))
+        })?;
+        return Ok(Some(ObjectSelection {
+            selector: ObjectSelector {
+                id: Some(id),
+                ..Default::default()
+            },
+            by: SelectedBy::NumericId(text),
+        }));
+    }
+    if opt.is_long("id") {
+        let id = value_parsed(parser, opt, "hex bytes", parse_hex_id)?;
+        return Ok(Some(ObjectSelection {
+            selector: ObjectSelector {
+                id: Some(id),
+                ..Default::default()
+            },
+            by: SelectedBy::HexId,
+        }));
+    }
+    if opt.is('l', "label") {
+        let given = value_os(parser, opt)?;
+        let text = given.to_string_lossy().into_owned();
+        if Pkcs11Uri::is_uri(&text) {
+            let uri = Pkcs11Uri::parse(&text)?;
+            return Ok(Some(ObjectSelection {
+                selector: ObjectSelector::from_uri(&uri),
+                by: SelectedBy::Label(Some(uri)),
+            }));
+        }
+        return Ok(Some(ObjectSelection {
+            selector: ObjectSelector {
+                label: Some(os_bytes(given)),
+                ..Default::default()
+            },
+            by: SelectedBy::Label(None),
+        }));
+    }
+    Ok(None)
+}
+
 impl ConnectionArgs {
     /// Consumes `opt` if it is a connection option; returns whether it was.
     pub fn take(&mut self, opt: &Opt, parser: &mut lexopt::Parser) -> Result<bool> {

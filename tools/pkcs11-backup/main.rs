@@ -4,7 +4,7 @@
 
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
 use common::pkcs11::keypair::find_key_pair;
-use common::pkcs11::object::{id_hex, parse_hex_id, parse_numeric_id, ObjectSelector};
+use common::pkcs11::object::{id_hex, ObjectSelector};
 use common::pkcs11::wrap::{backup_key_pair, find_wrapping_key, quoted, Use};
 use common::pkcs11::Access;
 use common::uri::Pkcs11Uri;
@@ -63,35 +63,10 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         if connection.take(&opt, &mut parser)? {
             continue;
         }
-        if opt.is_short('i') {
-            let text = cli::value(&mut parser, &opt)?;
-            let id = parse_numeric_id(&text, false).ok_or_else(|| {
-                Error::usage(format!(
-                    "option '-i' needs a number or 0x hex, not '{text}'"
-                ))
-            })?;
-            selector.merge(ObjectSelector {
-                id: Some(id),
-                ..Default::default()
-            })?;
-        } else if opt.is_long("id") {
-            let id = cli::value_parsed(&mut parser, &opt, "hex bytes", parse_hex_id)?;
-            selector.merge(ObjectSelector {
-                id: Some(id),
-                ..Default::default()
-            })?;
-        } else if opt.is('l', "label") {
-            let value = cli::value_os(&mut parser, &opt)?;
-            let text = value.to_string_lossy().into_owned();
-            if Pkcs11Uri::is_uri(&text) {
-                let parsed = Pkcs11Uri::parse(&text)?;
-                selector.merge(ObjectSelector::from_uri(&parsed))?;
-                uri = Some(parsed);
-            } else {
-                selector.merge(ObjectSelector {
-                    label: Some(cli::os_bytes(value)),
-                    ..Default::default()
-                })?;
+        if let Some(selection) = cli::take_object_selection(&opt, &mut parser)? {
+            selector.merge(selection.selector)?;
+            if let cli::SelectedBy::Label(Some(given)) = selection.by {
+                uri = Some(given);
             }
         } else if opt.is_long("wrap-key") {
             // Long only: -w is pkcs11-destroy's --wait, -o zone-sign's origin.

@@ -2,7 +2,7 @@
 //! but only objects the operator selected explicitly.
 
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
-use common::pkcs11::object::{list_objects, parse_hex_id, parse_numeric_id, ObjectSelector};
+use common::pkcs11::object::{list_objects, ObjectSelector};
 use common::pkcs11::Access;
 use common::uri::Pkcs11Uri;
 use common::{output::Stdout, Error, Result};
@@ -61,40 +61,17 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         if parsed.connection.take(&opt, &mut parser)? {
             continue;
         }
-        if opt.is_short('i') {
-            let text = cli::value(&mut parser, &opt)?;
-            let id = parse_numeric_id(&text, false).ok_or_else(|| {
-                Error::usage(format!(
-                    "option '-i' needs a number or 0x hex, not '{text}'"
-                ))
-            })?;
-            parsed.selector.merge(ObjectSelector {
-                id: Some(id),
-                ..Default::default()
-            })?;
-            by_id = true;
-        } else if opt.is_long("id") {
-            let id = cli::value_parsed(&mut parser, &opt, "hex bytes", parse_hex_id)?;
-            parsed.selector.merge(ObjectSelector {
-                id: Some(id),
-                ..Default::default()
-            })?;
-            by_id = true;
-        } else if opt.is('l', "label") {
-            let value = cli::value_os(&mut parser, &opt)?;
-            let text = value.to_string_lossy().into_owned();
-            if Pkcs11Uri::is_uri(&text) {
-                let uri = Pkcs11Uri::parse(&text)?;
-                parsed.selector.merge(ObjectSelector::from_uri(&uri))?;
-                parsed.uri = Some(uri);
-            } else {
-                let label = Some(cli::os_bytes(value));
-                parsed.selector.merge(ObjectSelector {
-                    label,
-                    ..Default::default()
-                })?;
+        if let Some(selection) = cli::take_object_selection(&opt, &mut parser)? {
+            parsed.selector.merge(selection.selector)?;
+            match selection.by {
+                cli::SelectedBy::Label(uri) => {
+                    if uri.is_some() {
+                        parsed.uri = uri;
+                    }
+                    by_label = true;
+                }
+                _ => by_id = true,
             }
-            by_label = true;
         } else if opt.is_long("all") {
             parsed.all = true;
         } else if opt.is('w', "wait") {

@@ -2,9 +2,7 @@
 //! as JSON, or as PKCS#11 URIs to paste into the other tools.
 
 use common::cli::{self, ConnectionArgs, Environment, Parsed};
-use common::pkcs11::object::{
-    list_objects, parse_hex_id, parse_numeric_id, ObjectInfo, ObjectSelector,
-};
+use common::pkcs11::object::{list_objects, ObjectInfo, ObjectSelector};
 use common::pkcs11::{Access, SlotSummary, Token};
 use common::uri::{PathAttr, Pkcs11Uri};
 use common::{output::Stdout, Error, Result};
@@ -68,37 +66,12 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
         }
         if opt.is('P', "public") {
             parsed.public_only = true;
-        } else if opt.is_short('i') {
-            let text = cli::value(&mut parser, &opt)?;
-            let id = parse_numeric_id(&text, false).ok_or_else(|| {
-                Error::usage(format!(
-                    "option '-i' needs a number or 0x hex, not '{text}'"
-                ))
-            })?;
-            parsed.add(ObjectSelector {
-                id: Some(id),
-                ..Default::default()
-            })?;
-            parsed.id_text = Some(text);
-        } else if opt.is_long("id") {
-            let id = cli::value_parsed(&mut parser, &opt, "hex bytes", parse_hex_id)?;
-            parsed.add(ObjectSelector {
-                id: Some(id),
-                ..Default::default()
-            })?;
-        } else if opt.is('l', "label") {
-            let value = cli::value_os(&mut parser, &opt)?;
-            let text = value.to_string_lossy().into_owned();
-            if Pkcs11Uri::is_uri(&text) {
-                let uri = Pkcs11Uri::parse(&text)?;
-                parsed.add(ObjectSelector::from_uri(&uri))?;
-                parsed.uri = Some(uri);
-            } else {
-                let label = Some(cli::os_bytes(value));
-                parsed.add(ObjectSelector {
-                    label,
-                    ..Default::default()
-                })?;
+        } else if let Some(selection) = cli::take_object_selection(&opt, &mut parser)? {
+            parsed.add(selection.selector)?;
+            match selection.by {
+                cli::SelectedBy::NumericId(text) => parsed.id_text = Some(text),
+                cli::SelectedBy::Label(Some(uri)) => parsed.uri = Some(uri),
+                _ => {}
             }
         } else if opt.is_long("json") {
             parsed.set_format(Format::Json)?;
