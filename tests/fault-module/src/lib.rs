@@ -10,11 +10,16 @@
 //! | `P11FAULT_NTH` | fault the Nth call of the function (1-based) |
 //! | `P11FAULT_EVERY` | fault every Kth call |
 //! | `P11FAULT_AFTER_MS` | fault every call after this many milliseconds |
+//! | `P11FAULT_FROM` | fault every call from the Nth on (1-based): a device that died mid-run |
+//! | `P11FAULT_TOKEN` | fault (and delay) only calls on sessions of the token with this label; the counts above count only those calls |
+//! | `P11FAULT_SLOT` | the same, for the slot with this ID |
 //! | `P11FAULT_LATENCY_US` | sleep this long in every wrapped call (a network HSM) |
 //! | `P11FAULT_REFUSE_ATTRIBUTE` | `C_GenerateKeyPair` refuses templates holding this attribute (`CKA_COPYABLE`, … or 0x hex), as CloudHSM and YubiHSM refuse some |
 //! | `P11FAULT_REFUSE_WITH` | the CKR of that refusal (default `CKR_ATTRIBUTE_TYPE_INVALID`) |
 //!
-//! `C_Sign` calls that only ask for the signature length do not count. A
+//! `C_Sign` calls that only ask for the signature length do not count.
+//! Targeting a token tracks each session's slot from `C_OpenSession`, so
+//! one token of a pool can fail while the others go on. A
 //! faulted `C_UnwrapKey` is forwarded first and then fails: a token that
 //! makes the object and reports an error, as SoftHSM2 2.6 does when it
 //! refuses an unwrap template (the object stays, its handle unreported).
@@ -22,8 +27,9 @@
 //! `unsafe` code, kept to pointer forwarding.
 
 use cryptoki_sys::*;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -37,7 +43,12 @@ struct Config {
     action: Action,
     nth: u64,
     every: u64,
+    from: u64,
     after: Option<Duration>,
+    /// Only calls on this token's sessions (by label) are faulted.
+    token: Option<String>,
+    /// Only calls on this slot's sessions are faulted.
+    slot: Option<CK_SLOT_ID>,
     latency: Duration,
     /// `C_GenerateKeyPair` refuses templates with this attribute.
     refuse_attribute: Option<(CK_ATTRIBUTE_TYPE, CK_RV)>,
@@ -49,6 +60,10 @@ struct State {
     config: Config,
     started: Instant,
     calls: AtomicU64,
+    /// Whether each slot is the targeted one (its label looked up once).
+    targeted_slots: Mutex<HashMap<CK_SLOT_ID, bool>>,
+    /// Each open session's slot, whether targeted.
+    targeted_sessions: Mutex<HashMap<CK_SESSION_HANDLE, bool>>,
     _library: libloading::Library,
 }
 
@@ -106,6 +121,9 @@ fn config() -> Config {
         action,
         nth: number("P11FAULT_NTH"),
         every: number("P11FAULT_EVERY"),
+        from: number("P11FAULT_FROM"),
+        token: var("P11FAULT_TOKEN"),
+        slot: var("P11FAULT_SLOT").and_then(|v| v.parse().ok()),
         after: var("P11FAULT_AFTER_MS")
             .and_then(|v| v.parse().ok())
             .map(Duration::from_millis),
@@ -161,6 +179,8 @@ fn load() -> Result<State, CK_RV> {
         config: config(),
         started: Instant::now(),
         calls: AtomicU64::new(0),
+        targeted_slots: Mutex::new(HashMap::new()),
+        targeted_sessions: Mutex::new(HashMap::new()),
         _library: library,
     })
 }
@@ -173,10 +193,67 @@ fn state() -> &'static State {
     }
 }
 
+/// Where a call goes: a session's slot, or a slot (`C_OpenSession`).
+#[derive(Clone, Copy)]
+enum Target {
+    Session(CK_SESSION_HANDLE),
+    Slot(CK_SLOT_ID),
+}
+
+/// True if the slot is the one `P11FAULT_TOKEN`/`P11FAULT_SLOT` names (or
+/// neither is set).
+fn slot_targeted(state: &State, slot: CK_SLOT_ID) -> bool {
+    let config = &state.config;
+    if config.slot.is_some_and(|wanted| wanted != slot) {
+        return false;
+    }
+    let Some(label) = &config.token else {
+        return true;
+    };
+    let mut slots = state
+        .targeted_slots
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = slots.get(&slot) {
+        return *known;
+    }
+    let Some(get_token_info) = state.real.C_GetTokenInfo else {
+        return false;
+    };
+    // SAFETY: CK_TOKEN_INFO is plain data; the real module fills it in.
+    let mut info: CK_TOKEN_INFO = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to the struct above.
+    let rv = unsafe { get_token_info(slot, &mut info) };
+    let known = rv == CKR_OK
+        && String::from_utf8_lossy(&info.label).trim_end_matches(' ') == label.as_str();
+    slots.insert(slot, known);
+    known
+}
+
+fn targeted(state: &State, target: Target) -> bool {
+    let config = &state.config;
+    if config.token.is_none() && config.slot.is_none() {
+        return true;
+    }
+    match target {
+        Target::Slot(slot) => slot_targeted(state, slot),
+        Target::Session(session) => state
+            .targeted_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&session)
+            .copied()
+            .unwrap_or(false),
+    }
+}
+
 /// Latency, then whether this call of `function` is to fail.
-fn fault(function: &str) -> Option<Action> {
+fn fault(function: &str, target: Target) -> Option<Action> {
     let state = state();
     let config = &state.config;
+    if !targeted(state, target) {
+        return None;
+    }
     if !config.latency.is_zero() {
         std::thread::sleep(config.latency);
     }
@@ -186,6 +263,7 @@ fn fault(function: &str) -> Option<Action> {
     let count = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
     let hit = (config.nth > 0 && count == config.nth)
         || (config.every > 0 && count % config.every == 0)
+        || (config.from > 0 && count >= config.from)
         || config
             .after
             .is_some_and(|after| state.started.elapsed() >= after);
@@ -193,9 +271,9 @@ fn fault(function: &str) -> Option<Action> {
 }
 
 macro_rules! forward {
-    ($wrapper:ident, $field:ident, $name:literal, ($($arg:ident: $ty:ty),*)) => {
+    ($wrapper:ident, $field:ident, $name:literal, $target:ident, ($($arg:ident: $ty:ty),*)) => {
         unsafe extern "C" fn $wrapper($($arg: $ty),*) -> CK_RV {
-            if let Some(Action::Return(rv)) = fault($name) {
+            if let Some(Action::Return(rv)) = fault($name, Target::Session($target)) {
                 return rv;
             }
             match state().real.$field {
@@ -208,14 +286,44 @@ macro_rules! forward {
     };
 }
 
-forward!(open_session, C_OpenSession, "C_OpenSession", (slot: CK_SLOT_ID, flags: CK_FLAGS, app: *mut std::os::raw::c_void, notify: CK_NOTIFY, session: *mut CK_SESSION_HANDLE));
-forward!(login, C_Login, "C_Login", (session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: *mut CK_UTF8CHAR, len: CK_ULONG));
-forward!(find_objects_init, C_FindObjectsInit, "C_FindObjectsInit", (session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG));
-forward!(get_attribute_value, C_GetAttributeValue, "C_GetAttributeValue", (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG));
-forward!(sign_init, C_SignInit, "C_SignInit", (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE));
-forward!(generate_key_pair_forward, C_GenerateKeyPair, "C_GenerateKeyPair", (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, public: *mut CK_ATTRIBUTE, public_count: CK_ULONG, private: *mut CK_ATTRIBUTE, private_count: CK_ULONG, public_key: *mut CK_OBJECT_HANDLE, private_key: *mut CK_OBJECT_HANDLE));
-forward!(destroy_object, C_DestroyObject, "C_DestroyObject", (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE));
-forward!(create_object, C_CreateObject, "C_CreateObject", (session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG, object: *mut CK_OBJECT_HANDLE));
+/// `C_OpenSession`: faulted by its slot; a session opened is remembered
+/// with whether its slot is the targeted one.
+unsafe extern "C" fn open_session(
+    slot: CK_SLOT_ID,
+    flags: CK_FLAGS,
+    app: *mut std::os::raw::c_void,
+    notify: CK_NOTIFY,
+    session: *mut CK_SESSION_HANDLE,
+) -> CK_RV {
+    if let Some(Action::Return(rv)) = fault("C_OpenSession", Target::Slot(slot)) {
+        return rv;
+    }
+    let Some(real) = state().real.C_OpenSession else {
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    };
+    // SAFETY: forwarding the caller's arguments unchanged.
+    let rv = unsafe { real(slot, flags, app, notify, session) };
+    if rv == CKR_OK && !session.is_null() {
+        let state = state();
+        let on_target = slot_targeted(state, slot);
+        // SAFETY: the real module wrote the new handle there.
+        let handle = unsafe { *session };
+        state
+            .targeted_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(handle, on_target);
+    }
+    rv
+}
+
+forward!(login, C_Login, "C_Login", session, (session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: *mut CK_UTF8CHAR, len: CK_ULONG));
+forward!(find_objects_init, C_FindObjectsInit, "C_FindObjectsInit", session, (session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG));
+forward!(get_attribute_value, C_GetAttributeValue, "C_GetAttributeValue", session, (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG));
+forward!(sign_init, C_SignInit, "C_SignInit", session, (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE));
+forward!(generate_key_pair_forward, C_GenerateKeyPair, "C_GenerateKeyPair", session, (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, public: *mut CK_ATTRIBUTE, public_count: CK_ULONG, private: *mut CK_ATTRIBUTE, private_count: CK_ULONG, public_key: *mut CK_OBJECT_HANDLE, private_key: *mut CK_OBJECT_HANDLE));
+forward!(destroy_object, C_DestroyObject, "C_DestroyObject", session, (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE));
+forward!(create_object, C_CreateObject, "C_CreateObject", session, (session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG, object: *mut CK_OBJECT_HANDLE));
 
 /// `C_UnwrapKey`: forwarded; a faulted call then returns the fault, so that
 /// the object the real module made is left behind unreported.
@@ -246,7 +354,7 @@ unsafe extern "C" fn unwrap_key(
             key,
         )
     };
-    match fault("C_UnwrapKey") {
+    match fault("C_UnwrapKey", Target::Session(session)) {
         Some(Action::Return(fault)) => fault,
         _ => rv,
     }
@@ -322,7 +430,7 @@ unsafe extern "C" fn sign(
         // SAFETY: forwarding the length query unchanged.
         return unsafe { real(session, data, data_len, signature, signature_len) };
     }
-    let action = fault("C_Sign");
+    let action = fault("C_Sign", Target::Session(session));
     if let Some(Action::Return(rv)) = action {
         // The operation ends with the failed call (PKCS#11 §5.2): finish the
         // real one so that the session can sign again, and report the fault.
