@@ -334,6 +334,25 @@ pub struct ConnectionArgs {
     pub token_serial: Option<Vec<u8>>,
     /// `-p PIN` or `--pin-file FILE`.
     pub pin: Option<PinSource>,
+    /// zone-sign's pool: the further tokens, each started by a repeated
+    /// `--slot`, `--token` or `--serial` (see [`ConnectionArgs::take_pool`]).
+    pub pool: Vec<TokenArgs>,
+}
+
+/// One token of a pool, as the options name it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenArgs {
+    pub slot: Option<u64>,
+    pub label: Option<Vec<u8>>,
+    pub serial: Option<Vec<u8>>,
+}
+
+/// Which token option was given.
+#[derive(Clone, Copy)]
+enum TokenField {
+    Slot,
+    Label,
+    Serial,
 }
 
 /// One object-selection option of the tools that pick existing objects
@@ -412,14 +431,63 @@ pub fn take_object_selection(
 impl ConnectionArgs {
     /// Consumes `opt` if it is a connection option; returns whether it was.
     pub fn take(&mut self, opt: &Opt, parser: &mut lexopt::Parser) -> Result<bool> {
+        self.take_inner(opt, parser, false)
+    }
+
+    /// Like [`ConnectionArgs::take_long`], for zone-sign's pool of tokens
+    /// holding the same keys: a `--slot`, `--token` or `--serial` given
+    /// again (already set for the token being named) starts the next
+    /// token, so `--token a --token b` and `--token a --serial 1 --token b
+    /// --serial 2` each name two. The pool is in one module: a second
+    /// `--module` is refused.
+    pub fn take_pool(&mut self, opt: &Opt, parser: &mut lexopt::Parser) -> Result<bool> {
+        if !matches!(opt, Opt::Long(_)) {
+            return Ok(false);
+        }
+        if opt.is_long("module") && self.module.is_some() {
+            return Err(Error::usage(
+                "give --module once: the tokens of a pool are in one module",
+            ));
+        }
+        self.take_inner(opt, parser, true)
+    }
+
+    /// Every token the options name, the first one's fields first (one
+    /// entry, possibly empty, without a pool).
+    pub fn tokens(&self) -> Vec<TokenArgs> {
+        let mut tokens = vec![TokenArgs {
+            slot: self.slot,
+            label: self.token_label.clone(),
+            serial: self.token_serial.clone(),
+        }];
+        tokens.extend(self.pool.iter().cloned());
+        tokens
+    }
+
+    /// These options with only `token`'s selection (for resolving one
+    /// member of a pool).
+    pub fn for_token(&self, token: &TokenArgs) -> ConnectionArgs {
+        ConnectionArgs {
+            slot: token.slot,
+            token_label: token.label.clone(),
+            token_serial: token.serial.clone(),
+            pool: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    fn take_inner(&mut self, opt: &Opt, parser: &mut lexopt::Parser, pool: bool) -> Result<bool> {
         if opt.is('m', "module") {
             self.module = Some(PathBuf::from(value_os(parser, opt)?));
         } else if opt.is('s', "slot") {
-            self.slot = Some(value_parsed(parser, opt, "a slot number", parse_number)?);
+            let slot = value_parsed(parser, opt, "a slot number", parse_number)?;
+            self.set_token(TokenField::Slot, Some(slot), None, pool);
         } else if opt.is_long("token") {
-            self.token_label = Some(os_bytes(value_os(parser, opt)?));
+            let label = os_bytes(value_os(parser, opt)?);
+            self.set_token(TokenField::Label, None, Some(label), pool);
         } else if opt.is_long("serial") {
-            self.token_serial = Some(os_bytes(value_os(parser, opt)?));
+            let serial = os_bytes(value_os(parser, opt)?);
+            self.set_token(TokenField::Serial, None, Some(serial), pool);
         } else if opt.is('p', "pin") {
             let pin = Pin::new(os_bytes(value_os(parser, opt)?));
             self.set_pin(PinSource::Value(pin))?;
@@ -439,6 +507,46 @@ impl ConnectionArgs {
             self.take(opt, parser)
         } else {
             Ok(false)
+        }
+    }
+
+    /// Sets a token field of the token being named; with `pool`, a field
+    /// already set starts the next token (without, the last one counts,
+    /// as always).
+    fn set_token(
+        &mut self,
+        field: TokenField,
+        number: Option<u64>,
+        bytes: Option<Vec<u8>>,
+        pool: bool,
+    ) {
+        let mut current = self.pool.last().cloned().unwrap_or_else(|| TokenArgs {
+            slot: self.slot,
+            label: self.token_label.clone(),
+            serial: self.token_serial.clone(),
+        });
+        let taken = match field {
+            TokenField::Slot => current.slot.is_some(),
+            TokenField::Label => current.label.is_some(),
+            TokenField::Serial => current.serial.is_some(),
+        };
+        let new_member = pool && taken;
+        if new_member {
+            current = TokenArgs::default();
+        }
+        match field {
+            TokenField::Slot => current.slot = number,
+            TokenField::Label => current.label = bytes,
+            TokenField::Serial => current.serial = bytes,
+        }
+        if new_member {
+            self.pool.push(current);
+        } else if let Some(last) = self.pool.last_mut() {
+            *last = current;
+        } else {
+            self.slot = current.slot;
+            self.token_label = current.label;
+            self.token_serial = current.serial;
         }
     }
 
@@ -576,6 +684,11 @@ PKCS#11 connection (long forms only: -s, -p and -m are BIND's here):
                         token, else the only initialized token)
       --token LABEL     the token with this label
       --serial SERIAL   the token with this serial number
+                        --slot, --token or --serial given again names one more
+                        token of a pool holding the same keys (same label,
+                        CKA_ID and public key; one module, one PIN for all):
+                        the sessions are spread over the tokens, and one that
+                        fails mid-run hands its work to the others
       --pin-file FILE   read the user PIN from FILE (one trailing newline ignored)
       --pin PIN         the user PIN (visible in ps: prefer --pin-file or
                         PKCS11_PIN)
@@ -620,6 +733,38 @@ mod tests {
         assert_eq!(c.token_label, Some(b"dnssec".to_vec()));
         assert_eq!(c.token_serial, Some(b"abc".to_vec()));
         assert_eq!(c.pin, Some(PinSource::File("/p".into())));
+    }
+
+    #[test]
+    fn repeated_token_options_name_a_pool_only_where_taken_as_one() {
+        let pool = |args: &[&str]| {
+            let mut parser = lexopt::Parser::from_args(args.iter().copied());
+            let mut connection = ConnectionArgs::default();
+            while let Some(opt) = next_opt(&mut parser)? {
+                if !connection.take_pool(&opt, &mut parser)? {
+                    return Err(opt.unexpected());
+                }
+            }
+            Ok::<_, Error>(connection)
+        };
+        let c = pool(&["--token", "a", "--token", "b"]).expect("parse");
+        let labels: Vec<_> = c.tokens().into_iter().map(|t| t.label).collect();
+        assert_eq!(labels, [Some(b"a".to_vec()), Some(b"b".to_vec())]);
+        let c = pool(&["--token", "a", "--serial", "1", "--token", "b", "--serial=2"])
+            .expect("parse");
+        let tokens = c.tokens();
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[1].serial, Some(b"2".to_vec()));
+        assert_eq!(c.for_token(&tokens[1]).token_label, Some(b"b".to_vec()));
+        let c = pool(&["--slot", "1", "--slot", "2", "--slot", "3"]).expect("parse");
+        assert_eq!(c.tokens().len(), 3);
+        assert_eq!(pool(&["--token", "a"]).expect("parse").tokens().len(), 1);
+        let error = pool(&["--module", "/a.so", "--module", "/b.so"]).expect_err("two modules");
+        assert_eq!(error.exit_code(), 2);
+        // Elsewhere the last one counts, as before.
+        let c = parse(&["--token", "a", "--token", "b"]).expect("parse");
+        assert_eq!(c.tokens().len(), 1);
+        assert_eq!(c.token_label, Some(b"b".to_vec()));
     }
 
     #[test]

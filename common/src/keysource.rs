@@ -7,14 +7,14 @@
 //! signs: multi-signer setups and migrations pre-publish such keys.
 
 use crate::algorithm::Algorithm;
-use crate::cli::{ConnectionArgs, Environment};
+use crate::cli::{ConnectionArgs, Environment, TokenArgs};
 use crate::dnskey::{self, DnsKey, FLAG_REVOKE, FLAG_SEP, FLAG_ZONE};
 use crate::error::{Error, Result};
 use crate::keyfile::{key_file_path, parse_private, read_key_file, KeyFileTrust};
 use crate::name::Name;
 use crate::pkcs11::keypair::find_key_pair;
 use crate::pkcs11::object::ObjectSelector;
-use crate::pkcs11::signer::{Pkcs11KeyStore, TokenKey};
+use crate::pkcs11::pool::{Member, PoolKey, PoolStore, TokenPool};
 use crate::pkcs11::{Module, ModuleChoice, SlotSummary};
 use crate::sign::SigningKey;
 use crate::uri::{KeyLabel, Pkcs11Uri};
@@ -341,6 +341,14 @@ pub fn smart(key_dir: &Path, origin: &Name, now: i64, trust: &KeyFileTrust) -> R
 /// once per token). Fewer workers than asked are opened if a token allows
 /// fewer sessions. Publish-only keys need no token; they come last in the
 /// key list, after the token keys (whose indexes the stores share).
+///
+/// With several tokens given as a pool (`--token a --token b`, see
+/// [`ConnectionArgs::take_pool`]) every key must be on every token, under
+/// the same label and `CKA_ID` with the same public key (a token holding
+/// another key is refused before anything is signed); the workers'
+/// sessions are spread over the tokens, and a token that fails mid-run
+/// hands its work to the others ([`crate::pkcs11::pool`]). One PIN, from
+/// the one PIN source, goes to every token of the pool.
 pub fn open_keys(
     all_requests: &[KeyRequest],
     connection: &ConnectionArgs,
@@ -348,20 +356,37 @@ pub fn open_keys(
     origin: &Name,
     zone_dnskeys: &[DnsKey],
     workers: usize,
-) -> Result<(Vec<SigningKey>, Vec<Pkcs11KeyStore>)> {
+) -> Result<(Vec<SigningKey>, Vec<PoolStore>)> {
     let requests: Vec<KeyRequest> = all_requests
         .iter()
         .filter(|r| r.uri.is_some())
         .cloned()
         .collect();
     let requests = &requests[..];
+    let tokens = connection.tokens();
+    let pooled = tokens.len() > 1;
+    // Without a pool, key URIs choose their tokens; in a pool, the options do.
+    let unpooled = connection.for_token(&TokenArgs::default());
     let mut module: Option<(ModuleChoice, Module)> = None;
     // The tokens involved, with the PIN for each.
     let mut slots: Vec<(SlotSummary, Option<crate::pin::Pin>)> = Vec::new();
     let mut key_slots = Vec::new();
+    // In a pool: the token each key names (checked against the pool) and
+    // the PIN source.
+    let mut named_in_pool = Vec::new();
+    let mut pool_pin = None;
     for request in requests {
         let (spec, named_by_key_file) = match token_uri(request)? {
+            KeyUri::CommandLine(uri) if pooled => {
+                let spec = unpooled.resolve(Some(uri), environment)?;
+                let named = spec.token.clone();
+                (spec, Some(named))
+            }
             KeyUri::CommandLine(uri) => (connection.resolve(Some(uri), environment)?, None),
+            KeyUri::KeyFile(label) if pooled => {
+                let (spec, named) = unpooled.resolve_label(label, environment)?;
+                (spec, Some(named))
+            }
             KeyUri::KeyFile(label) => {
                 let (spec, named) = connection.resolve_label(label, environment)?;
                 (spec, Some(named))
@@ -382,6 +407,12 @@ pub fn open_keys(
         let Some((_, loaded)) = module.as_ref() else {
             return Err(Error::Failed("no PKCS#11 module".into()));
         };
+        if pooled {
+            named_in_pool.push((request, named_by_key_file.unwrap_or_default()));
+            pool_pin.get_or_insert(spec.pin);
+            key_slots.push(0);
+            continue;
+        }
         let slot = loaded.select_token(&spec.token)?;
         // Checked before any login: see ConnectionArgs::resolve_label.
         if let Some(named) = named_by_key_file.filter(|named| !named.matches(&slot)) {
@@ -412,23 +443,55 @@ pub fn open_keys(
     let Some((_, module)) = module else {
         return Err(Error::Failed("No signing keys specified or found.".into()));
     };
-    let session_limit = slots
+    let members: Vec<Vec<(SlotSummary, Option<crate::pin::Pin>)>> = if pooled {
+        pool_members(
+            &module,
+            connection,
+            environment,
+            &tokens,
+            &named_in_pool,
+            pool_pin,
+        )?
+        .into_iter()
+        .map(|member| vec![member])
+        .collect()
+    } else {
+        vec![slots]
+    };
+    let limits: Vec<usize> = members
         .iter()
-        .filter_map(|(slot, _)| match slot.token.as_ref()?.max_session_count() {
-            cryptoki::slot::Limit::Max(max) if max > 0 => Some(max as usize),
-            _ => None,
+        .map(|slots| {
+            slots
+                .iter()
+                .filter_map(|(slot, _)| match slot.token.as_ref()?.max_session_count() {
+                    cryptoki::slot::Limit::Max(max) if max > 0 => Some(max as usize),
+                    _ => None,
+                })
+                .min()
+                .unwrap_or(usize::MAX)
         })
-        .min()
-        .unwrap_or(usize::MAX);
+        .collect();
+    let session_limit = limits.iter().fold(0usize, |sum, l| sum.saturating_add(*l));
     let workers = workers.clamp(1, session_limit.max(1));
 
-    // Worker 0 finds the keys and checks them against their key files; the
-    // others only open their sessions, in parallel, since a network HSM
-    // takes a round trip or more for each call.
-    let (first_sessions, first_pairs) = open_worker(&module, &slots, requests, &key_slots)?;
+    // Each token's first session finds the keys (the first token's are
+    // checked against their key files, every other token's against the
+    // first's); the other sessions are opened afterwards in parallel,
+    // since a network HSM takes a round trip or more for each call.
+    let mut probes = Vec::with_capacity(members.len());
+    for member in &members {
+        probes.push(open_worker(&module, member, requests, &key_slots)?);
+    }
+    let first_pairs: Vec<&crate::pkcs11::keypair::KeyPair> =
+        probes[0].1.iter().map(|(_, pair)| pair).collect();
+    for (member, (_, pairs)) in members.iter().zip(&probes).skip(1) {
+        for ((request, (_, pair)), first) in requests.iter().zip(pairs).zip(&first_pairs) {
+            check_same_key(request, &member[0].0, &members[0][0].0, pair, first)?;
+        }
+    }
     let mut keys: Vec<SigningKey> = Vec::new();
     let mut generated = Vec::new();
-    for (request, (_, pair)) in requests.iter().zip(&first_pairs) {
+    for (request, pair) in requests.iter().zip(&first_pairs) {
         let (key, made_here) = signing_key(request, pair.public_key.clone(), origin, zone_dnskeys)?;
         keys.push(key);
         generated.push(made_here);
@@ -440,11 +503,98 @@ pub fn open_keys(
         }
     }
     check_roles_chosen(&keys, &generated, requests)?;
-    let others: Vec<Result<WorkerSessions>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..workers)
-            .map(|_| {
-                crate::threads::spawn_scoped(scope, "a session-opening", || {
-                    open_worker(&module, &slots, requests, &key_slots)
+    // A key named by URI alone, the only kind of its algorithm, is a CSK:
+    // give its new DNSKEY the SEP flag so that the zone has a KSK
+    // (check_roles_chosen refused two such keys of one algorithm).
+    for index in 0..generated.len() {
+        let algorithm = keys[index].algorithm;
+        let has_ksk = keys.iter().any(|k| k.algorithm == algorithm && k.ksk);
+        if generated[index] && !has_ksk {
+            let key = &mut keys[index];
+            key.dnskey.flags |= FLAG_SEP;
+            key.ksk = true;
+            key.description = describe(origin, algorithm, &key.dnskey);
+        }
+    }
+    let pool_keys = requests
+        .iter()
+        .zip(&first_pairs)
+        .zip(keys.iter().zip(&key_slots))
+        .map(|((request, pair), (key, &session))| {
+            Ok(PoolKey {
+                selector: ObjectSelector::from_uri(token_uri(request)?.uri()),
+                session,
+                label: pair.label.clone(),
+                id: pair.id.clone(),
+                public_key: pair.public_key.clone(),
+                algorithm: key.algorithm,
+                description: key.description.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let pool_members = members
+        .iter()
+        .zip(&limits)
+        .map(|(slots, &session_limit)| Member {
+            name: slots
+                .iter()
+                .map(|(slot, _)| slot.describe())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            slots: slots.iter().map(|(s, pin)| (s.slot, pin.clone())).collect(),
+            session_limit,
+        })
+        .collect();
+    let pool = TokenPool::new(module.context().clone(), pool_members, pool_keys);
+    if pool.is_pool() {
+        crate::cli::verbose(
+            1,
+            &format!(
+                "a pool of {} tokens: {}",
+                members.len(),
+                pool.report()
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    // The probes become the first session on their tokens; the rest go
+    // to the token with the fewest sessions, which spreads them evenly.
+    let mut stores = Vec::with_capacity(workers);
+    for (member, (sessions, pairs)) in probes.into_iter().enumerate().take(workers) {
+        let private = pairs
+            .into_iter()
+            .zip(requests)
+            .map(|((_, pair), request)| {
+                pair.private.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "key {}: the token shows no private key for it",
+                        request.name
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        stores.push(pool.adopt(member, sessions, private));
+    }
+    let mut plan = Vec::new();
+    for _ in stores.len()..workers {
+        let Some(member) = pool.least_loaded(false) else {
+            break;
+        };
+        // Counted now so that the next one goes elsewhere; the store
+        // opened counts itself, so this placeholder is released below.
+        pool.reserve(member);
+        plan.push(member);
+    }
+    let others: Vec<Result<PoolStore>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = plan
+            .iter()
+            .map(|&member| {
+                let pool = &pool;
+                crate::threads::spawn_scoped(scope, "a session-opening", move || {
+                    pool.open(member)
                 })
             })
             .collect();
@@ -459,60 +609,108 @@ pub fn open_keys(
             })
             .collect()
     });
-    let mut stores = Vec::with_capacity(workers);
-    for opened in std::iter::once(Ok((first_sessions, first_pairs))).chain(others) {
-        let (sessions, pairs) = opened?;
-        let token_keys = pairs
-            .into_iter()
-            .zip(keys.iter().zip(requests))
-            .map(|((session_index, pair), (key, request))| {
-                let private = pair.private.ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "key {}: the token shows no private key for it",
-                        request.name
-                    ))
-                })?;
-                Ok(TokenKey::new(
-                    session_index,
-                    private,
-                    key.algorithm,
-                    key.description.clone(),
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        stores.push(Pkcs11KeyStore {
-            sessions,
-            keys: token_keys,
-            reopen: Some(crate::pkcs11::signer::Reopen {
-                context: module.context().clone(),
-                slots: slots
-                    .iter()
-                    .map(|(slot, pin)| (slot.slot, pin.clone()))
-                    .collect(),
-                selectors: requests
-                    .iter()
-                    .map(|r| token_uri(r).map(|u| ObjectSelector::from_uri(u.uri())))
-                    .collect::<Result<_>>()?,
-            }),
-        });
+    for &member in &plan {
+        pool.release(member);
     }
-    // A key named by URI alone, the only kind of its algorithm, is a CSK:
-    // give its new DNSKEY the SEP flag so that the zone has a KSK
-    // (check_roles_chosen refused two such keys of one algorithm).
-    for index in 0..generated.len() {
-        let algorithm = keys[index].algorithm;
-        let has_ksk = keys.iter().any(|k| k.algorithm == algorithm && k.ksk);
-        if generated[index] && !has_ksk {
-            let key = &mut keys[index];
-            key.dnskey.flags |= FLAG_SEP;
-            key.ksk = true;
-            key.description = describe(origin, algorithm, &key.dnskey);
-            for store in &mut stores {
-                store.keys[index].description = key.description.clone();
-            }
-        }
+    for opened in others {
+        stores.push(opened?);
     }
     Ok((keys, stores))
+}
+
+/// The pool's tokens, each selected by its own `--slot`/`--token`/
+/// `--serial`, with the one PIN for all: a key whose label or URI names a
+/// token outside the pool is refused before any login, as for one token
+/// (see ConnectionArgs::resolve_label).
+fn pool_members(
+    module: &Module,
+    connection: &ConnectionArgs,
+    environment: &Environment,
+    tokens: &[TokenArgs],
+    named: &[(&KeyRequest, crate::pkcs11::TokenSelector)],
+    pin: Option<crate::pin::PinSource>,
+) -> Result<Vec<(SlotSummary, Option<crate::pin::Pin>)>> {
+    let mut slots: Vec<SlotSummary> = Vec::new();
+    for token in tokens {
+        let selector = connection
+            .for_token(token)
+            .resolve(None, environment)?
+            .token;
+        let slot = module.select_token(&selector)?;
+        if slots.iter().any(|s| s.id == slot.id) {
+            return Err(Error::usage(format!(
+                "{} is named twice in the pool of tokens",
+                slot.describe()
+            )));
+        }
+        slots.push(slot);
+    }
+    for (request, selector) in named {
+        if !selector.is_empty() && !slots.iter().any(|slot| selector.matches(slot)) {
+            return Err(Error::Failed(format!(
+                "key {}: it names {}, which is not a token of the pool ({}): the PIN goes \
+                 only to the tokens given with --slot, --token or --serial",
+                request.name,
+                selector.describe(),
+                slots
+                    .iter()
+                    .map(SlotSummary::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let mut obtained = None;
+    let mut members = Vec::with_capacity(slots.len());
+    for slot in slots {
+        let needs_pin = slot.token.as_ref().is_some_and(|t| t.login_required());
+        let pin_here = match (&pin, needs_pin) {
+            (Some(source), true) => {
+                if obtained.is_none() {
+                    obtained = Some(source.obtain()?);
+                }
+                obtained.clone()
+            }
+            _ => None,
+        };
+        members.push((slot, pin_here));
+    }
+    Ok(members)
+}
+
+/// Refuses a pool token whose key under the request's name is not the
+/// first token's: another public key, label or `CKA_ID` (a token planted
+/// in the pool must not sign).
+fn check_same_key(
+    request: &KeyRequest,
+    token: &SlotSummary,
+    first_token: &SlotSummary,
+    pair: &crate::pkcs11::keypair::KeyPair,
+    first: &crate::pkcs11::keypair::KeyPair,
+) -> Result<()> {
+    let what = if pair.public_key != first.public_key {
+        "its public key differs".to_string()
+    } else if pair.id != first.id {
+        format!(
+            "its CKA_ID is {}, not {}",
+            crate::pkcs11::object::id_hex(&pair.id),
+            crate::pkcs11::object::id_hex(&first.id)
+        )
+    } else if pair.label != first.label {
+        format!(
+            "its label is '{}', not '{}'",
+            String::from_utf8_lossy(&pair.label),
+            String::from_utf8_lossy(&first.label)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::Failed(format!(
+        "key {}: {} does not hold the same key pair as {} ({what}): every token of a pool must hold the same key; refused, nothing signed",
+        request.name,
+        token.describe(),
+        first_token.describe()
+    )))
 }
 
 /// The token URI of a request (publish-only ones have none and are never

@@ -179,7 +179,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
     let mut a = Args::default();
     let mut zonemd_digests = Vec::new();
     while let Some(opt) = cli::next_opt(&mut parser)? {
-        if a.connection.take_long(&opt, &mut parser)? {
+        if a.connection.take_pool(&opt, &mut parser)? {
             continue;
         }
         match &opt {
@@ -643,6 +643,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         &zone_dnskeys,
         workers,
     )?;
+    let pool = stores.first().map(|store| store.pool().clone());
     let mut stores: Vec<Box<dyn sign::KeyStore + Send>> = stores
         .into_iter()
         .map(|store| Box::new(store) as Box<dyn sign::KeyStore + Send>)
@@ -760,6 +761,17 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             signed.stats.chain_time.as_secs_f64()
         ),
     );
+    for member in pool.iter().filter(|p| p.is_pool()).flat_map(|p| p.report()) {
+        cli::verbose(
+            1,
+            &format!(
+                "{}: {} signatures{}",
+                member.name,
+                member.signatures,
+                if member.failed { " (failed)" } else { "" }
+            ),
+        );
+    }
     let checking = Instant::now();
     if !args.skip_check {
         progress.phase("checking the signed zone");

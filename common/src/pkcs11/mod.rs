@@ -14,6 +14,7 @@ pub mod keygen;
 pub mod keypair;
 pub mod mechanisms;
 pub mod object;
+pub mod pool;
 pub mod signer;
 pub mod speed;
 pub mod wrap;

@@ -72,6 +72,9 @@ pub struct Reopen {
     pub context: cryptoki::context::Pkcs11,
     pub slots: Vec<(cryptoki::slot::Slot, Option<crate::pin::Pin>)>,
     pub selectors: Vec<crate::pkcs11::object::ObjectSelector>,
+    /// Tell each retry at `-v 2` only: in a pool of tokens, the pool says
+    /// once which token it gave up on.
+    pub quiet: bool,
 }
 
 /// How often a lost session is reopened before giving up, and how long to
@@ -93,6 +96,23 @@ pub fn is_transient(code: &str) -> bool {
             | "CKR_OBJECT_HANDLE_INVALID"
             | "CKR_KEY_HANDLE_INVALID"
     )
+}
+
+/// Return codes after which a token of a pool is given up on for the rest
+/// of the run (its work moves to the others): the device failed, went away,
+/// or its sessions stayed lost through the reopen retries. Anything else
+/// (a refused mechanism, a bad argument) would fail on every token alike.
+pub fn is_member_failure(code: &str) -> bool {
+    is_transient(code)
+        || matches!(
+            code,
+            "CKR_DEVICE_ERROR"
+                | "CKR_DEVICE_MEMORY"
+                | "CKR_GENERAL_ERROR"
+                | "CKR_FUNCTION_FAILED"
+                | "CKR_TOKEN_NOT_RECOGNIZED"
+                | "CKR_CRYPTOKI_NOT_INITIALIZED"
+        )
 }
 
 impl Pkcs11KeyStore {
@@ -167,13 +187,38 @@ impl KeyStore for Pkcs11KeyStore {
                 return Err(error);
             }
             let Some(delay) = RETRY_DELAYS_MS.get(attempt) else {
-                return Err(Error::Failed(format!(
-                    "gave up after {} attempts to reopen the session: {error}",
+                let gave_up = format!(
+                    "gave up after {} attempts to reopen the session",
                     RETRY_DELAYS_MS.len()
-                )));
+                );
+                // The code stays readable: a pool moves to another token on it.
+                return Err(match error {
+                    Error::Pkcs11 {
+                        context,
+                        function,
+                        code,
+                    } => Error::Pkcs11 {
+                        context: if context.is_empty() {
+                            gave_up
+                        } else {
+                            format!("{gave_up}: {context}")
+                        },
+                        function,
+                        code,
+                    },
+                    other => Error::Failed(format!("{gave_up}: {other}")),
+                });
             };
             attempt += 1;
-            crate::cli::warn(&format!(
+            let quiet = self.reopen.as_ref().is_some_and(|r| r.quiet);
+            let tell = |message: &str| {
+                if quiet {
+                    crate::cli::verbose(2, message);
+                } else {
+                    crate::cli::warn(message);
+                }
+            };
+            tell(&format!(
                 "{error}; reopening the session and signing again ({attempt}/{})",
                 RETRY_DELAYS_MS.len()
             ));
@@ -184,7 +229,7 @@ impl KeyStore for Pkcs11KeyStore {
             std::thread::sleep(std::time::Duration::from_millis(*delay));
             // A failed reopen (the token is still away) counts as an attempt.
             if let Err(reopen_error) = self.reopen_sessions() {
-                crate::cli::warn(&format!("reopening the session failed: {reopen_error}"));
+                tell(&format!("reopening the session failed: {reopen_error}"));
             }
         }
     }
