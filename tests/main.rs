@@ -30,6 +30,7 @@ mod pkcs11_destroy;
 mod pkcs11_keygen;
 mod pkcs11_list;
 mod pkcs11_tokens;
+mod pool;
 mod progress;
 mod resign;
 mod rollover;

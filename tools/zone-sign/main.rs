@@ -659,7 +659,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     }
     cli::verbose(
         1,
-        &format!("signing with {} session(s) on the token", stores.len()),
+        &format!(
+            "signing with {} session(s) on {}",
+            stores.len(),
+            match pool.as_ref().map(|p| p.report().len()) {
+                Some(tokens) if tokens > 1 => format!("{tokens} tokens"),
+                _ => "the token".to_string(),
+            }
+        ),
     );
     let role_problems = keysource::role_problems(&keys, args.ksk_signs_all);
     for problem in &role_problems {
