@@ -240,3 +240,32 @@ fn a_key_naming_a_token_outside_the_pool_is_refused() {
     );
     assert!(untouched(&signed));
 }
+
+#[test]
+fn key_uris_naming_one_key_on_two_tokens_make_a_pool() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    let output = pool
+        .hsm
+        .tool("zone-sign")
+        .current_dir(pool.hsm.dir())
+        .args(["-o", "example.com", "-z", "-n", "4", "-v", "1"])
+        .arg("--pin-file")
+        .arg(&pool.pin_file)
+        .arg("-f")
+        .arg(&signed)
+        .arg(&pool.zone)
+        .args(["pkcs11:token=a;object=csk", "pkcs11:token=b;object=csk"])
+        .output()
+        .expect("run");
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        signatures_by(&text, "a") > 0 && signatures_by(&text, "b") > 0,
+        "{text}"
+    );
+    crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
+    // The key once: one DNSKEY, one RRSIG per RRset.
+    let zone = std::fs::read_to_string(&signed).expect("signed");
+    assert_eq!(zone.matches("DNSKEY\t").count(), 1, "{zone}");
+}

@@ -443,7 +443,20 @@ pub fn open_keys(
     let Some((_, module)) = module else {
         return Err(Error::Failed("No signing keys specified or found.".into()));
     };
-    let members: Vec<Vec<(SlotSummary, Option<crate::pin::Pin>)>> = if pooled {
+    // Key URIs naming one object on different tokens make them a pool.
+    let deduplicated;
+    let requests = match (pooled, same_key_on_tokens(requests, &key_slots)) {
+        (false, Some(kept)) => {
+            deduplicated = kept;
+            key_slots = vec![0; deduplicated.len()];
+            &deduplicated[..]
+        }
+        _ => requests,
+    };
+    let by_uris = requests.len() < all_requests.iter().filter(|r| r.uri.is_some()).count();
+    let members: Vec<Vec<(SlotSummary, Option<crate::pin::Pin>)>> = if by_uris {
+        slots.into_iter().map(|slot| vec![slot]).collect()
+    } else if pooled {
         pool_members(
             &module,
             connection,
@@ -480,7 +493,14 @@ pub fn open_keys(
     // since a network HSM takes a round trip or more for each call.
     let mut probes = Vec::with_capacity(members.len());
     for member in &members {
-        probes.push(open_worker(&module, member, requests, &key_slots)?);
+        let probe = open_worker(&module, member, requests, &key_slots);
+        probes.push(probe.map_err(|error| match error {
+            Error::NotFound(message) if members.len() > 1 => Error::NotFound(format!(
+                "{message} ({}: every token of a pool must hold every signing key)",
+                member[0].0.describe()
+            )),
+            other => other,
+        })?);
     }
     let first_pairs: Vec<&crate::pkcs11::keypair::KeyPair> =
         probes[0].1.iter().map(|(_, pair)| pair).collect();
@@ -616,6 +636,26 @@ pub fn open_keys(
         stores.push(opened?);
     }
     Ok((keys, stores))
+}
+
+/// Without pool options: the requests, each key once, when URIs name one
+/// object (label, ID, class) on different tokens (`pkcs11:token=a;object=k`
+/// and `pkcs11:token=b;object=k`); `None` when none does. A `-k` on any of
+/// a key's names makes it a KSK.
+fn same_key_on_tokens(requests: &[KeyRequest], key_slots: &[usize]) -> Option<Vec<KeyRequest>> {
+    let mut kept: Vec<(KeyRequest, ObjectSelector, usize)> = Vec::new();
+    let mut shared = false;
+    for (request, &slot) in requests.iter().zip(key_slots) {
+        let selector = ObjectSelector::from_uri(token_uri(request).ok()?.uri());
+        match kept.iter_mut().find(|(_, s, _)| *s == selector) {
+            Some((first, _, first_slot)) => {
+                shared |= *first_slot != slot;
+                first.force_ksk |= request.force_ksk;
+            }
+            None => kept.push((request.clone(), selector, slot)),
+        }
+    }
+    shared.then(|| kept.into_iter().map(|(request, _, _)| request).collect())
 }
 
 /// The pool's tokens, each selected by its own `--slot`/`--token`/
