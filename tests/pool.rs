@@ -63,7 +63,9 @@ impl Pool {
     /// (through the fault module when there are any).
     fn sign(&self, output: &Path, args: &[&str], faults: &[(&str, &str)]) -> Output {
         let mut command = self.hsm.command(crate::hsm::tool_path("zone-sign"));
-        command.current_dir(self.hsm.dir()).env("P11DNSSEC_NOW", NOW);
+        command
+            .current_dir(self.hsm.dir())
+            .env("P11DNSSEC_NOW", NOW);
         if !faults.is_empty() {
             command
                 .arg("--module")
@@ -110,7 +112,14 @@ fn stderr(output: &Output) -> String {
 fn signatures_by(text: &str, token: &str) -> u64 {
     text.lines()
         .find(|l| l.contains(&format!("(token '{token}'")) && l.contains(" signatures"))
-        .and_then(|l| l.rsplit_once("): ")?.1.split_whitespace().next()?.parse().ok())
+        .and_then(|l| {
+            l.rsplit_once("): ")?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no signature count for token {token}: {text}"))
 }
 

@@ -750,8 +750,16 @@ mod tests {
         let c = pool(&["--token", "a", "--token", "b"]).expect("parse");
         let labels: Vec<_> = c.tokens().into_iter().map(|t| t.label).collect();
         assert_eq!(labels, [Some(b"a".to_vec()), Some(b"b".to_vec())]);
-        let c = pool(&["--token", "a", "--serial", "1", "--token", "b", "--serial=2"])
-            .expect("parse");
+        let c = pool(&[
+            "--token",
+            "a",
+            "--serial",
+            "1",
+            "--token",
+            "b",
+            "--serial=2",
+        ])
+        .expect("parse");
         let tokens = c.tokens();
         assert_eq!(tokens.len(), 2);
         assert_eq!(tokens[1].serial, Some(b"2".to_vec()));

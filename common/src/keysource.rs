@@ -613,9 +613,7 @@ pub fn open_keys(
             .iter()
             .map(|&member| {
                 let pool = &pool;
-                crate::threads::spawn_scoped(scope, "a session-opening", move || {
-                    pool.open(member)
-                })
+                crate::threads::spawn_scoped(scope, "a session-opening", move || pool.open(member))
             })
             .collect();
         handles

@@ -200,8 +200,7 @@ impl TokenPool {
         let mut handles = Vec::with_capacity(self.keys.len());
         for key in &self.keys {
             let pair = find_key_pair(&sessions[key.session], &key.selector)?;
-            if pair.public_key != key.public_key || pair.label != key.label || pair.id != key.id
-            {
+            if pair.public_key != key.public_key || pair.label != key.label || pair.id != key.id {
                 return Err(Error::Failed(format!(
                     "{name} holds another key than {} under its label and ID: refused",
                     key.description
@@ -284,7 +283,8 @@ impl PoolStore {
             let Some(next) = next else {
                 return Err(Error::Failed(format!(
                     "every token of the pool failed{}",
-                    last.map(|l| format!(" (the last: {l})")).unwrap_or_default()
+                    last.map(|l| format!(" (the last: {l})"))
+                        .unwrap_or_default()
                 )));
             };
             match self.pool.open(next) {
@@ -332,9 +332,7 @@ impl KeyStore for PoolStore {
 
     fn fresh_session(&mut self) -> Result<()> {
         match self.store.fresh_session() {
-            Err(error) if self.pool.is_pool() && fails_member(&error) => {
-                self.move_on(Some(&error))
-            }
+            Err(error) if self.pool.is_pool() && fails_member(&error) => self.move_on(Some(&error)),
             other => other,
         }
     }
