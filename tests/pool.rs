@@ -278,3 +278,62 @@ fn key_uris_naming_one_key_on_two_tokens_make_a_pool() {
     let zone = std::fs::read_to_string(&signed).expect("signed");
     assert_eq!(zone.matches("DNSKEY\t").count(), 1, "{zone}");
 }
+
+#[test]
+fn key_files_naming_one_token_of_the_pool_sign_on_every_token() {
+    let pool = pool(KEY, "01");
+    let keys = pool.hsm.dir().join("keys");
+    std::fs::create_dir(&keys).expect("keys");
+    pool.hsm.run_ok(
+        "dnskey-from-label",
+        &[
+            "--token",
+            "a",
+            "-l",
+            "csk",
+            "-f",
+            "KSK",
+            "-K",
+            keys.to_str().expect("path"),
+            "example.com",
+        ],
+    );
+    let signed = pool.output("example.com.signed");
+    let output = pool
+        .hsm
+        .tool("zone-sign")
+        .current_dir(pool.hsm.dir())
+        .args(["-S", "-z", "-o", "example.com", "-n", "4", "-v", "1", "-K"])
+        .arg(&keys)
+        .args(["--token", "a", "--token", "b", "--pin-file"])
+        .arg(&pool.pin_file)
+        .arg("-f")
+        .arg(&signed)
+        .arg(&pool.zone)
+        .output()
+        .expect("run");
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        signatures_by(&text, "a") > 0 && signatures_by(&text, "b") > 0,
+        "{text}"
+    );
+    crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
+}
+
+#[test]
+fn a_slower_token_signs_less() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    // Token b answers every call 2 ms late (a network HSM far away).
+    let output = pool.sign(
+        &signed,
+        &["--token", "a", "--token", "b", "-n", "2"],
+        &[("TOKEN", "b"), ("LATENCY_US", "2000")],
+    );
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    let (fast, slow) = (signatures_by(&text, "a"), signatures_by(&text, "b"));
+    assert!(slow > 0 && fast > 2 * slow, "a {fast}, b {slow}: {text}");
+    crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
+}
