@@ -935,7 +935,10 @@ pub fn quote_string(data: &[u8]) -> String {
     out
 }
 
+mod fast;
 mod special;
+
+pub use fast::{format_into, push_name, push_type, push_u32};
 
 #[cfg(test)]
 mod tests;
