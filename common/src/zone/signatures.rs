@@ -34,6 +34,47 @@ pub struct InputSignatures {
     entries: Vec<Entry>,
     /// Where the last owner pushed starts, and its length.
     last_owner: Option<(u64, usize)>,
+    /// Where each hash prefix starts among the entries.
+    index: PrefixIndex,
+}
+
+/// Where each prefix of a sorted list of 32-bit keys starts: a lookup
+/// reads one slot, then searches the entries of its prefix (about one;
+/// all of them if the keys collide, and then by binary search). A plain
+/// binary search over the index was a tenth of a re-sign, a cache miss
+/// per step.
+#[derive(Clone, Debug, Default)]
+pub struct PrefixIndex {
+    shift: u32,
+    starts: Vec<u32>,
+}
+
+impl PrefixIndex {
+    /// The index of `len` sorted keys.
+    pub fn new(keys: impl Iterator<Item = u32>, len: usize) -> PrefixIndex {
+        // About one key per slot, at most 2^24 slots (64 MiB).
+        let bits = (usize::BITS - len.max(1).leading_zeros()).clamp(1, 24);
+        let shift = 32 - bits;
+        let slots = 1usize << bits;
+        let mut starts = vec![0u32; slots + 1];
+        for key in keys {
+            let slot = (key >> shift) as usize;
+            starts[slot + 1] = starts[slot + 1].saturating_add(1);
+        }
+        for slot in 1..=slots {
+            starts[slot] = starts[slot].saturating_add(starts[slot - 1]);
+        }
+        PrefixIndex { shift, starts }
+    }
+
+    /// Where the keys with the prefix of `key` are.
+    pub fn range(&self, key: u32) -> std::ops::Range<usize> {
+        let slot = (key >> self.shift) as usize;
+        match (self.starts.get(slot), self.starts.get(slot + 1)) {
+            (Some(&start), Some(&end)) => start as usize..end as usize,
+            _ => 0..0,
+        }
+    }
 }
 
 /// The octets of one chunk; a piece (an owner or an RDATA, at most
@@ -173,6 +214,7 @@ impl InputSignatures {
             self.key_cmp(a, b) == Ordering::Equal && self.rdata(a) == self.rdata(b)
         });
         entries.shrink_to_fit();
+        self.index = PrefixIndex::new(entries.iter().map(|e| e.hash), entries.len());
         self.entries = entries;
         if let Some(last) = self.chunks.last_mut() {
             last.shrink_to_fit();
@@ -220,9 +262,10 @@ impl InputSignatures {
                 })
                 .then_with(|| entry.covered.cmp(&covered))
         };
-        let start = self.entries.partition_point(|e| cmp(e) == Ordering::Less);
-        let end = start + self.entries[start..].partition_point(|e| cmp(e) == Ordering::Equal);
-        let found = &self.entries[start..end];
+        let slot = self.entries.get(self.index.range(hash)).unwrap_or_default();
+        let start = slot.partition_point(|e| cmp(e) == Ordering::Less);
+        let end = start + slot[start..].partition_point(|e| cmp(e) == Ordering::Equal);
+        let found = &slot[start..end];
         found.iter().map(|e| self.rdata(e))
     }
 }
@@ -277,5 +320,23 @@ mod tests {
             let got: Vec<&[u8]> = store.find(7, owner.wire(), RType::NS).collect();
             assert_eq!(got, [&[i][..]]);
         }
+    }
+
+    #[test]
+    fn prefix_index_ranges_hold_every_key_of_their_prefix() {
+        let mut keys: Vec<u32> = (0..1000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
+        keys.extend([0, 0, 1, u32::MAX, u32::MAX, 1 << 31]);
+        keys.extend(std::iter::repeat_n(0x8000_0001, 100));
+        keys.sort_unstable();
+        let index = PrefixIndex::new(keys.iter().copied(), keys.len());
+        for &key in &keys {
+            let range = index.range(key);
+            let found = keys[range.clone()].iter().filter(|&&k| k == key).count();
+            assert_eq!(found, keys.iter().filter(|&&k| k == key).count(), "{key}");
+            assert!(range.len() < 120, "{key}: {range:?}");
+        }
+        assert_eq!(PrefixIndex::default().range(5), 0..0);
     }
 }
