@@ -39,7 +39,7 @@ pub struct InputSignatures {
 }
 
 /// Where each prefix of a sorted list of 32-bit keys starts: a lookup
-/// reads one slot, then searches the entries of its prefix (about one;
+/// reads one slot, then searches the entries of its prefix (one or two;
 /// all of them if the keys collide, and then by binary search). A plain
 /// binary search over the index was a tenth of a re-sign, a cache miss
 /// per step.
@@ -52,8 +52,8 @@ pub struct PrefixIndex {
 impl PrefixIndex {
     /// The index of `len` sorted keys.
     pub fn new(keys: impl Iterator<Item = u32>, len: usize) -> PrefixIndex {
-        // About one key per slot, at most 2^24 slots (64 MiB).
-        let bits = (usize::BITS - len.max(1).leading_zeros()).clamp(1, 24);
+        // One or two keys per slot (four octets a slot), at most 2^24 slots.
+        let bits = (usize::BITS - (len / 2).max(1).leading_zeros()).clamp(1, 24);
         let shift = 32 - bits;
         let slots = 1usize << bits;
         let mut starts = vec![0u32; slots + 1];
