@@ -384,3 +384,85 @@ fn canonical_form_lowercases_the_listed_types_only() {
         .iter()
         .any(u8::is_ascii_uppercase));
 }
+
+#[test]
+fn rrsig_times_read_as_jiff_reads_them() {
+    // Valid dates at the edges (epoch, leap days, 2038, 2106 and past it,
+    // year 0000) and invalid ones jiff refuses (a 29 February of a common
+    // year, day 31 of a 30-day month, hour 24, second 60, month 0 or 13).
+    for text in [
+        "19700101000000",
+        "20000229235959",
+        "21000229000000",
+        "19000228120000",
+        "20380119031408",
+        "21060207062815",
+        "21060207062816",
+        "99991231235959",
+        "99991230220000",
+        "99991230220001",
+        "00000101000000",
+        "00000229000000",
+        "20261202043000",
+        "20270431000000",
+        "20270230000000",
+        "20270101240000",
+        "20270101006000",
+        "20270101000060",
+        "20270001000000",
+        "20271301000000",
+        "20270100000000",
+        "2027010100000x",
+    ] {
+        let jiff = crate::time::parse_timestamp(text).map(|t| t.rem_euclid(1 << 32) as u32);
+        assert_eq!(rrsig_time(text.as_bytes()), jiff, "{text}");
+    }
+    let mut day = 0i64;
+    while day < 50_000 {
+        let text = crate::time::format_timestamp(day * 86_400 + 86_399);
+        let jiff = crate::time::parse_timestamp(&text).map(|t| t.rem_euclid(1 << 32) as u32);
+        assert_eq!(rrsig_time(text.as_bytes()), jiff, "{text}");
+        day += 7;
+    }
+}
+
+#[test]
+fn rrsig_text_forms_read_alike() {
+    let zone = |text: &str| {
+        let mut lexer = Lexer::new(text.as_bytes());
+        let line = lexer.next_line().expect("lex").expect("a line");
+        parse(RType::RRSIG, &line.tokens[1..], &origin())
+    };
+    let signature = "MEUCIQD3Lq0yP0b7ERs8dmWQ9nUi1/gdsZUUjrCIsu9XP0C6UgIgbl1uVxqLNy7y1w5Z4m1v9YqUt0hyOtRWb7ZP+1vVJ1A=";
+    let (head, tail) = signature.split_at(30);
+    let plain = zone(&format!(
+        "RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com. {signature}"
+    ))
+    .expect("plain");
+    for text in [
+        // Numeric times, mnemonics in other cases, a relative signer.
+        format!("RRSIG a ECDSAP256SHA256 3 300 1798761600 1796083200 12345 example.com. {signature}"),
+        format!("RRSIG A 13 3 300 20270101000000 20261201000000 12345 EXAMPLE.com. {signature}"),
+        format!("RRSIG A 13 3 300 20270101000000 20261201000000 12345 @ {signature}"),
+        // Parentheses over lines, comments, and the signature in pieces.
+        format!("RRSIG A 13 3 300 (\n 20270101000000 ; expiration\n 20261201000000 12345 example.com.\n {head} ; one half\n {tail} )"),
+        format!("RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com. {head} {tail}"),
+        format!("RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com. \"{signature}\""),
+    ] {
+        let got = zone(&text).expect(&text);
+        // Only the signer's spelling may differ: names keep their case.
+        assert_eq!(
+            got.to_ascii_lowercase(),
+            plain.to_ascii_lowercase(),
+            "{text}"
+        );
+    }
+    for bad in [
+        format!("RRSIG A 13 3 300 20270230000000 20261201000000 12345 example.com. {signature}"),
+        format!("RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com. {head}!{tail}"),
+        "RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com. \"\"".to_string(),
+        "RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com.".to_string(),
+    ] {
+        assert!(zone(&bad).is_err(), "{bad}");
+    }
+}

@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::record::RType;
 use crate::zone::model::{InputSignatures, RrSet};
-use crate::zone::rdatas::Rdatas;
 use std::time::Instant;
 
 pub(super) struct RrsetSigner<'a> {
@@ -134,9 +133,7 @@ impl RrsetSigner<'_> {
             Vec::new()
         } else {
             self.input
-                .get(&(owner.to_lowercase(), rrset.rtype))
-                .into_iter()
-                .flat_map(Rdatas::iter)
+                .get(owner, rrset.rtype)
                 .filter_map(parse_rrsig)
                 .filter(|(fields, _)| fields.type_covered == rrset.rtype)
                 .collect()

@@ -43,6 +43,7 @@ use super::verify::Verifier;
 use super::{KeyStore, SigningKey};
 use crate::error::{Error, Result};
 use crate::name::Name;
+use crate::zone::signatures::PrefixIndex;
 use ring::digest::{Context, SHA256};
 use std::io::Read;
 use std::path::Path;
@@ -113,12 +114,28 @@ impl Hashers {
 #[derive(Debug, Default)]
 pub struct Vouched {
     entries: Vec<Digest>,
+    /// By the first four octets: the digests are uniform, so a lookup
+    /// reads a slot and an entry or two, not a cache miss per step of a
+    /// binary search (a twentieth of a re-sign).
+    index: PrefixIndex,
+}
+
+/// The first four octets of a digest, the key of [`Vouched`]'s index.
+fn prefix(digest: &Digest) -> u32 {
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
 impl Vouched {
+    fn new(entries: Vec<Digest>) -> Vouched {
+        let index = PrefixIndex::new(entries.iter().map(prefix), entries.len());
+        Vouched { entries, index }
+    }
+
     /// True if the record vouches for this entry.
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.entries.binary_search(digest).is_ok()
+        self.entries
+            .get(self.index.range(prefix(digest)))
+            .is_some_and(|slot| slot.binary_search(digest).is_ok())
     }
 
     /// How many entries the record has.
@@ -261,7 +278,7 @@ fn parse(
         .collect();
     // Written sorted; sorting again costs little and keeps the search honest.
     out.sort_unstable();
-    Ok(Vouched { entries: out })
+    Ok(Vouched::new(out))
 }
 
 /// What the key signs: the tag, then the SHA-256 of the record's body.

@@ -9,6 +9,7 @@ pub mod lexer;
 pub mod model;
 pub mod rdatas;
 pub mod reader;
+pub mod signatures;
 pub mod write;
 
 pub use lexer::Token;

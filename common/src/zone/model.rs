@@ -40,12 +40,7 @@ impl Node {
     }
 }
 
-/// The RRSIGs of a signed input, by lower-cased owner and the type they
-/// cover: candidates for reuse when the zone is signed again. Keyed by
-/// type too so that each RRset looks only at its own signatures: keyed by
-/// owner alone, an owner with many RRsets and many RRSIGs cost their
-/// product (200 types × 100,000 RRSIGs took seconds).
-pub type InputSignatures = HashMap<(Name, RType), Rdatas>;
+pub use super::signatures::InputSignatures;
 
 /// A zone: origin, class, and nodes in canonical order (apex first).
 #[derive(Clone, Debug)]
@@ -200,10 +195,7 @@ impl Zone {
                     // it is counted, and can only be dropped.
                     if wire.len() >= 2 {
                         let covered = RType(u16::from_be_bytes([wire[0], wire[1]]));
-                        input_signatures
-                            .entry((record.owner.to_lowercase(), covered))
-                            .or_default()
-                            .push(&wire);
+                        input_signatures.push(&record.owner, covered, &wire);
                     }
                 }
                 continue;
@@ -260,9 +252,7 @@ impl Zone {
                 "zone '{origin}' has no SOA record at its apex"
             )));
         }
-        for signatures in input_signatures.values_mut() {
-            signatures.sort_dedup_by(<[u8]>::cmp);
-        }
+        input_signatures.finish();
         let nodes = builder.finish();
         let zone = Zone {
             origin: nodes

@@ -641,19 +641,19 @@ impl ZoneReader {
             self.batch.owner = Some(owner.clone());
             self.batch.ttls.clear();
         }
-        let covered: Vec<u8> = if matches!(rtype, RType::RRSIG | RType(24)) {
-            rdata
-                .first()
-                .map(|t| t.text.to_ascii_uppercase())
-                .unwrap_or_default()
+        // The covered type as written, compared without case; copied only
+        // when the run sees it first (one allocation per RRSIG record was
+        // a twentieth of reading a signed zone).
+        let covered: &[u8] = if matches!(rtype, RType::RRSIG | RType(24)) {
+            rdata.first().map_or(&[], |t| t.text.as_slice())
         } else {
-            Vec::new()
+            &[]
         };
         let prior = self
             .batch
             .ttls
             .iter()
-            .find(|(t, c, _)| *t == rtype && *c == covered)
+            .find(|(t, c, _)| *t == rtype && c.eq_ignore_ascii_case(covered))
             .map(|(_, _, ttl)| *ttl);
         match prior {
             Some(prior) if prior != ttl => {
@@ -666,7 +666,9 @@ impl ZoneReader {
             }
             Some(_) => ttl,
             None => {
-                self.batch.ttls.push((rtype, covered, ttl));
+                self.batch
+                    .ttls
+                    .push((rtype, covered.to_ascii_uppercase(), ttl));
                 ttl
             }
         }

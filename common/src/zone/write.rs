@@ -6,6 +6,7 @@ use crate::name::Name;
 use crate::rdata;
 use crate::record::{Class, RType};
 use crate::sign::{rrsig_ttl, SignedZone};
+use std::fmt::Write as _;
 use std::io::Write;
 
 /// Output style (`-O`).
@@ -31,6 +32,7 @@ pub fn write_zone(
         class: signed.class,
         style,
         previous: None,
+        line: String::with_capacity(256),
     };
     signed.each_rrset(|owner, rrset, signatures| {
         if !dnssec_only || is_dnssec(rrset.rtype) {
@@ -46,30 +48,45 @@ pub fn write_zone(
 }
 
 /// Writes records as lines, remembering the last owner for `text` style.
+/// Each line is made in one reused buffer and written at once: formatting
+/// field by field through `write!` cost a quarter of a re-sign.
 struct Lines<'o> {
     out: &'o mut dyn Write,
     class: Class,
     style: Style,
     previous: Option<Name>,
+    line: String,
 }
 
 impl Lines<'_> {
     fn record(&mut self, owner: &Name, ttl: u32, rtype: RType, wire: &[u8]) -> std::io::Result<()> {
-        let text = rdata::format(rtype, wire);
-        let rtype = rdata::type_text(rtype);
-        let class = self.class;
-        match self.style {
-            Style::Full => writeln!(self.out, "{owner} {ttl} {class} {rtype} {text}")?,
-            Style::Text => {
-                if self.previous.as_ref() == Some(owner) {
-                    writeln!(self.out, "\t\t\t{ttl}\t{rtype}\t{text}")?;
-                } else {
-                    writeln!(self.out, "{owner}\t{ttl}\t{class}\t{rtype}\t{text}")?;
-                    self.previous = Some(owner.clone());
-                }
+        let line = &mut self.line;
+        line.clear();
+        let separator = match self.style {
+            Style::Full => ' ',
+            Style::Text => '\t',
+        };
+        let continued = self.style == Style::Text && self.previous.as_ref() == Some(owner);
+        if continued {
+            line.push_str("\t\t\t");
+        } else {
+            rdata::push_name(line, owner.wire());
+            line.push(separator);
+            if self.style == Style::Text {
+                self.previous = Some(owner.clone());
             }
         }
-        Ok(())
+        rdata::push_u32(line, ttl);
+        line.push(separator);
+        if !continued {
+            let _ = write!(line, "{}", self.class);
+            line.push(separator);
+        }
+        rdata::push_type(line, rtype);
+        line.push(separator);
+        rdata::format_into(rtype, wire, line);
+        line.push('\n');
+        self.out.write_all(line.as_bytes())
     }
 }
 
