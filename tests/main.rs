@@ -34,6 +34,7 @@ mod progress;
 mod resign;
 mod rollover;
 mod secrets;
+mod sessions;
 mod zone_sign;
 mod zone_verify;
 mod zonemd;

@@ -29,6 +29,7 @@ const DIGEST_INFO_SHA512: &[u8] = &[
 ];
 
 /// One signing key: which session, which object, which algorithm.
+#[derive(Clone)]
 pub struct TokenKey {
     pub session: usize,
     pub private: ObjectHandle,
@@ -68,6 +69,7 @@ pub struct Pkcs11KeyStore {
 /// What it takes to reopen a store's sessions: the module, each session's
 /// token and PIN, and each key's selector (object handles die with the
 /// session that found them).
+#[derive(Clone)]
 pub struct Reopen {
     pub context: cryptoki::context::Pkcs11,
     pub slots: Vec<(cryptoki::slot::Slot, Option<crate::pin::Pin>)>,
@@ -196,6 +198,43 @@ impl KeyStore for Pkcs11KeyStore {
         } else {
             Ok(())
         }
+    }
+
+    /// Another store on the same tokens and keys, with sessions of its own
+    /// (opened, logged in and its keys found as after a lost session).
+    fn open_another(&self) -> Option<Result<Box<dyn KeyStore + Send>>> {
+        let reopen = self.reopen.clone()?;
+        let mut another = Pkcs11KeyStore {
+            sessions: Vec::new(),
+            keys: self.keys.clone(),
+            reopen: Some(reopen),
+        };
+        Some(
+            another
+                .reopen_sessions()
+                .map(|()| Box::new(another) as Box<dyn KeyStore + Send>),
+        )
+    }
+
+    /// The smallest `ulMaxSessionCount` of the store's tokens (none when
+    /// every token says "effectively infinite" or does not say).
+    fn session_limit(&self) -> Option<usize> {
+        let reopen = self.reopen.as_ref()?;
+        reopen
+            .slots
+            .iter()
+            .filter_map(|(slot, _)| {
+                match reopen
+                    .context
+                    .get_token_info(*slot)
+                    .ok()?
+                    .max_session_count()
+                {
+                    cryptoki::slot::Limit::Max(max) if max > 0 => Some(max as usize),
+                    _ => None,
+                }
+            })
+            .min()
     }
 }
 
