@@ -57,7 +57,19 @@ impl Setup {
     /// with this latency per call when `latency_us` is given; the `--json`
     /// statistics.
     fn sign(&self, output: &Path, latency_us: Option<&str>, extra: &[&str]) -> serde_json::Value {
+        self.sign_with(output, latency_us, &[], extra)
+    }
+
+    /// [`Setup::sign`] with more fault-module variables.
+    fn sign_with(
+        &self,
+        output: &Path,
+        latency_us: Option<&str>,
+        faults: &[(&str, &str)],
+        extra: &[&str],
+    ) -> serde_json::Value {
         let mut command = self.hsm.tool("zone-sign");
+        command.envs(faults.iter().copied());
         command
             .current_dir(self.hsm.dir())
             .env("P11DNSSEC_NOW", &self.now);
@@ -165,4 +177,40 @@ fn a_fixed_session_count_makes_no_auto_report() {
     let stats = setup.sign(&output, None, &["-n", "auto", "-n", "2"]);
     assert!(stats.get("auto").is_none(), "{stats}");
     assert_eq!(stats["sessions"].as_array().expect("sessions").len(), 2);
+}
+
+#[test]
+fn auto_stays_within_the_token_session_limit() {
+    let setup = setup("ECDSAP256SHA256", 1500);
+    let output = setup.hsm.dir().join("signed");
+    // Without the limit this latency has auto open 8 sessions or more.
+    let limit = [("P11FAULT_MAX_SESSIONS", "3")];
+    let stats = setup.sign_with(&output, Some("2000"), &limit, &["-n", "auto"]);
+    let used = stats["sessions"].as_array().expect("sessions").len();
+    assert!(used <= 3, "{stats}");
+    assert!(sessions_kept(&stats) <= 3, "{stats}");
+    let steps = stats["auto"]["steps"].as_array().expect("steps");
+    assert!(
+        steps.iter().all(|s| s["sessions"].as_u64() <= Some(3)),
+        "{stats}"
+    );
+}
+
+#[test]
+fn auto_goes_on_with_the_sessions_it_has_when_the_token_refuses_one() {
+    let setup = setup("ECDSAP256SHA256", 1500);
+    let output = setup.hsm.dir().join("signed");
+    // The first C_OpenSession is the run's own session, the second the
+    // ramp's first extra one; the third (of the step to 8) is refused.
+    let refuse = [
+        ("P11FAULT_FUNCTION", "C_OpenSession"),
+        ("P11FAULT_ACTION", "0xB1"), // CKR_SESSION_COUNT
+        ("P11FAULT_NTH", "3"),
+    ];
+    let stats = setup.sign_with(&output, Some("2000"), &refuse, &["-n", "auto"]);
+    // The refusal ends the ramp at 2 (3 when the other worker opened one
+    // at the same moment) instead of the 8 it was growing to.
+    let kept = sessions_kept(&stats);
+    assert!((2..=3).contains(&kept), "{stats}");
+    crate::zone_sign::assert_validates(&output, "example.com", &[]);
 }
