@@ -183,7 +183,7 @@ fn a_fixed_session_count_makes_no_auto_report() {
 fn auto_stays_within_the_token_session_limit() {
     let setup = setup("ECDSAP256SHA256", 1500);
     let output = setup.hsm.dir().join("signed");
-    // Without the limit this latency has auto open 8 sessions or more.
+    // Without the limit this latency has auto open 16 sessions or more.
     let limit = [("P11FAULT_MAX_SESSIONS", "3")];
     let stats = setup.sign_with(&output, Some("2000"), &limit, &["-n", "auto"]);
     let used = stats["sessions"].as_array().expect("sessions").len();
@@ -201,7 +201,7 @@ fn auto_goes_on_with_the_sessions_it_has_when_the_token_refuses_one() {
     let setup = setup("ECDSAP256SHA256", 1500);
     let output = setup.hsm.dir().join("signed");
     // The first C_OpenSession is the run's own session, the second the
-    // ramp's first extra one; the third (of the step to 8) is refused.
+    // ramp's first extra one; the third (of the step to 16) is refused.
     let refuse = [
         ("P11FAULT_FUNCTION", "C_OpenSession"),
         ("P11FAULT_ACTION", "0xB1"), // CKR_SESSION_COUNT
@@ -209,7 +209,7 @@ fn auto_goes_on_with_the_sessions_it_has_when_the_token_refuses_one() {
     ];
     let stats = setup.sign_with(&output, Some("2000"), &refuse, &["-n", "auto"]);
     // The refusal ends the ramp at 2 (3 when the other worker opened one
-    // at the same moment) instead of the 8 it was growing to.
+    // at the same moment) instead of the 16 it was growing to.
     let kept = sessions_kept(&stats);
     assert!((2..=3).contains(&kept), "{stats}");
     crate::zone_sign::assert_validates(&output, "example.com", &[]);

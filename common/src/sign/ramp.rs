@@ -16,7 +16,7 @@ pub const AUTO_CAP: usize = 64;
 
 /// A window lasts at least this long: shorter ones measure the host's
 /// scheduler, not the token.
-pub(super) const MIN_WINDOW: Duration = Duration::from_millis(100);
+pub(super) const MIN_WINDOW: Duration = Duration::from_millis(50);
 
 /// A window waits at most this long for its blocks (a very slow token).
 pub(super) const MAX_WINDOW: Duration = Duration::from_secs(2);
@@ -35,9 +35,14 @@ const GROW_EFFICIENCY: f64 = 0.1;
 
 /// A step whose sessions each sign at least this share of what the first
 /// session signed alone is far from any limit: the next step quadruples
-/// the sessions instead of doubling them, so a slow token reaches tens of
-/// sessions in four steps (1, 2, 8, 32, 64).
+/// the sessions instead of doubling them.
 const FAST_GROWTH: f64 = 0.75;
+
+/// At this share the sessions wait on nothing but the token (a network
+/// HSM's round trips): the next step has eight times the sessions, so
+/// that such a token reaches 64 in four windows (1, 2, 16, 64) and the
+/// ramp's slow start costs little of a run.
+const FASTEST_GROWTH: f64 = 0.9;
 
 /// `-n auto`: grow up to `cap` sessions (the token's limit and
 /// [`AUTO_CAP`] already applied by the caller).
@@ -138,12 +143,12 @@ impl Controller {
                 // The first step doubles: on a CPU-bound host one session
                 // against two is the comparison that matters.
                 let per_session = rate / sessions.max(1) as f64;
-                let factor =
-                    if self.report.steps.len() > 1 && per_session >= FAST_GROWTH * first.rate {
-                        4
-                    } else {
-                        2
-                    };
+                let factor = match self.report.steps.len() {
+                    1 => 2,
+                    _ if per_session >= FASTEST_GROWTH * first.rate => 8,
+                    _ if per_session >= FAST_GROWTH * first.rate => 4,
+                    _ => 2,
+                };
                 (
                     Decision::Grow((sessions * factor).min(self.cap)),
                     String::new(),
@@ -178,10 +183,14 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_token_quadruples_then_doubles_up_to_the_cap() {
+    fn a_slow_token_grows_by_eight_then_four_then_two_up_to_the_cap() {
         let mut c = Controller::new(64);
         assert_eq!(c.decide(1, 500.0), Decision::Grow(2));
-        assert_eq!(c.decide(2, 990.0), Decision::Grow(8));
+        assert_eq!(c.decide(2, 990.0), Decision::Grow(16));
+        assert_eq!(c.decide(16, 5_000.0), Decision::Grow(32));
+        let mut c = Controller::new(64);
+        assert_eq!(c.decide(1, 500.0), Decision::Grow(2));
+        assert_eq!(c.decide(2, 850.0), Decision::Grow(8));
         assert_eq!(c.decide(8, 2_800.0), Decision::Grow(16));
         assert_eq!(c.decide(16, 5_000.0), Decision::Grow(32));
         assert_eq!(c.decide(32, 8_000.0), Decision::Grow(64));
@@ -194,7 +203,7 @@ mod tests {
         let mut c = Controller::new(64);
         c.decide(1, 500.0);
         c.decide(2, 990.0);
-        assert_eq!(c.decide(8, 1_100.0), Decision::Stay);
+        assert_eq!(c.decide(16, 1_100.0), Decision::Stay);
         let mut c = Controller::new(64);
         c.decide(1, 500.0);
         c.limit(3);
