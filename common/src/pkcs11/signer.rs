@@ -97,16 +97,13 @@ pub fn is_transient(code: &str) -> bool {
     )
 }
 
-impl Pkcs11KeyStore {
-    /// Opens every session again, logs in and finds every key again.
-    fn reopen_sessions(&mut self) -> Result<()> {
-        let Some(reopen) = &self.reopen else {
-            return Err(Error::Failed("the sessions cannot be reopened".into()));
-        };
-        let mut sessions = Vec::with_capacity(reopen.slots.len());
-        for (slot, pin) in &reopen.slots {
-            let session = reopen.context.open_ro_session(*slot).map_err(|e| {
-                Error::pkcs11(format!("reopening a session on slot {}", slot.id()), e)
+impl Reopen {
+    /// Opens and logs in one session on each token.
+    fn open_sessions(&self) -> Result<Vec<Session>> {
+        let mut sessions = Vec::with_capacity(self.slots.len());
+        for (slot, pin) in &self.slots {
+            let session = self.context.open_ro_session(*slot).map_err(|e| {
+                Error::pkcs11(format!("opening a session on slot {}", slot.id()), e)
             })?;
             if let Some(pin) = pin {
                 match session.login_with_raw(cryptoki::session::UserType::User, pin.as_auth()) {
@@ -125,6 +122,17 @@ impl Pkcs11KeyStore {
             }
             sessions.push(session);
         }
+        Ok(sessions)
+    }
+}
+
+impl Pkcs11KeyStore {
+    /// Opens every session again, logs in and finds every key again.
+    fn reopen_sessions(&mut self) -> Result<()> {
+        let Some(reopen) = &self.reopen else {
+            return Err(Error::Failed("the sessions cannot be reopened".into()));
+        };
+        let sessions = reopen.open_sessions()?;
         for (key, selector) in self.keys.iter_mut().zip(&reopen.selectors) {
             let pair = crate::pkcs11::keypair::find_key_pair(&sessions[key.session], selector)?;
             key.private = pair.private.ok_or_else(|| {
@@ -204,16 +212,20 @@ impl KeyStore for Pkcs11KeyStore {
     /// (opened, logged in and its keys found as after a lost session).
     fn open_another(&self) -> Option<Result<Box<dyn KeyStore + Send>>> {
         let reopen = self.reopen.clone()?;
-        let mut another = Pkcs11KeyStore {
-            sessions: Vec::new(),
+        // Object handles are the application's, valid in all its sessions
+        // (PKCS#11 2.40 §2.4): the keys need not be looked for again, which
+        // on a network HSM would cost a dozen round trips per session. A
+        // token that thinks otherwise answers CKR_KEY_HANDLE_INVALID, and
+        // `sign` then reopens and finds them.
+        let sessions = match reopen.open_sessions() {
+            Ok(sessions) => sessions,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(Ok(Box::new(Pkcs11KeyStore {
+            sessions,
             keys: self.keys.clone(),
             reopen: Some(reopen),
-        };
-        Some(
-            another
-                .reopen_sessions()
-                .map(|()| Box::new(another) as Box<dyn KeyStore + Send>),
-        )
+        })))
     }
 
     /// The smallest `ulMaxSessionCount` of the store's tokens (none when

@@ -210,6 +210,7 @@ fn ramp_up(
 ) -> Result<()> {
     let mut pending = 0;
     let mut window: Option<(Instant, usize)> = None;
+    let began = Instant::now();
     while shared.next.load(Ordering::Relaxed) < jobs && !shared.failed.load(Ordering::Relaxed) {
         if pending > 0 {
             let Ok(opened) = arrivals.recv_timeout(Duration::from_millis(5)) else {
@@ -252,7 +253,10 @@ fn ramp_up(
         let rate = counted as f64 / elapsed.as_secs_f64();
         crate::cli::verbose(
             1,
-            &format!("-n auto: {sessions} session(s) signed {rate:.0} RRsets/s"),
+            &format!(
+                "-n auto: {sessions} session(s) signed {rate:.0} RRsets/s ({:.3} s in)",
+                began.elapsed().as_secs_f64()
+            ),
         );
         window = None;
         match controller.decide(sessions, rate) {
@@ -274,8 +278,10 @@ fn ramp_up(
     crate::cli::verbose(
         1,
         &format!(
-            "-n auto: signing with {} session(s) ({})",
-            controller.report.chosen, controller.report.reason
+            "-n auto: signing with {} session(s) ({}; {:.3} s in)",
+            controller.report.chosen,
+            controller.report.reason,
+            began.elapsed().as_secs_f64()
         ),
     );
     Ok(())
