@@ -35,6 +35,7 @@ mod progress;
 mod resign;
 mod rollover;
 mod secrets;
+mod sessions;
 mod zone_sign;
 mod zone_verify;
 mod zonemd;

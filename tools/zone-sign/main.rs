@@ -90,9 +90,10 @@ Options (BIND's dnssec-signzone letters):
       --no-sidecar do not write the verified-signature record OUTPUT.p11v
   -d DIR           where to write dsset-<zone>. (default .)
   -c CLASS         zone class (default IN)
-  -n N             signing workers, each with its own token session and a
-                   verifier thread (default: the number of CPUs; capped at the
-                   token's session limit; a network HSM wants many, e.g. 64)
+  -n N|auto        signing workers, each with its own token session and a
+                   verifier thread; N is fixed (capped at the token's session
+                   limit); auto (the default) starts with one and adds sessions
+                   while the measured rate rises, up to the token's limit or 64
   -a               accepted (every signature is always verified)
   -t               print statistics: BIND's counts, then the wall time of each
                    phase and each session's measured signing rate
@@ -155,6 +156,7 @@ struct Args {
     verbosity: u8,
     /// 1: BIND's `-q` (only the file name); 2: `-q -q`, nothing on success.
     quiet: u8,
+    /// `-n N`: a fixed worker count; `None`: `-n auto`.
     workers: Option<usize>,
     include_root: Option<PathBuf>,
     max_generate: Option<u64>,
@@ -290,13 +292,21 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
                 );
             }
             Opt::Short('n') => {
-                let workers: usize = number(&mut parser, &opt, "a worker count")?;
-                if workers == 0 {
+                // `auto` is the default; given, it undoes an earlier -n N.
+                let workers: Option<usize> =
+                    cli::value_parsed(&mut parser, &opt, "a worker count or 'auto'", |s| {
+                        if s == "auto" {
+                            Some(None)
+                        } else {
+                            s.parse().ok().map(Some)
+                        }
+                    })?;
+                if workers == Some(0) {
                     return Err(Error::usage(
                         "option '-n' needs a worker count of 1 or more",
                     ));
                 }
-                a.workers = Some(workers);
+                a.workers = workers;
             }
             Opt::Short('t') => a.stats = true,
             _ if opt.is_long("json") => {
@@ -632,9 +642,8 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         }
     }
     let zone_dnskeys = zone.apex_dnskeys();
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // -n auto starts with one session and lets the signer add more.
+    let workers = args.workers.unwrap_or(1);
     let (mut keys, stores) = keysource::open_keys(
         &requests,
         &args.connection,
@@ -657,17 +666,20 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
     for key in &keys {
         cli::verbose(1, &key_choice(key, args.ksk_signs_all));
     }
-    cli::verbose(
-        1,
-        &format!(
-            "signing with {} session(s) on {}",
-            stores.len(),
-            match pool.as_ref().map(|p| p.report().len()) {
-                Some(tokens) if tokens > 1 => format!("{tokens} tokens"),
-                _ => "the token".to_string(),
-            }
-        ),
-    );
+    cli::verbose(1, &{
+        let on = match pool.as_ref().map(|p| p.report().len()) {
+            Some(tokens) if tokens > 1 => format!("{tokens} tokens"),
+            _ => "the token".to_string(),
+        };
+        if args.workers.is_some() {
+            format!("signing with {} session(s) on {on}", stores.len())
+        } else {
+            format!(
+                "signing with -n auto: {} session(s) on {on}, more while they sign faster",
+                stores.len()
+            )
+        }
+    });
     let role_problems = keysource::role_problems(&keys, args.ksk_signs_all);
     for problem in &role_problems {
         cli::warn(problem);
@@ -744,6 +756,9 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         },
         presigned: key_set.as_ref().map(|k| k.signatures.clone()),
         zonemd: args.zonemd.clone(),
+        ramp: args.workers.is_none().then_some(sign::ramp::Ramp {
+            cap: sign::ramp::AUTO_CAP,
+        }),
     };
     let mut signed = progress
         .signing(|watch| sign::sign_zone_watched(zone, &keys, &mut stores, &options, watch))?;
@@ -906,6 +921,16 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
                 session.rate()
             ));
         }
+        if let Some(ramp) = &stats.ramp {
+            for step in &ramp.steps {
+                lines.push(format!(
+                    "{:<36}{:>14.3}",
+                    format!("Auto: {} sessions RRsets per second:", step.sessions),
+                    step.rate
+                ));
+            }
+            lines.push(format!("{:<36}{:>10}", "Auto: sessions kept:", ramp.chosen));
+        }
         for line in lines {
             report.always(&line);
         }
@@ -939,6 +964,22 @@ struct JsonStats<'a> {
     check_seconds: f64,
     write_seconds: f64,
     sessions: Vec<JsonSession>,
+    /// `-n auto`: each step's sessions and rate, the count kept and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto: Option<JsonAuto<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonAuto<'a> {
+    steps: Vec<JsonStep>,
+    sessions_kept: usize,
+    reason: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct JsonStep {
+    sessions: usize,
+    rrsets_per_second: f64,
 }
 
 #[derive(serde::Serialize)]
@@ -980,6 +1021,18 @@ fn stats_json(
                 signatures_per_second: s.rate(),
             })
             .collect(),
+        auto: stats.ramp.as_ref().map(|ramp| JsonAuto {
+            steps: ramp
+                .steps
+                .iter()
+                .map(|step| JsonStep {
+                    sessions: step.sessions,
+                    rrsets_per_second: step.rate,
+                })
+                .collect(),
+            sessions_kept: ramp.chosen,
+            reason: &ramp.reason,
+        }),
     };
     serde_json::to_string(&json).map_err(|e| Error::Failed(format!("statistics as JSON: {e}")))
 }

@@ -336,4 +336,19 @@ impl KeyStore for PoolStore {
             other => other,
         }
     }
+
+    /// One more session for `-n auto`, on the least-loaded healthy member.
+    fn open_another(&self) -> Option<Result<Box<dyn KeyStore + Send>>> {
+        let opened = PoolStore::open_another(self)?;
+        Some(opened.map(|store| Box::new(store) as Box<dyn KeyStore + Send>))
+    }
+
+    /// The members' limits summed (none when a member says no limit).
+    fn session_limit(&self) -> Option<usize> {
+        self.pool
+            .members
+            .iter()
+            .map(|m| (m.session_limit != usize::MAX).then_some(m.session_limit))
+            .sum()
+    }
 }

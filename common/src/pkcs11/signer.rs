@@ -29,6 +29,7 @@ const DIGEST_INFO_SHA512: &[u8] = &[
 ];
 
 /// One signing key: which session, which object, which algorithm.
+#[derive(Clone)]
 pub struct TokenKey {
     pub session: usize,
     pub private: ObjectHandle,
@@ -68,6 +69,7 @@ pub struct Pkcs11KeyStore {
 /// What it takes to reopen a store's sessions: the module, each session's
 /// token and PIN, and each key's selector (object handles die with the
 /// session that found them).
+#[derive(Clone)]
 pub struct Reopen {
     pub context: cryptoki::context::Pkcs11,
     pub slots: Vec<(cryptoki::slot::Slot, Option<crate::pin::Pin>)>,
@@ -115,16 +117,13 @@ pub fn is_member_failure(code: &str) -> bool {
         )
 }
 
-impl Pkcs11KeyStore {
-    /// Opens every session again, logs in and finds every key again.
-    fn reopen_sessions(&mut self) -> Result<()> {
-        let Some(reopen) = &self.reopen else {
-            return Err(Error::Failed("the sessions cannot be reopened".into()));
-        };
-        let mut sessions = Vec::with_capacity(reopen.slots.len());
-        for (slot, pin) in &reopen.slots {
-            let session = reopen.context.open_ro_session(*slot).map_err(|e| {
-                Error::pkcs11(format!("reopening a session on slot {}", slot.id()), e)
+impl Reopen {
+    /// Opens and logs in one session on each token.
+    fn open_sessions(&self) -> Result<Vec<Session>> {
+        let mut sessions = Vec::with_capacity(self.slots.len());
+        for (slot, pin) in &self.slots {
+            let session = self.context.open_ro_session(*slot).map_err(|e| {
+                Error::pkcs11(format!("opening a session on slot {}", slot.id()), e)
             })?;
             if let Some(pin) = pin {
                 match session.login_with_raw(cryptoki::session::UserType::User, pin.as_auth()) {
@@ -143,6 +142,17 @@ impl Pkcs11KeyStore {
             }
             sessions.push(session);
         }
+        Ok(sessions)
+    }
+}
+
+impl Pkcs11KeyStore {
+    /// Opens every session again, logs in and finds every key again.
+    fn reopen_sessions(&mut self) -> Result<()> {
+        let Some(reopen) = &self.reopen else {
+            return Err(Error::Failed("the sessions cannot be reopened".into()));
+        };
+        let sessions = reopen.open_sessions()?;
         for (key, selector) in self.keys.iter_mut().zip(&reopen.selectors) {
             let pair = crate::pkcs11::keypair::find_key_pair(&sessions[key.session], selector)?;
             key.private = pair.private.ok_or_else(|| {
@@ -241,6 +251,47 @@ impl KeyStore for Pkcs11KeyStore {
         } else {
             Ok(())
         }
+    }
+
+    /// Another store on the same tokens and keys, with sessions of its own
+    /// (opened, logged in and its keys found as after a lost session).
+    fn open_another(&self) -> Option<Result<Box<dyn KeyStore + Send>>> {
+        let reopen = self.reopen.clone()?;
+        // Object handles are the application's, valid in all its sessions
+        // (PKCS#11 2.40 §2.4): the keys need not be looked for again, which
+        // on a network HSM would cost a dozen round trips per session. A
+        // token that thinks otherwise answers CKR_KEY_HANDLE_INVALID, and
+        // `sign` then reopens and finds them.
+        let sessions = match reopen.open_sessions() {
+            Ok(sessions) => sessions,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(Ok(Box::new(Pkcs11KeyStore {
+            sessions,
+            keys: self.keys.clone(),
+            reopen: Some(reopen),
+        })))
+    }
+
+    /// The smallest `ulMaxSessionCount` of the store's tokens (none when
+    /// every token says "effectively infinite" or does not say).
+    fn session_limit(&self) -> Option<usize> {
+        let reopen = self.reopen.as_ref()?;
+        reopen
+            .slots
+            .iter()
+            .filter_map(|(slot, _)| {
+                match reopen
+                    .context
+                    .get_token_info(*slot)
+                    .ok()?
+                    .max_session_count()
+                {
+                    cryptoki::slot::Limit::Max(max) if max > 0 => Some(max as usize),
+                    _ => None,
+                }
+            })
+            .min()
     }
 }
 

@@ -15,6 +15,7 @@ pub mod cds;
 pub mod check;
 pub mod denial;
 mod plan;
+pub mod ramp;
 mod rrset;
 pub mod rrsig;
 mod serial;
@@ -50,6 +51,17 @@ pub trait KeyStore {
     /// again because the last one did not verify.
     fn fresh_session(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Opens another store with sessions of its own on the same keys, for
+    /// `-n auto` to add a signing worker (`None`: this store cannot).
+    fn open_another(&self) -> Option<Result<Box<dyn KeyStore + Send>>> {
+        None
+    }
+
+    /// How many sessions the token allows at most, if it says.
+    fn session_limit(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -123,6 +135,9 @@ pub struct SignOptions {
     pub presigned: Option<Vec<(RType, Vec<Vec<u8>>)>>,
     /// ZONEMD digests to make at the apex (RFC 8976; empty: none).
     pub zonemd: Vec<zonemd::ZonemdHash>,
+    /// `-n auto`: add sessions while they sign faster (`None`: sign with
+    /// the stores given).
+    pub ramp: Option<ramp::Ramp>,
 }
 
 /// Counters for `-t` and the report.
@@ -152,6 +167,8 @@ pub struct SignStats {
     /// Each session's own count and token time, in worker order: a slow
     /// or stalling session shows here, not in the sums.
     pub sessions: Vec<SessionStats>,
+    /// `-n auto`: what the ramp measured and chose.
+    pub ramp: Option<ramp::RampReport>,
 }
 
 /// One signing session's share of the work, for `-t`.

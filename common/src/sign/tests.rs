@@ -241,6 +241,7 @@ fn options(inception: u32, expiration: u32) -> SignOptions {
         sync: Default::default(),
         presigned: None,
         zonemd: Vec::new(),
+        ramp: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! what its session signed while the session signs the next block.
 
 use super::plan::{Place, Plan};
+use super::ramp::{self, Controller, Decision};
 use super::rrset::RrsetSigner;
 use super::sidecar::{Digest, Hashers};
 use super::signed::{Arena, Slot};
@@ -12,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::threads::spawn_scoped;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -39,26 +40,40 @@ pub(super) struct SignContext<'a> {
     pub(super) progress: &'a super::SignProgress,
 }
 
-/// Signs every job on `stores.len()` threads; returns each worker's
-/// signatures, where each job's are, the summed counters and the entries
-/// of the verified-signature record.
-pub(super) fn run_workers(
+/// Signs every job on `stores.len()` threads, or with `-n auto` on as
+/// many as [`ramp`](super::ramp) finds fastest, starting from those;
+/// returns each worker's signatures, where each job's are, the summed
+/// counters and the entries of the verified-signature record.
+pub(super) fn run_workers<'s>(
     jobs: &[Place],
     context: &SignContext<'_>,
-    stores: &mut [Box<dyn KeyStore + Send>],
+    stores: &'s mut [Box<dyn KeyStore + Send>],
 ) -> Result<Signed> {
+    let cap = match (context.options.ramp, stores.first()) {
+        (Some(ramp), Some(first)) => ramp
+            .cap
+            .min(first.session_limit().unwrap_or(usize::MAX))
+            .max(stores.len()),
+        _ => stores.len(),
+    };
+    let (opened, arrivals) = channel();
     let shared = Shared {
         next: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
-        block: block_size(jobs.len(), stores.len()),
+        // Sized for the most workers there may be: with more blocks than
+        // needed, a few workers lose nothing; with too few, many idle.
+        block: block_size(jobs.len(), cap),
         slots: Mutex::new(vec![Slot::default(); jobs.len()]),
+        active: AtomicUsize::new(usize::MAX),
+        to_open: AtomicUsize::new(0),
+        signed: AtomicUsize::new(0),
+        opened,
     };
+    let mut report = None;
     let results: Vec<WorkerResult> = std::thread::scope(|scope| {
-        let mut handles = Vec::with_capacity(stores.len());
-        let mut not_started = None;
-        for (index, store) in stores.iter_mut().enumerate() {
-            let shared = &shared;
-            let started = spawn_scoped(scope, "a signing", move || {
+        let shared = &shared;
+        let start = |index: usize, mut store: Held<'s>| {
+            spawn_scoped(scope, "a signing", move || {
                 crate::cli::set_worker(index as u32);
                 crate::cli::verbose(2, "started on its own session");
                 let result = work(index as u32, store.as_mut(), jobs, context, shared);
@@ -78,8 +93,12 @@ pub(super) fn run_workers(
                     shared.failed.store(true, Ordering::Relaxed);
                 }
                 result
-            });
-            match started {
+            })
+        };
+        let mut handles = Vec::with_capacity(cap);
+        let mut not_started = None;
+        for store in stores.iter_mut() {
+            match start(handles.len(), Held::Borrowed(store)) {
                 Ok(handle) => handles.push(handle),
                 Err(error) => {
                     // The workers already running stop at their next block.
@@ -89,6 +108,25 @@ pub(super) fn run_workers(
                 }
             }
         }
+        if not_started.is_none() && context.options.ramp.is_some() {
+            let mut controller = Controller::new(cap);
+            let first = handles.len();
+            let outcome = ramp_up(
+                &mut controller,
+                first,
+                jobs.len(),
+                shared,
+                &arrivals,
+                |store| start(handles.len(), Held::Owned(store)).map(|handle| handles.push(handle)),
+            );
+            if let Err(error) = outcome {
+                shared.failed.store(true, Ordering::Relaxed);
+                not_started = Some(error);
+            }
+            report = Some(controller.report);
+        }
+        // Sessions opened after the ramp ended are closed unused.
+        shared.to_open.store(0, Ordering::Relaxed);
         let mut results: Vec<WorkerResult> = handles
             .into_iter()
             .map(|handle| {
@@ -100,6 +138,7 @@ pub(super) fn run_workers(
         results.extend(not_started.map(Err));
         results
     });
+    drop(arrivals);
     let mut arenas = Vec::with_capacity(results.len());
     let mut stats = SignStats::default();
     let mut first_error = None;
@@ -130,11 +169,122 @@ pub(super) fn run_workers(
             }
         }
     }
+    stats.ramp = report;
     let slots = shared.slots.into_inner().unwrap_or_else(|e| e.into_inner());
     match first_error {
         Some(error) => Err(error),
         None => Ok((arenas, slots, stats, record)),
     }
+}
+
+/// A worker's store: one of those the caller opened, or one the ramp did.
+enum Held<'a> {
+    Borrowed(&'a mut Box<dyn KeyStore + Send>),
+    Owned(Box<dyn KeyStore + Send>),
+}
+
+impl Held<'_> {
+    fn as_mut(&mut self) -> &mut (dyn KeyStore + Send) {
+        match self {
+            Held::Borrowed(store) => store.as_mut(),
+            Held::Owned(store) => store.as_mut(),
+        }
+    }
+}
+
+/// A store a worker opened for the ramp (`None`: its store cannot).
+type Opened = Option<Result<Box<dyn KeyStore + Send>>>;
+
+/// `-n auto`: measures the workers' rate over a window, asks the workers
+/// for more sessions (each opens one between two blocks, so that a
+/// network HSM's round trips overlap) and starts a worker on each, until
+/// the controller is done. Returns when the ramp is over, all work has
+/// been handed out, or a worker failed; `start` starts a worker.
+fn ramp_up(
+    controller: &mut Controller,
+    mut sessions: usize,
+    jobs: usize,
+    shared: &Shared,
+    arrivals: &Receiver<Opened>,
+    mut start: impl FnMut(Box<dyn KeyStore + Send>) -> Result<()>,
+) -> Result<()> {
+    let mut pending = 0;
+    let mut window: Option<(Instant, usize)> = None;
+    let began = Instant::now();
+    while shared.next.load(Ordering::Relaxed) < jobs && !shared.failed.load(Ordering::Relaxed) {
+        if pending > 0 {
+            let Ok(opened) = arrivals.recv_timeout(Duration::from_millis(5)) else {
+                continue;
+            };
+            pending -= 1;
+            match opened {
+                Some(Ok(store)) => {
+                    start(store)?;
+                    sessions += 1;
+                }
+                refused => {
+                    if let Some(Err(error)) = refused {
+                        crate::cli::verbose(
+                            1,
+                            &format!("-n auto: no session beyond {sessions}: {error}"),
+                        );
+                    }
+                    pending -= shared.to_open.swap(0, Ordering::Relaxed).min(pending);
+                    controller.limit(sessions + pending);
+                }
+            }
+            continue;
+        }
+        let signed = shared.signed.load(Ordering::Relaxed);
+        // The first window opens once a block is signed: thread and
+        // session start-up are no part of a rate.
+        if signed == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        let (opened_at, signed_at) = *window.get_or_insert((Instant::now(), signed));
+        let elapsed = opened_at.elapsed();
+        let counted = signed - signed_at;
+        let enough = counted >= ramp::BLOCKS_PER_WINDOW * shared.block * sessions;
+        if !(elapsed >= ramp::MIN_WINDOW && enough || elapsed >= ramp::MAX_WINDOW && counted > 0) {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        let rate = counted as f64 / elapsed.as_secs_f64();
+        crate::cli::verbose(
+            1,
+            &format!(
+                "-n auto: {sessions} session(s) signed {rate:.0} RRsets/s ({:.3} s in)",
+                began.elapsed().as_secs_f64()
+            ),
+        );
+        window = None;
+        match controller.decide(sessions, rate) {
+            Decision::Grow(wanted) => {
+                pending = wanted.saturating_sub(sessions);
+                shared.to_open.store(pending, Ordering::Relaxed);
+            }
+            Decision::Stay => break,
+            Decision::Retire(kept) => {
+                shared.active.store(kept, Ordering::Relaxed);
+                sessions = kept;
+                break;
+            }
+        }
+    }
+    if controller.report.chosen == 0 {
+        controller.end(sessions, "all work was handed out".into());
+    }
+    crate::cli::verbose(
+        1,
+        &format!(
+            "-n auto: signing with {} session(s) ({}; {:.3} s in)",
+            controller.report.chosen,
+            controller.report.reason,
+            began.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
 }
 
 /// Every worker's signatures, where each job's are, the summed counters
@@ -149,6 +299,15 @@ struct Shared {
     block: usize,
     /// Filled a block at a time, once the block's signatures verified.
     slots: Mutex<Vec<Slot>>,
+    /// Workers numbered this or higher stop at their next block (`-n
+    /// auto` retiring sessions that did not help).
+    active: AtomicUsize,
+    /// Sessions the ramp still wants opened: a worker takes one between
+    /// two blocks and sends it on `opened`.
+    to_open: AtomicUsize,
+    /// Jobs signed so far, for the ramp's windows.
+    signed: AtomicUsize,
+    opened: Sender<Opened>,
 }
 
 /// A signature the token made, waiting for its verification.
@@ -223,7 +382,21 @@ fn work(
         // Signatures made that the progress counters have been told of.
         let mut reported = 0;
         loop {
-            let start = shared.next.fetch_add(shared.block, Ordering::Relaxed);
+            let take = |n: usize| n.checked_sub(1);
+            if shared
+                .to_open
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, take)
+                .is_ok()
+            {
+                // A closed channel: the ramp ended; the store is closed here.
+                let _ = shared.opened.send(signer.store.open_another());
+            }
+            let retired = index as usize >= shared.active.load(Ordering::Relaxed);
+            let start = if retired {
+                jobs.len()
+            } else {
+                shared.next.fetch_add(shared.block, Ordering::Relaxed)
+            };
             let more = start < jobs.len() && !shared.failed.load(Ordering::Relaxed);
             let mut done = Vec::new();
             if more {
@@ -256,6 +429,7 @@ fn work(
             if !more {
                 return Ok::<(), Error>(());
             }
+            shared.signed.fetch_add(done.len(), Ordering::Relaxed);
             let progress = context.progress;
             progress
                 .done

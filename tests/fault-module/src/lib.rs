@@ -16,6 +16,7 @@
 //! | `P11FAULT_LATENCY_US` | sleep this long in every wrapped call (a network HSM) |
 //! | `P11FAULT_REFUSE_ATTRIBUTE` | `C_GenerateKeyPair` refuses templates holding this attribute (`CKA_COPYABLE`, … or 0x hex), as CloudHSM and YubiHSM refuse some |
 //! | `P11FAULT_REFUSE_WITH` | the CKR of that refusal (default `CKR_ATTRIBUTE_TYPE_INVALID`) |
+//! | `P11FAULT_MAX_SESSIONS` | `C_GetTokenInfo` reports this `ulMaxSessionCount` (a token allowing few sessions) |
 //!
 //! `C_Sign` calls that only ask for the signature length do not count.
 //! Targeting a token tracks each session's slot from `C_OpenSession`, so
@@ -52,6 +53,8 @@ struct Config {
     latency: Duration,
     /// `C_GenerateKeyPair` refuses templates with this attribute.
     refuse_attribute: Option<(CK_ATTRIBUTE_TYPE, CK_RV)>,
+    /// `C_GetTokenInfo` reports this session limit.
+    max_sessions: Option<CK_ULONG>,
 }
 
 struct State {
@@ -140,6 +143,7 @@ fn config() -> Config {
                 .unwrap_or(CKR_ATTRIBUTE_TYPE_INVALID);
             (attribute, rv)
         }),
+        max_sessions: var("P11FAULT_MAX_SESSIONS").and_then(|v| v.parse().ok()),
     }
 }
 
@@ -173,6 +177,7 @@ fn load() -> Result<State, CK_RV> {
     ours.C_DestroyObject = Some(destroy_object);
     ours.C_CreateObject = Some(create_object);
     ours.C_UnwrapKey = Some(unwrap_key);
+    ours.C_GetTokenInfo = Some(get_token_info);
     Ok(State {
         real,
         ours,
@@ -324,6 +329,23 @@ forward!(sign_init, C_SignInit, "C_SignInit", session, (session: CK_SESSION_HAND
 forward!(generate_key_pair_forward, C_GenerateKeyPair, "C_GenerateKeyPair", session, (session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, public: *mut CK_ATTRIBUTE, public_count: CK_ULONG, private: *mut CK_ATTRIBUTE, private_count: CK_ULONG, public_key: *mut CK_OBJECT_HANDLE, private_key: *mut CK_OBJECT_HANDLE));
 forward!(destroy_object, C_DestroyObject, "C_DestroyObject", session, (session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE));
 forward!(create_object, C_CreateObject, "C_CreateObject", session, (session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG, object: *mut CK_OBJECT_HANDLE));
+
+/// `C_GetTokenInfo`: forwarded (without latency: the tools ask it once);
+/// `P11FAULT_MAX_SESSIONS` then replaces the token's session limit.
+unsafe extern "C" fn get_token_info(slot: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) -> CK_RV {
+    let Some(real) = state().real.C_GetTokenInfo else {
+        return CKR_FUNCTION_NOT_SUPPORTED;
+    };
+    // SAFETY: forwarding the caller's arguments unchanged.
+    let rv = unsafe { real(slot, info) };
+    if let (CKR_OK, Some(max)) = (rv, state().config.max_sessions) {
+        if !info.is_null() {
+            // SAFETY: the real module just filled in the caller's structure.
+            unsafe { (*info).ulMaxSessionCount = max };
+        }
+    }
+    rv
+}
 
 /// `C_UnwrapKey`: forwarded; a faulted call then returns the fault, so that
 /// the object the real module made is left behind unreported.
