@@ -90,9 +90,9 @@ Options (BIND's dnssec-signzone letters):
       --no-sidecar do not write the verified-signature record OUTPUT.p11v
       --low-memory sort the zone on disk (in a private directory beside the
                    output) and sign and write it in chunks, so memory stays
-                   bounded for any zone size; needs -P and -f FILE, not
-                   --zonemd; chosen by itself for an input of 256 MiB or more
-                   when -P is given
+                   bounded for any zone size; needs -P and -f FILE, and is
+                   not for --zonemd; chosen by itself for an input of 256 MiB
+                   or more when -P is given
   -d DIR           where to write dsset-<zone>. (default .)
   -c CLASS         zone class (default IN)
   -n N             signing workers, each with its own token session and a
@@ -797,6 +797,9 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             )
         })?;
         file.flush().map_err(|e| Error::io(&output, e))?;
+        // The old record's entries are of no more use: freed before the
+        // new record is built, a re-sign needs no more than a signing.
+        drop(options);
         if let Some(file) = sidecar_out.as_mut() {
             let record =
                 sign::sidecar::build(&origin, &keys, outcome.verified, stores[0].as_mut())?;

@@ -219,6 +219,7 @@ impl SortedZone {
             .prefix(".zone-sign-sort.")
             .tempdir_in(temp_dir)
             .map_err(|e| Error::io(temp_dir.display().to_string(), e))?;
+        crate::output::remove_dir_on_signals(dir.path());
         let dir_text = dir.path().display().to_string();
         let mut report = LoadReport::default();
         let mut class = None;
