@@ -32,7 +32,7 @@ fn zone_text(names: usize) -> String {
     for i in 0..names {
         let name = format!("n{i:05}");
         match i % 7 {
-            0 | 1 | 2 => {
+            0..=2 => {
                 writeln!(text, "{name} NS ns1.{name}\n{name} NS ns.example.net.").ok();
                 writeln!(text, "ns1.{name} A 198.51.100.{}", i % 256).ok();
                 if i % 3 == 0 {
