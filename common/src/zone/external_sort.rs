@@ -215,8 +215,11 @@ impl SortedZone {
         chunk_nodes: usize,
         temp_dir: &Path,
     ) -> Result<(SortedZone, LoadReport)> {
+        use std::os::unix::fs::PermissionsExt;
+        // The zone's data, signed or not yet, is nobody else's to read.
         let dir = tempfile::Builder::new()
             .prefix(".zone-sign-sort.")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(temp_dir)
             .map_err(|e| Error::io(temp_dir.display().to_string(), e))?;
         crate::output::remove_dir_on_signals(dir.path());
