@@ -19,6 +19,7 @@ mod key_manager_year;
 mod key_revoke;
 mod key_settime;
 mod key_trust;
+mod low_memory;
 mod man;
 mod named_e2e;
 mod offline_ksk;

@@ -21,6 +21,9 @@ use super::Denial;
 pub struct Chain {
     ttl: u32,
     nsec3: Option<Nsec3Chain>,
+    /// The next name after the last node, when the zone is signed in
+    /// chunks (`chunked`); else the chain wraps to the apex, node 0.
+    after: Option<Name>,
 }
 
 #[derive(Debug)]
@@ -30,6 +33,10 @@ struct Nsec3Chain {
     opt_out: bool,
     /// (hash, node index or [`EMPTY_NON_TERMINAL`]), in hash order.
     entries: Vec<([u8; 20], u32)>,
+    /// Signed in chunks: the entries hold bitmap numbers into this
+    /// table, not node numbers, and `next` is the hash after the last.
+    bitmaps: Option<std::sync::Arc<Vec<Vec<u8>>>>,
+    next: Option<[u8; 20]>,
 }
 
 /// The node of an NSEC3 entry that hashes an empty non-terminal.
@@ -44,13 +51,15 @@ impl Chain {
     /// The NSEC RRset of node `index` (see [`Chain::has_nsec`]): the next
     /// name in the chain (back to the apex after the last) and the types.
     pub fn nsec(&self, zone: &Zone, kinds: &[NodeKind], index: usize) -> RrSet {
-        let next = (index + 1..zone.nodes.len())
-            .find(|&i| kinds[i] != NodeKind::Occluded)
-            .unwrap_or(0);
+        let next = (index + 1..zone.nodes.len()).find(|&i| kinds[i] != NodeKind::Occluded);
         let mut types = node_types(&zone.nodes[index], kinds[index]);
         types.push(RType::RRSIG);
         types.push(RType::NSEC);
-        let mut rdata = zone.nodes[next].owner.wire().to_vec();
+        let mut rdata = match (next, &self.after) {
+            (Some(next), _) => zone.nodes[next].owner.wire().to_vec(),
+            (None, Some(after)) => after.wire().to_vec(),
+            (None, None) => zone.nodes[0].owner.wire().to_vec(),
+        };
         rdata.extend_from_slice(&type_bitmap(&types));
         RrSet {
             rtype: RType::NSEC,
@@ -68,9 +77,13 @@ impl Chain {
     pub fn nsec3(&self, zone: &Zone, kinds: &[NodeKind], position: usize) -> (Name, RrSet) {
         let chain = self.nsec3.as_ref().expect("an NSEC3 chain");
         let (hash, node) = chain.entries[position];
-        let next = chain.entries[(position + 1) % chain.entries.len()].0;
+        let next = match chain.entries.get(position + 1) {
+            Some(entry) => entry.0,
+            None => chain.next.unwrap_or(chain.entries[0].0),
+        };
         let mut types = Vec::new();
-        if node != EMPTY_NON_TERMINAL {
+        let bitmap = chain.bitmaps.as_ref().map(|b| b[node as usize].as_slice());
+        if node != EMPTY_NON_TERMINAL && bitmap.is_none() {
             let kind = kinds[node as usize];
             types = node_types(&zone.nodes[node as usize], kind);
             if kind != (NodeKind::Delegation { secure: false }) {
@@ -83,7 +96,10 @@ impl Chain {
         rdata.extend_from_slice(&chain.salt);
         rdata.push(20);
         rdata.extend_from_slice(&next);
-        rdata.extend_from_slice(&type_bitmap(&types));
+        match bitmap {
+            Some(bitmap) => rdata.extend_from_slice(bitmap),
+            None => rdata.extend_from_slice(&type_bitmap(&types)),
+        }
         let owner = nsec3_owner(&hash, &zone.origin).expect("checked when the chain was built");
         let rrset = RrSet {
             rtype: RType::NSEC3,
@@ -94,8 +110,54 @@ impl Chain {
     }
 }
 
+impl Chain {
+    /// The chain of one chunk of a zone signed in chunks: NSEC records
+    /// whose last points to `after`; with NSEC3, none (they are made by
+    /// [`Chain::nsec3_window`] once every name's hash is known).
+    pub(super) fn chunk(denial: &Denial, ttl: u32, after: Name) -> Chain {
+        let nsec3 = match denial {
+            Denial::Nsec => None,
+            Denial::Nsec3 {
+                salt,
+                iterations,
+                opt_out,
+            } => Some(Nsec3Chain {
+                salt: salt.clone(),
+                iterations: *iterations,
+                opt_out: *opt_out,
+                entries: Vec::new(),
+                bitmaps: None,
+                next: None,
+            }),
+        };
+        Chain {
+            ttl,
+            nsec3,
+            after: Some(after),
+        }
+    }
+
+    /// NSEC3 records `entries` (hash, number of its bitmap in `bitmaps`)
+    /// of a zone signed in chunks; `next` is the hash after the last.
+    pub(super) fn nsec3_window(
+        denial: &Denial,
+        ttl: u32,
+        entries: Vec<([u8; 20], u32)>,
+        next: [u8; 20],
+        bitmaps: std::sync::Arc<Vec<Vec<u8>>>,
+    ) -> Chain {
+        let mut chain = Chain::chunk(denial, ttl, Name::root());
+        if let Some(nsec3) = &mut chain.nsec3 {
+            nsec3.entries = entries;
+            nsec3.next = Some(next);
+            nsec3.bitmaps = Some(bitmaps);
+        }
+        chain
+    }
+}
+
 /// The owner name of the NSEC3 record of `hash`.
-fn nsec3_owner(hash: &[u8; 20], origin: &Name) -> Result<Name> {
+pub(super) fn nsec3_owner(hash: &[u8; 20], origin: &Name) -> Result<Name> {
     let label = data_encoding::BASE32HEX_NOPAD.encode(hash);
     Name::parse(&label, Some(origin))
         .map_err(|e| Error::Failed(format!("NSEC3 owner name for '{origin}': {e}")))
@@ -103,7 +165,7 @@ fn nsec3_owner(hash: &[u8; 20], origin: &Name) -> Result<Name> {
 
 /// The types an NSEC or NSEC3 bitmap lists for a node of this kind
 /// (without RRSIG/NSEC, which the caller adds where they exist).
-fn node_types(node: &Node, kind: NodeKind) -> Vec<RType> {
+pub(super) fn node_types(node: &Node, kind: NodeKind) -> Vec<RType> {
     match kind {
         // At a cut only the parent's authoritative data counts (RFC 4035 §2.3).
         NodeKind::Delegation { .. } => node
@@ -129,9 +191,15 @@ pub fn build(zone: &Zone, kinds: &[NodeKind], denial: &Denial, ttl: u32) -> Resu
             iterations: *iterations,
             opt_out: *opt_out,
             entries: nsec3_entries(zone, kinds, salt, *iterations, *opt_out)?,
+            bitmaps: None,
+            next: None,
         }),
     };
-    Ok(Chain { ttl, nsec3 })
+    Ok(Chain {
+        ttl,
+        nsec3,
+        after: None,
+    })
 }
 
 /// The NSEC3 hash of a name (RFC 5155 §5): SHA-1 of the canonical name

@@ -13,6 +13,7 @@
 
 pub mod cds;
 pub mod check;
+pub mod chunked;
 pub mod denial;
 mod plan;
 pub mod ramp;

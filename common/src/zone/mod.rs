@@ -4,6 +4,7 @@
 //! The reader streams records with their RDATA still as tokens; what a
 //! record's RDATA means is decided by its type, elsewhere.
 
+pub mod external_sort;
 pub mod generate;
 pub mod lexer;
 pub mod model;

@@ -334,7 +334,10 @@ impl Zone {
 
     /// The structural checks of a zone that is to be signed (loading has
     /// made them at each record already, with its file and line).
-    fn check(&self, ds_lines: &HashMap<Name, (std::sync::Arc<str>, usize)>) -> Result<()> {
+    pub(crate) fn check(
+        &self,
+        ds_lines: &HashMap<Name, (std::sync::Arc<str>, usize)>,
+    ) -> Result<()> {
         for node in &self.nodes {
             let apex = node.owner.eq_ignore_case(&self.origin);
             if let Some(cname) = node.rrset(RType::CNAME) {
@@ -383,7 +386,7 @@ impl Zone {
 /// at the apex (a parent-side type). The other check-names rules (host
 /// names for A, AAAA and MX owners) only warn in named-checkzone, and
 /// are accepted here.
-fn owner_name_check(record: &super::Record, apex: bool) -> Result<()> {
+pub(crate) fn owner_name_check(record: &super::Record, apex: bool) -> Result<()> {
     let owner = &record.owner;
     match record.rtype {
         RType::NS if owner.is_wildcard() => Err(record.error(format!(
@@ -412,7 +415,12 @@ fn is_base32hex_label(label: &[u8]) -> bool {
 /// RFC 1034 §3.6.2 and RFC 2181 §10.1: a CNAME is alone at its owner.
 /// Checked as each record arrives, so that the error names the file and
 /// line of the record that made the conflict.
-fn cname_conflict(rrsets: &[RrSet], record: &super::Record, wire: &[u8], apex: bool) -> Result<()> {
+pub(crate) fn cname_conflict(
+    rrsets: &[RrSet],
+    record: &super::Record,
+    wire: &[u8],
+    apex: bool,
+) -> Result<()> {
     let owner = &record.owner;
     if record.rtype == RType::CNAME {
         if apex {
