@@ -398,15 +398,13 @@ impl SortedZone {
                 ds_lines.insert(node.owner.to_lowercase(), line);
             }
             for (key, rdata) in signatures {
-                input_signatures.entry(key).or_default().push(&rdata);
+                input_signatures.push(&key.0, key.1, &rdata);
             }
             nodes.push(node);
             loaded = self.next_node()?;
         }
         self.pending = loaded;
-        for signatures in input_signatures.values_mut() {
-            signatures.sort_dedup_by(<[u8]>::cmp);
-        }
+        input_signatures.finish();
         if self.first {
             let apex = nodes
                 .first()
@@ -597,12 +595,10 @@ impl SortedZone {
                 break;
             }
             if let Some((owner, rdata)) = self.nsec3_ahead.take() {
-                found.entry((owner, RType::NSEC3)).or_default().push(&rdata);
+                found.push(&owner, RType::NSEC3, &rdata);
             }
         }
-        for signatures in found.values_mut() {
-            signatures.sort_dedup_by(<[u8]>::cmp);
-        }
+        found.finish();
         Ok(found)
     }
 }
