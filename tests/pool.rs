@@ -338,3 +338,24 @@ fn a_slower_token_signs_less() {
     assert!(slow > 0 && fast > 2 * slow, "a {fast}, b {slow}: {text}");
     crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
 }
+
+#[test]
+fn a_missing_key_named_with_a_pin_value_does_not_show_the_pin() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    let output = pool
+        .hsm
+        .tool("zone-sign")
+        .current_dir(pool.hsm.dir())
+        .args(["-o", "example.com", "-z", "-f"])
+        .arg(&signed)
+        .arg(&pool.zone)
+        .arg(format!("pkcs11:token=a;object=nosuch?pin-value={PIN}"))
+        .output()
+        .expect("run");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(text.contains("object=nosuch"), "{text}");
+    assert!(!text.contains(PIN), "the PIN shows: {text}");
+    assert!(untouched(&signed));
+}

@@ -92,13 +92,17 @@ pub fn from_argument(
     trust: &KeyFileTrust,
 ) -> Result<KeyRequest> {
     if Pkcs11Uri::is_uri(argument) {
+        let uri = Pkcs11Uri::parse(argument)?;
+        // Messages name the key without its pin-value (nor module): an
+        // error line ends up in cron mail and logs.
+        let name = uri.without_secrets().to_string();
         return Ok(KeyRequest {
-            uri: Some(KeyUri::CommandLine(Pkcs11Uri::parse(argument)?)),
+            uri: Some(KeyUri::CommandLine(uri)),
             dnskey: None,
             force_ksk,
             publish: true,
             active: true,
-            name: argument.to_string(),
+            name,
             from_repository: false,
             ttl: None,
             cds: false,
