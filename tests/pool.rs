@@ -138,7 +138,11 @@ fn a_pool_signs_on_both_tokens_and_equals_the_one_token_output() {
     let output = pool.sign(&single, &["--token", "a", "-n", "2"], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let pooled = pool.output("pooled.signed");
-    let output = pool.sign(&pooled, &["--token", "a", "--token", "b", "-n", "4"], &[]);
+    let output = pool.sign(
+        &pooled,
+        &["--pool", "--token", "a", "--token", "b", "-n", "4"],
+        &[],
+    );
     let text = stderr(&output);
     assert!(output.status.success(), "{text}");
     assert!(text.contains("a pool of 2 tokens"), "{text}");
@@ -162,7 +166,7 @@ fn a_token_failing_mid_run_hands_its_work_to_the_other() {
         let signed = pool.output("example.com.signed");
         let output = pool.sign(
             &signed,
-            &["--token", "a", "--token", "b", "-n", "4"],
+            &["--pool", "--token", "a", "--token", "b", "-n", "4"],
             &[
                 ("TOKEN", "b"),
                 ("FUNCTION", "C_Sign"),
@@ -190,7 +194,7 @@ fn every_token_of_the_pool_failing_exits_1_and_keeps_the_old_output() {
     let signed = pool.output("example.com.signed");
     let output = pool.sign(
         &signed,
-        &["--token", "a", "--token", "b", "-n", "2"],
+        &["--pool", "--token", "a", "--token", "b", "-n", "2"],
         &[
             ("FUNCTION", "C_Sign"),
             ("ACTION", "CKR_DEVICE_ERROR"),
@@ -211,7 +215,7 @@ fn a_token_holding_another_key_under_the_same_name_is_refused() {
     ] {
         let pool = pool(b_key, b_id);
         let signed = pool.output("example.com.signed");
-        let output = pool.sign(&signed, &["--token", "a", "--token", "b"], &[]);
+        let output = pool.sign(&signed, &["--pool", "--token", "a", "--token", "b"], &[]);
         let text = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{text}");
         assert!(
@@ -232,7 +236,16 @@ fn a_key_naming_a_token_outside_the_pool_is_refused() {
         .hsm
         .tool("zone-sign")
         .current_dir(pool.hsm.dir())
-        .args(["-o", "example.com", "-z", "--token", "a", "--token", "b"])
+        .args([
+            "-o",
+            "example.com",
+            "-z",
+            "--pool",
+            "--token",
+            "a",
+            "--token",
+            "b",
+        ])
         .arg("--pin-file")
         .arg(&pool.pin_file)
         .arg("-f")
@@ -305,7 +318,7 @@ fn key_files_naming_one_token_of_the_pool_sign_on_every_token() {
         .current_dir(pool.hsm.dir())
         .args(["-S", "-z", "-o", "example.com", "-n", "4", "-v", "1", "-K"])
         .arg(&keys)
-        .args(["--token", "a", "--token", "b", "--pin-file"])
+        .args(["--pool", "--token", "a", "--token", "b", "--pin-file"])
         .arg(&pool.pin_file)
         .arg("-f")
         .arg(&signed)
@@ -329,7 +342,7 @@ fn a_slower_token_signs_less() {
     // margin wide enough that a loaded machine does not blur it.
     let output = pool.sign(
         &signed,
-        &["--token", "a", "--token", "b", "-n", "2"],
+        &["--pool", "--token", "a", "--token", "b", "-n", "2"],
         &[("TOKEN", "b"), ("LATENCY_US", "20000")],
     );
     let text = stderr(&output);
@@ -358,4 +371,57 @@ fn a_missing_key_named_with_a_pin_value_does_not_show_the_pin() {
     assert!(text.contains("object=nosuch"), "{text}");
     assert!(!text.contains(PIN), "the PIN shows: {text}");
     assert!(untouched(&signed));
+}
+
+#[test]
+fn a_token_option_given_twice_without_pool_means_the_last_one() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    // Token c lacks the key, and any login there fails: the run must
+    // neither send it the PIN nor look for the key on it.
+    let output = pool.sign(
+        &signed,
+        &["--token", "c", "--token", "a"],
+        &[
+            ("TOKEN", "c"),
+            ("FUNCTION", "C_Login"),
+            ("ACTION", "CKR_PIN_INCORRECT"),
+        ],
+    );
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    let warned = warnings(&text);
+    assert_eq!(warned.len(), 1, "{text}");
+    assert!(
+        warned[0].contains("--token given twice: the last counts; give --pool"),
+        "{text}"
+    );
+    crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
+}
+
+#[test]
+fn a_module_given_twice_is_refused_only_in_a_pool() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    let module = crate::hsm::fault_crate_artifact("libp11_fault.so");
+    let output = pool.sign(
+        &signed,
+        &[
+            "--module",
+            module.to_str().expect("path"),
+            "--pool",
+            "--token",
+            "a",
+        ],
+        &[("LATENCY_US", "0")],
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("give --module once"), "{text}");
+    let output = pool.sign(
+        &signed,
+        &["--module", module.to_str().expect("path"), "--token", "a"],
+        &[("LATENCY_US", "0")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
 }
