@@ -425,3 +425,29 @@ fn a_module_given_twice_is_refused_only_in_a_pool() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[test]
+fn key_uris_naming_two_different_keys_under_one_label_sign_with_both() {
+    // A migration to a new HSM: token b holds the new key under the old
+    // key's label.
+    let pool = pool(OTHER_KEY, "02");
+    let signed = pool.output("example.com.signed");
+    let output = pool
+        .hsm
+        .tool("zone-sign")
+        .current_dir(pool.hsm.dir())
+        .args(["-o", "example.com", "-z", "-n", "2"])
+        .arg("--pin-file")
+        .arg(&pool.pin_file)
+        .arg("-f")
+        .arg(&signed)
+        .arg(&pool.zone)
+        .args(["pkcs11:token=a;object=csk", "-k", "pkcs11:token=b;object=csk"])
+        .output()
+        .expect("run");
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
+    let zone = std::fs::read_to_string(&signed).expect("signed");
+    assert_eq!(zone.matches("DNSKEY\t").count(), 2, "both keys: {zone}");
+}

@@ -346,7 +346,7 @@ pub fn smart(key_dir: &Path, origin: &Name, now: i64, trust: &KeyFileTrust) -> R
 /// fewer sessions. Publish-only keys need no token; they come last in the
 /// key list, after the token keys (whose indexes the stores share).
 ///
-/// With several tokens given as a pool (`--token a --token b`, see
+/// With several tokens given as a pool (`--pool --token a --token b`, see
 /// [`ConnectionArgs::take_pool`]) every key must be on every token, under
 /// the same label and `CKA_ID` with the same public key (a token holding
 /// another key is refused before anything is signed); the workers'
@@ -447,16 +447,27 @@ pub fn open_keys(
     let Some((_, module)) = module else {
         return Err(Error::Failed("No signing keys specified or found.".into()));
     };
-    // Key URIs naming one object on different tokens make them a pool.
+    // Key URIs naming one object on different tokens make them a pool
+    // only when each token holds the same key pair: two keys under one
+    // label on two tokens (a migration to a new HSM, an algorithm
+    // rollover) stay two keys, each signing, as before pools existed.
+    // The probe that shows it is the run's first session otherwise.
+    let mut first_probe = None;
     let deduplicated;
-    let requests = match (pooled, same_key_on_tokens(requests, &key_slots)) {
-        (false, Some(kept)) => {
-            deduplicated = kept;
-            key_slots = vec![0; deduplicated.len()];
-            &deduplicated[..]
+    let mut requests = requests;
+    if !pooled {
+        let probe = open_worker(&module, &slots, requests, &key_slots)?;
+        let pairs: Vec<&crate::pkcs11::keypair::KeyPair> =
+            probe.1.iter().map(|(_, pair)| pair).collect();
+        match same_key_on_tokens(requests, &key_slots, &pairs, slots.len()) {
+            Some(kept) => {
+                deduplicated = kept;
+                key_slots = vec![0; deduplicated.len()];
+                requests = &deduplicated[..];
+            }
+            None => first_probe = Some(probe),
         }
-        _ => requests,
-    };
+    }
     let by_uris = requests.len() < all_requests.iter().filter(|r| r.uri.is_some()).count();
     let members: Vec<Vec<(SlotSummary, Option<crate::pin::Pin>)>> = if by_uris {
         slots.into_iter().map(|slot| vec![slot]).collect()
@@ -497,7 +508,10 @@ pub fn open_keys(
     // since a network HSM takes a round trip or more for each call.
     let mut probes = Vec::with_capacity(members.len());
     for member in &members {
-        let probe = open_worker(&module, member, requests, &key_slots);
+        let probe = match first_probe.take() {
+            Some(probe) => Ok(probe),
+            None => open_worker(&module, member, requests, &key_slots),
+        };
         probes.push(probe.map_err(|error| match error {
             Error::NotFound(message) if members.len() > 1 => Error::NotFound(format!(
                 "{message} ({}: every token of a pool must hold every signing key)",
@@ -642,22 +656,42 @@ pub fn open_keys(
 
 /// Without pool options: the requests, each key once, when URIs name one
 /// object (label, ID, class) on different tokens (`pkcs11:token=a;object=k`
-/// and `pkcs11:token=b;object=k`); `None` when none does. A `-k` on any of
-/// a key's names makes it a KSK.
-fn same_key_on_tokens(requests: &[KeyRequest], key_slots: &[usize]) -> Option<Vec<KeyRequest>> {
-    let mut kept: Vec<(KeyRequest, ObjectSelector, usize)> = Vec::new();
+/// and `pkcs11:token=b;object=k`) and `pairs` (each request's key as the
+/// probe found it) show the same key pair (public key, `CKA_ID`, label)
+/// under each name, every key on every one of the `slot_count` tokens;
+/// `None` when no URI names a key on two tokens, or when any does but its
+/// keys differ or a key is not on every token: then each URI is its own
+/// key. A `-k` on any of a key's names makes it a KSK.
+fn same_key_on_tokens(
+    requests: &[KeyRequest],
+    key_slots: &[usize],
+    pairs: &[&crate::pkcs11::keypair::KeyPair],
+    slot_count: usize,
+) -> Option<Vec<KeyRequest>> {
+    let mut kept: Vec<(KeyRequest, ObjectSelector, usize, Vec<usize>)> = Vec::new();
     let mut shared = false;
-    for (request, &slot) in requests.iter().zip(key_slots) {
+    for (index, ((request, &slot), pair)) in requests.iter().zip(key_slots).zip(pairs).enumerate() {
         let selector = ObjectSelector::from_uri(token_uri(request).ok()?.uri());
-        match kept.iter_mut().find(|(_, s, _)| *s == selector) {
-            Some((first, _, first_slot)) => {
-                shared |= *first_slot != slot;
+        match kept.iter_mut().find(|(_, s, _, _)| *s == selector) {
+            Some((first, _, first_index, slots)) => {
+                let first_pair = pairs.get(*first_index)?;
+                if pair.public_key != first_pair.public_key
+                    || pair.id != first_pair.id
+                    || pair.label != first_pair.label
+                {
+                    return None;
+                }
+                shared |= !slots.contains(&slot);
+                slots.push(slot);
                 first.force_ksk |= request.force_ksk;
             }
-            None => kept.push((request.clone(), selector, slot)),
+            None => kept.push((request.clone(), selector, index, vec![slot])),
         }
     }
-    shared.then(|| kept.into_iter().map(|(request, _, _)| request).collect())
+    let everywhere = kept
+        .iter()
+        .all(|(_, _, _, slots)| (0..slot_count).all(|s| slots.contains(&s)));
+    (shared && everywhere).then(|| kept.into_iter().map(|(request, _, _, _)| request).collect())
 }
 
 /// The pool's tokens, each selected by its own `--slot`/`--token`/
