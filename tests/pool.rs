@@ -442,7 +442,11 @@ fn key_uris_naming_two_different_keys_under_one_label_sign_with_both() {
         .arg("-f")
         .arg(&signed)
         .arg(&pool.zone)
-        .args(["pkcs11:token=a;object=csk", "-k", "pkcs11:token=b;object=csk"])
+        .args([
+            "pkcs11:token=a;object=csk",
+            "-k",
+            "pkcs11:token=b;object=csk",
+        ])
         .output()
         .expect("run");
     let text = stderr(&output);
@@ -450,4 +454,37 @@ fn key_uris_naming_two_different_keys_under_one_label_sign_with_both() {
     crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
     let zone = std::fs::read_to_string(&signed).expect("signed");
     assert_eq!(zone.matches("DNSKEY\t").count(), 2, "both keys: {zone}");
+}
+
+#[test]
+fn two_pin_values_in_a_pool_are_refused() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    let output = pool
+        .hsm
+        .tool("zone-sign")
+        .current_dir(pool.hsm.dir())
+        .args([
+            "-o",
+            "example.com",
+            "-z",
+            "--pool",
+            "--token",
+            "a",
+            "--token",
+            "b",
+            "-f",
+        ])
+        .arg(&signed)
+        .arg(&pool.zone)
+        .arg(format!("pkcs11:object=csk?pin-value={PIN}"))
+        .arg("-k")
+        .arg("pkcs11:object=csk?pin-value=00000000")
+        .output()
+        .expect("run");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("a pool of tokens has one PIN"), "{text}");
+    assert!(!text.contains(PIN) && !text.contains("00000000"), "{text}");
+    assert!(untouched(&signed));
 }

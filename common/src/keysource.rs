@@ -413,6 +413,15 @@ pub fn open_keys(
         };
         if pooled {
             named_in_pool.push((request, named_by_key_file.unwrap_or_default()));
+            // One PIN goes to every token of a pool: a second one (another
+            // pin-value) would be dropped without a word.
+            if pool_pin.as_ref().is_some_and(|first| *first != spec.pin) {
+                return Err(Error::usage(format!(
+                    "key {}: its PIN is not the other keys' (pin-value or pin-source): a pool \
+                     of tokens has one PIN",
+                    request.name
+                )));
+            }
             pool_pin.get_or_insert(spec.pin);
             key_slots.push(0);
             continue;
