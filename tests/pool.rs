@@ -488,3 +488,34 @@ fn two_pin_values_in_a_pool_are_refused() {
     assert!(!text.contains(PIN) && !text.contains("00000000"), "{text}");
     assert!(untouched(&signed));
 }
+
+#[test]
+fn a_token_whose_signatures_do_not_verify_is_left_for_the_other() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    let output = pool.sign(
+        &signed,
+        &["--pool", "--token", "a", "--token", "b", "-n", "4"],
+        &[
+            ("TOKEN", "b"),
+            ("FUNCTION", "C_Sign"),
+            ("ACTION", "flip"),
+            ("FROM", "5"),
+        ],
+    );
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    // The signer tells each signature made again; the pool tells once
+    // which token it left, and why.
+    let about_b: Vec<&str> = warnings(&text)
+        .into_iter()
+        .filter(|l| l.contains("token 'b'"))
+        .collect();
+    assert_eq!(about_b.len(), 1, "one warning line naming b: {text}");
+    assert!(
+        about_b[0].contains("a signature that did not verify"),
+        "{text}"
+    );
+    assert!(signatures_by(&text, "a") > 0, "{text}");
+    crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
+}

@@ -15,6 +15,7 @@ use crate::name::Name;
 use crate::pkcs11::keypair::find_key_pair;
 use crate::pkcs11::object::ObjectSelector;
 use crate::pkcs11::pool::{Member, PoolKey, PoolStore, TokenPool};
+use crate::pkcs11::signer::TokenIdentity;
 use crate::pkcs11::{Module, ModuleChoice, SlotSummary};
 use crate::sign::SigningKey;
 use crate::uri::{KeyLabel, Pkcs11Uri};
@@ -590,6 +591,10 @@ pub fn open_keys(
                 .join(" and "),
             slots: slots.iter().map(|(s, pin)| (s.slot, pin.clone())).collect(),
             session_limit,
+            tokens: slots
+                .iter()
+                .map(|(s, _)| s.token.as_ref().map(TokenIdentity::of))
+                .collect(),
         })
         .collect();
     let pool = TokenPool::new(module.context().clone(), pool_members, pool_keys);
@@ -627,12 +632,11 @@ pub fn open_keys(
     }
     let mut plan = Vec::new();
     for _ in stores.len()..workers {
-        let Some(member) = pool.least_loaded(false) else {
-            break;
-        };
         // Counted now so that the next one goes elsewhere; the store
         // opened counts itself, so this placeholder is released below.
-        pool.reserve(member);
+        let Some(member) = pool.claim(&[]) else {
+            break;
+        };
         plan.push(member);
     }
     let others: Vec<Result<PoolStore>> = std::thread::scope(|scope| {
