@@ -138,7 +138,11 @@ fn a_pool_signs_on_both_tokens_and_equals_the_one_token_output() {
     let output = pool.sign(&single, &["--token", "a", "-n", "2"], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let pooled = pool.output("pooled.signed");
-    let output = pool.sign(&pooled, &["--token", "a", "--token", "b", "-n", "4"], &[]);
+    let output = pool.sign(
+        &pooled,
+        &["--pool", "--token", "a", "--token", "b", "-n", "4"],
+        &[],
+    );
     let text = stderr(&output);
     assert!(output.status.success(), "{text}");
     assert!(text.contains("a pool of 2 tokens"), "{text}");
@@ -162,7 +166,7 @@ fn a_token_failing_mid_run_hands_its_work_to_the_other() {
         let signed = pool.output("example.com.signed");
         let output = pool.sign(
             &signed,
-            &["--token", "a", "--token", "b", "-n", "4"],
+            &["--pool", "--token", "a", "--token", "b", "-n", "4"],
             &[
                 ("TOKEN", "b"),
                 ("FUNCTION", "C_Sign"),
@@ -190,7 +194,7 @@ fn every_token_of_the_pool_failing_exits_1_and_keeps_the_old_output() {
     let signed = pool.output("example.com.signed");
     let output = pool.sign(
         &signed,
-        &["--token", "a", "--token", "b", "-n", "2"],
+        &["--pool", "--token", "a", "--token", "b", "-n", "2"],
         &[
             ("FUNCTION", "C_Sign"),
             ("ACTION", "CKR_DEVICE_ERROR"),
@@ -211,7 +215,7 @@ fn a_token_holding_another_key_under_the_same_name_is_refused() {
     ] {
         let pool = pool(b_key, b_id);
         let signed = pool.output("example.com.signed");
-        let output = pool.sign(&signed, &["--token", "a", "--token", "b"], &[]);
+        let output = pool.sign(&signed, &["--pool", "--token", "a", "--token", "b"], &[]);
         let text = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{text}");
         assert!(
@@ -232,7 +236,16 @@ fn a_key_naming_a_token_outside_the_pool_is_refused() {
         .hsm
         .tool("zone-sign")
         .current_dir(pool.hsm.dir())
-        .args(["-o", "example.com", "-z", "--token", "a", "--token", "b"])
+        .args([
+            "-o",
+            "example.com",
+            "-z",
+            "--pool",
+            "--token",
+            "a",
+            "--token",
+            "b",
+        ])
         .arg("--pin-file")
         .arg(&pool.pin_file)
         .arg("-f")
@@ -305,7 +318,7 @@ fn key_files_naming_one_token_of_the_pool_sign_on_every_token() {
         .current_dir(pool.hsm.dir())
         .args(["-S", "-z", "-o", "example.com", "-n", "4", "-v", "1", "-K"])
         .arg(&keys)
-        .args(["--token", "a", "--token", "b", "--pin-file"])
+        .args(["--pool", "--token", "a", "--token", "b", "--pin-file"])
         .arg(&pool.pin_file)
         .arg("-f")
         .arg(&signed)
@@ -329,12 +342,180 @@ fn a_slower_token_signs_less() {
     // margin wide enough that a loaded machine does not blur it.
     let output = pool.sign(
         &signed,
-        &["--token", "a", "--token", "b", "-n", "2"],
+        &["--pool", "--token", "a", "--token", "b", "-n", "2"],
         &[("TOKEN", "b"), ("LATENCY_US", "20000")],
     );
     let text = stderr(&output);
     assert!(output.status.success(), "{text}");
     let (fast, slow) = (signatures_by(&text, "a"), signatures_by(&text, "b"));
     assert!(slow > 0 && fast > 2 * slow, "a {fast}, b {slow}: {text}");
+    crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
+}
+
+#[test]
+fn a_missing_key_named_with_a_pin_value_does_not_show_the_pin() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    let output = pool
+        .hsm
+        .tool("zone-sign")
+        .current_dir(pool.hsm.dir())
+        .args(["-o", "example.com", "-z", "-f"])
+        .arg(&signed)
+        .arg(&pool.zone)
+        .arg(format!("pkcs11:token=a;object=nosuch?pin-value={PIN}"))
+        .output()
+        .expect("run");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(text.contains("object=nosuch"), "{text}");
+    assert!(!text.contains(PIN), "the PIN shows: {text}");
+    assert!(untouched(&signed));
+}
+
+#[test]
+fn a_token_option_given_twice_without_pool_means_the_last_one() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    // Token c lacks the key, and any login there fails: the run must
+    // neither send it the PIN nor look for the key on it.
+    let output = pool.sign(
+        &signed,
+        &["--token", "c", "--token", "a"],
+        &[
+            ("TOKEN", "c"),
+            ("FUNCTION", "C_Login"),
+            ("ACTION", "CKR_PIN_INCORRECT"),
+        ],
+    );
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    let warned = warnings(&text);
+    assert_eq!(warned.len(), 1, "{text}");
+    assert!(
+        warned[0].contains("--token given twice: the last counts; give --pool"),
+        "{text}"
+    );
+    crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
+}
+
+#[test]
+fn a_module_given_twice_is_refused_only_in_a_pool() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    let module = crate::hsm::fault_crate_artifact("libp11_fault.so");
+    let output = pool.sign(
+        &signed,
+        &[
+            "--module",
+            module.to_str().expect("path"),
+            "--pool",
+            "--token",
+            "a",
+        ],
+        &[("LATENCY_US", "0")],
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("give --module once"), "{text}");
+    let output = pool.sign(
+        &signed,
+        &["--module", module.to_str().expect("path"), "--token", "a"],
+        &[("LATENCY_US", "0")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn key_uris_naming_two_different_keys_under_one_label_sign_with_both() {
+    // A migration to a new HSM: token b holds the new key under the old
+    // key's label.
+    let pool = pool(OTHER_KEY, "02");
+    let signed = pool.output("example.com.signed");
+    let output = pool
+        .hsm
+        .tool("zone-sign")
+        .current_dir(pool.hsm.dir())
+        .args(["-o", "example.com", "-z", "-n", "2"])
+        .arg("--pin-file")
+        .arg(&pool.pin_file)
+        .arg("-f")
+        .arg(&signed)
+        .arg(&pool.zone)
+        .args([
+            "pkcs11:token=a;object=csk",
+            "-k",
+            "pkcs11:token=b;object=csk",
+        ])
+        .output()
+        .expect("run");
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
+    let zone = std::fs::read_to_string(&signed).expect("signed");
+    assert_eq!(zone.matches("DNSKEY\t").count(), 2, "both keys: {zone}");
+}
+
+#[test]
+fn two_pin_values_in_a_pool_are_refused() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    let output = pool
+        .hsm
+        .tool("zone-sign")
+        .current_dir(pool.hsm.dir())
+        .args([
+            "-o",
+            "example.com",
+            "-z",
+            "--pool",
+            "--token",
+            "a",
+            "--token",
+            "b",
+            "-f",
+        ])
+        .arg(&signed)
+        .arg(&pool.zone)
+        .arg(format!("pkcs11:object=csk?pin-value={PIN}"))
+        .arg("-k")
+        .arg("pkcs11:object=csk?pin-value=00000000")
+        .output()
+        .expect("run");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("a pool of tokens has one PIN"), "{text}");
+    assert!(!text.contains(PIN) && !text.contains("00000000"), "{text}");
+    assert!(untouched(&signed));
+}
+
+#[test]
+fn a_token_whose_signatures_do_not_verify_is_left_for_the_other() {
+    let pool = pool(KEY, "01");
+    let signed = pool.output("example.com.signed");
+    let output = pool.sign(
+        &signed,
+        &["--pool", "--token", "a", "--token", "b", "-n", "4"],
+        &[
+            ("TOKEN", "b"),
+            ("FUNCTION", "C_Sign"),
+            ("ACTION", "flip"),
+            ("FROM", "5"),
+        ],
+    );
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    // The signer tells each signature made again; the pool tells once
+    // which token it left, and why.
+    let about_b: Vec<&str> = warnings(&text)
+        .into_iter()
+        .filter(|l| l.contains("token 'b'"))
+        .collect();
+    assert_eq!(about_b.len(), 1, "one warning line naming b: {text}");
+    assert!(
+        about_b[0].contains("a signature that did not verify"),
+        "{text}"
+    );
+    assert!(signatures_by(&text, "a") > 0, "{text}");
     crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);
 }

@@ -337,6 +337,9 @@ pub struct ConnectionArgs {
     /// zone-sign's pool: the further tokens, each started by a repeated
     /// `--slot`, `--token` or `--serial` (see [`ConnectionArgs::take_pool`]).
     pub pool: Vec<TokenArgs>,
+    /// `--module` was given more than once (refused in a pool, see
+    /// [`ConnectionArgs::finish_pool`]).
+    pub module_repeated: bool,
 }
 
 /// One token of a pool, as the options name it.
@@ -434,22 +437,66 @@ impl ConnectionArgs {
         self.take_inner(opt, parser, false)
     }
 
-    /// Like [`ConnectionArgs::take_long`], for zone-sign's pool of tokens
-    /// holding the same keys: a `--slot`, `--token` or `--serial` given
-    /// again (already set for the token being named) starts the next
-    /// token, so `--token a --token b` and `--token a --serial 1 --token b
-    /// --serial 2` each name two. The pool is in one module: a second
-    /// `--module` is refused.
+    /// Like [`ConnectionArgs::take_long`], for zone-sign, whose `--pool`
+    /// makes tokens holding the same keys one pool: a `--slot`, `--token`
+    /// or `--serial` given again (already set for the token being named)
+    /// starts the next token, so `--token a --token b` and `--token a
+    /// --serial 1 --token b --serial 2` each name two. Whether they are a
+    /// pool is settled by [`ConnectionArgs::finish_pool`] once every option
+    /// is read (`--pool` may come anywhere).
     pub fn take_pool(&mut self, opt: &Opt, parser: &mut lexopt::Parser) -> Result<bool> {
         if !matches!(opt, Opt::Long(_)) {
             return Ok(false);
         }
         if opt.is_long("module") && self.module.is_some() {
-            return Err(Error::usage(
-                "give --module once: the tokens of a pool are in one module",
-            ));
+            self.module_repeated = true;
         }
         self.take_inner(opt, parser, true)
+    }
+
+    /// After [`ConnectionArgs::take_pool`]: with `pool` (`--pool`) the
+    /// repeated token options name the pool's tokens, in one module (a
+    /// second `--module` is refused). Without it, the last of each option
+    /// counts, as before pools existed (wrappers run `zone-sign --token
+    /// default "$@"`, and the PIN must not go to the token overridden),
+    /// with a warning for each option given again.
+    pub fn finish_pool(&mut self, pool: bool) -> Result<()> {
+        if pool {
+            if self.module_repeated {
+                return Err(Error::usage(
+                    "give --module once: the tokens of a pool are in one module",
+                ));
+            }
+            return Ok(());
+        }
+        if self.pool.is_empty() {
+            return Ok(());
+        }
+        let tokens = self.tokens();
+        let count = |set: &dyn Fn(&TokenArgs) -> bool| tokens.iter().filter(|t| set(t)).count();
+        for (option, times) in [
+            ("--slot", count(&|t| t.slot.is_some())),
+            ("--token", count(&|t| t.label.is_some())),
+            ("--serial", count(&|t| t.serial.is_some())),
+        ] {
+            if times > 1 {
+                warn(&format!(
+                    "{option} given {}: the last counts; give --pool for a pool of tokens",
+                    if times == 2 {
+                        "twice".to_string()
+                    } else {
+                        format!("{times} times")
+                    }
+                ));
+            }
+        }
+        // The last token given that sets a field holds its last value.
+        let last = tokens.iter().rev();
+        self.slot = last.clone().find_map(|t| t.slot);
+        self.token_label = last.clone().find_map(|t| t.label.clone());
+        self.token_serial = last.clone().find_map(|t| t.serial.clone());
+        self.pool.clear();
+        Ok(())
     }
 
     /// Every token the options name, the first one's fields first (one

@@ -15,6 +15,7 @@ use crate::name::Name;
 use crate::pkcs11::keypair::find_key_pair;
 use crate::pkcs11::object::ObjectSelector;
 use crate::pkcs11::pool::{Member, PoolKey, PoolStore, TokenPool};
+use crate::pkcs11::signer::TokenIdentity;
 use crate::pkcs11::{Module, ModuleChoice, SlotSummary};
 use crate::sign::SigningKey;
 use crate::uri::{KeyLabel, Pkcs11Uri};
@@ -92,13 +93,17 @@ pub fn from_argument(
     trust: &KeyFileTrust,
 ) -> Result<KeyRequest> {
     if Pkcs11Uri::is_uri(argument) {
+        let uri = Pkcs11Uri::parse(argument)?;
+        // Messages name the key without its pin-value (nor module): an
+        // error line ends up in cron mail and logs.
+        let name = uri.without_secrets().to_string();
         return Ok(KeyRequest {
-            uri: Some(KeyUri::CommandLine(Pkcs11Uri::parse(argument)?)),
+            uri: Some(KeyUri::CommandLine(uri)),
             dnskey: None,
             force_ksk,
             publish: true,
             active: true,
-            name: argument.to_string(),
+            name,
             from_repository: false,
             ttl: None,
             cds: false,
@@ -342,7 +347,7 @@ pub fn smart(key_dir: &Path, origin: &Name, now: i64, trust: &KeyFileTrust) -> R
 /// fewer sessions. Publish-only keys need no token; they come last in the
 /// key list, after the token keys (whose indexes the stores share).
 ///
-/// With several tokens given as a pool (`--token a --token b`, see
+/// With several tokens given as a pool (`--pool --token a --token b`, see
 /// [`ConnectionArgs::take_pool`]) every key must be on every token, under
 /// the same label and `CKA_ID` with the same public key (a token holding
 /// another key is refused before anything is signed); the workers'
@@ -409,6 +414,15 @@ pub fn open_keys(
         };
         if pooled {
             named_in_pool.push((request, named_by_key_file.unwrap_or_default()));
+            // One PIN goes to every token of a pool: a second one (another
+            // pin-value) would be dropped without a word.
+            if pool_pin.as_ref().is_some_and(|first| *first != spec.pin) {
+                return Err(Error::usage(format!(
+                    "key {}: its PIN is not the other keys' (pin-value or pin-source): a pool \
+                     of tokens has one PIN",
+                    request.name
+                )));
+            }
             pool_pin.get_or_insert(spec.pin);
             key_slots.push(0);
             continue;
@@ -443,16 +457,27 @@ pub fn open_keys(
     let Some((_, module)) = module else {
         return Err(Error::Failed("No signing keys specified or found.".into()));
     };
-    // Key URIs naming one object on different tokens make them a pool.
+    // Key URIs naming one object on different tokens make them a pool
+    // only when each token holds the same key pair: two keys under one
+    // label on two tokens (a migration to a new HSM, an algorithm
+    // rollover) stay two keys, each signing, as before pools existed.
+    // The probe that shows it is the run's first session otherwise.
+    let mut first_probe = None;
     let deduplicated;
-    let requests = match (pooled, same_key_on_tokens(requests, &key_slots)) {
-        (false, Some(kept)) => {
-            deduplicated = kept;
-            key_slots = vec![0; deduplicated.len()];
-            &deduplicated[..]
+    let mut requests = requests;
+    if !pooled {
+        let probe = open_worker(&module, &slots, requests, &key_slots)?;
+        let pairs: Vec<&crate::pkcs11::keypair::KeyPair> =
+            probe.1.iter().map(|(_, pair)| pair).collect();
+        match same_key_on_tokens(requests, &key_slots, &pairs, slots.len()) {
+            Some(kept) => {
+                deduplicated = kept;
+                key_slots = vec![0; deduplicated.len()];
+                requests = &deduplicated[..];
+            }
+            None => first_probe = Some(probe),
         }
-        _ => requests,
-    };
+    }
     let by_uris = requests.len() < all_requests.iter().filter(|r| r.uri.is_some()).count();
     let members: Vec<Vec<(SlotSummary, Option<crate::pin::Pin>)>> = if by_uris {
         slots.into_iter().map(|slot| vec![slot]).collect()
@@ -493,7 +518,10 @@ pub fn open_keys(
     // since a network HSM takes a round trip or more for each call.
     let mut probes = Vec::with_capacity(members.len());
     for member in &members {
-        let probe = open_worker(&module, member, requests, &key_slots);
+        let probe = match first_probe.take() {
+            Some(probe) => Ok(probe),
+            None => open_worker(&module, member, requests, &key_slots),
+        };
         probes.push(probe.map_err(|error| match error {
             Error::NotFound(message) if members.len() > 1 => Error::NotFound(format!(
                 "{message} ({}: every token of a pool must hold every signing key)",
@@ -563,6 +591,10 @@ pub fn open_keys(
                 .join(" and "),
             slots: slots.iter().map(|(s, pin)| (s.slot, pin.clone())).collect(),
             session_limit,
+            tokens: slots
+                .iter()
+                .map(|(s, _)| s.token.as_ref().map(TokenIdentity::of))
+                .collect(),
         })
         .collect();
     let pool = TokenPool::new(module.context().clone(), pool_members, pool_keys);
@@ -600,12 +632,11 @@ pub fn open_keys(
     }
     let mut plan = Vec::new();
     for _ in stores.len()..workers {
-        let Some(member) = pool.least_loaded(false) else {
-            break;
-        };
         // Counted now so that the next one goes elsewhere; the store
         // opened counts itself, so this placeholder is released below.
-        pool.reserve(member);
+        let Some(member) = pool.claim(&[]) else {
+            break;
+        };
         plan.push(member);
     }
     let others: Vec<Result<PoolStore>> = std::thread::scope(|scope| {
@@ -638,22 +669,42 @@ pub fn open_keys(
 
 /// Without pool options: the requests, each key once, when URIs name one
 /// object (label, ID, class) on different tokens (`pkcs11:token=a;object=k`
-/// and `pkcs11:token=b;object=k`); `None` when none does. A `-k` on any of
-/// a key's names makes it a KSK.
-fn same_key_on_tokens(requests: &[KeyRequest], key_slots: &[usize]) -> Option<Vec<KeyRequest>> {
-    let mut kept: Vec<(KeyRequest, ObjectSelector, usize)> = Vec::new();
+/// and `pkcs11:token=b;object=k`) and `pairs` (each request's key as the
+/// probe found it) show the same key pair (public key, `CKA_ID`, label)
+/// under each name, every key on every one of the `slot_count` tokens;
+/// `None` when no URI names a key on two tokens, or when any does but its
+/// keys differ or a key is not on every token: then each URI is its own
+/// key. A `-k` on any of a key's names makes it a KSK.
+fn same_key_on_tokens(
+    requests: &[KeyRequest],
+    key_slots: &[usize],
+    pairs: &[&crate::pkcs11::keypair::KeyPair],
+    slot_count: usize,
+) -> Option<Vec<KeyRequest>> {
+    let mut kept: Vec<(KeyRequest, ObjectSelector, usize, Vec<usize>)> = Vec::new();
     let mut shared = false;
-    for (request, &slot) in requests.iter().zip(key_slots) {
+    for (index, ((request, &slot), pair)) in requests.iter().zip(key_slots).zip(pairs).enumerate() {
         let selector = ObjectSelector::from_uri(token_uri(request).ok()?.uri());
-        match kept.iter_mut().find(|(_, s, _)| *s == selector) {
-            Some((first, _, first_slot)) => {
-                shared |= *first_slot != slot;
+        match kept.iter_mut().find(|(_, s, _, _)| *s == selector) {
+            Some((first, _, first_index, slots)) => {
+                let first_pair = pairs.get(*first_index)?;
+                if pair.public_key != first_pair.public_key
+                    || pair.id != first_pair.id
+                    || pair.label != first_pair.label
+                {
+                    return None;
+                }
+                shared |= !slots.contains(&slot);
+                slots.push(slot);
                 first.force_ksk |= request.force_ksk;
             }
-            None => kept.push((request.clone(), selector, slot)),
+            None => kept.push((request.clone(), selector, index, vec![slot])),
         }
     }
-    shared.then(|| kept.into_iter().map(|(request, _, _)| request).collect())
+    let everywhere = kept
+        .iter()
+        .all(|(_, _, _, slots)| (0..slot_count).all(|s| slots.contains(&s)));
+    (shared && everywhere).then(|| kept.into_iter().map(|(request, _, _, _)| request).collect())
 }
 
 /// The pool's tokens, each selected by its own `--slot`/`--token`/

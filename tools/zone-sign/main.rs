@@ -99,6 +99,9 @@ Options (BIND's dnssec-signzone letters):
                    verifier thread; N is fixed (capped at the token's session
                    limit); auto (the default) starts with one and adds sessions
                    while the measured rate rises, up to the token's limit or 64
+      --pool       the tokens named by a repeated --slot, --token or --serial
+                   are one pool holding the same keys (without it the last
+                   one counts)
   -a               accepted (every signature is always verified)
   -t               print statistics: BIND's counts, then the wall time of each
                    phase and each session's measured signing rate
@@ -130,6 +133,8 @@ fn help_text() -> String {
 #[derive(Debug, Default)]
 struct Args {
     connection: ConnectionArgs,
+    /// `--pool`: repeated token options name one pool of tokens.
+    pool: bool,
     zone_file: Option<String>,
     keys: Vec<String>,
     ksks: Vec<String>,
@@ -192,6 +197,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             continue;
         }
         match &opt {
+            _ if opt.is_long("pool") => a.pool = true,
             Opt::Short('o') => a.origin = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('f') => a.output = Some(cli::value(&mut parser, &opt)?),
             Opt::Short('K') => a.key_dir = Some(PathBuf::from(cli::value_os(&mut parser, &opt)?)),
@@ -365,6 +371,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>> 
             _ => return Err(opt.unexpected()),
         }
     }
+    a.connection.finish_pool(a.pool)?;
     if a.zone_file.is_none() {
         return Err(Error::usage("no zone file given"));
     }

@@ -18,7 +18,10 @@ use crate::keys::PublicKey;
 use crate::pin::Pin;
 use crate::pkcs11::keypair::find_key_pair;
 use crate::pkcs11::object::ObjectSelector;
-use crate::pkcs11::signer::{is_member_failure, Pkcs11KeyStore, Reopen, TokenKey};
+use crate::pkcs11::signer::{
+    is_member_failure, is_pin_error, token_changed, warn_pin_refused, Pkcs11KeyStore, Reopen,
+    TokenIdentity, TokenKey,
+};
 use crate::sign::KeyStore;
 use cryptoki::object::ObjectHandle;
 use cryptoki::session::Session;
@@ -34,6 +37,21 @@ pub struct Member {
     pub name: String,
     /// How many sessions it allows (`usize::MAX`: no limit said).
     pub session_limit: usize,
+    /// The token each of `slots` held when the run began: a slot holding
+    /// another one later is not logged in to.
+    pub tokens: Vec<Option<TokenIdentity>>,
+}
+
+/// How long a session that must move waits, each time, for a token of the
+/// pool to have a free session (CKR_SESSION_COUNT) before the run gives up.
+const ROOM_WAITS_MS: [u64; 3] = [50, 200, 800];
+
+/// The healthy member (not `failed`, not in `skip`) with the fewest
+/// sessions (`loads`) that has room for one more (`limits`).
+fn pick(loads: &[usize], limits: &[usize], failed: &[bool], skip: &[usize]) -> Option<usize> {
+    (0..loads.len())
+        .filter(|&m| !failed[m] && !skip.contains(&m) && loads[m] < limits[m])
+        .min_by_key(|&m| loads[m])
 }
 
 /// One key as every member must hold it.
@@ -109,20 +127,26 @@ impl TokenPool {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The healthy member with the fewest sessions that has room for one
-    /// more (or, with `anyway`, the fewest sessions regardless of room).
-    pub fn least_loaded(&self, anyway: bool) -> Option<usize> {
-        let loads = self.loads();
-        (0..self.members.len())
-            .filter(|&m| !self.failed[m].load(Ordering::Relaxed))
-            .filter(|&m| anyway || loads[m] < self.members[m].session_limit)
-            .min_by_key(|&m| loads[m])
+    /// Picks the least-loaded healthy member with room (not in `skip`) and
+    /// counts a session about to be opened there, under one lock, so that
+    /// sessions moving or opening at once neither pile onto one member nor
+    /// pass its session limit; [`TokenPool::release`] uncounts it.
+    pub fn claim(&self, skip: &[usize]) -> Option<usize> {
+        let mut loads = self.loads();
+        let limits: Vec<usize> = self.members.iter().map(|m| m.session_limit).collect();
+        let failed: Vec<bool> = self
+            .failed
+            .iter()
+            .map(|f| f.load(Ordering::Relaxed))
+            .collect();
+        let member = pick(&loads, &limits, &failed, skip)?;
+        loads[member] += 1;
+        Some(member)
     }
 
-    /// Counts a session about to be opened on `member` (so that sessions
-    /// opened in parallel spread); [`TokenPool::release`] uncounts it.
-    pub fn reserve(&self, member: usize) {
-        self.loads()[member] += 1;
+    /// True if some member has not failed.
+    fn any_healthy(&self) -> bool {
+        self.failed.iter().any(|f| !f.load(Ordering::Relaxed))
     }
 
     /// Uncounts a [`TokenPool::reserve`].
@@ -156,6 +180,7 @@ impl TokenPool {
                 slots: slots.clone(),
                 selectors: self.keys.iter().map(|k| k.selector.clone()).collect(),
                 quiet: self.is_pool(),
+                tokens: self.members[member].tokens.clone(),
             }),
         };
         self.loads()[member] += 1;
@@ -172,6 +197,7 @@ impl TokenPool {
             pool: Arc::clone(self),
             member,
             store,
+            signed_on: Vec::new(),
         }
     }
 
@@ -180,7 +206,15 @@ impl TokenPool {
     pub fn open(self: &Arc<Self>, member: usize) -> Result<PoolStore> {
         let name = &self.members[member].name;
         let mut sessions = Vec::new();
-        for (slot, pin) in &self.members[member].slots {
+        let slots = &self.members[member].slots;
+        for (index, (slot, pin)) in slots.iter().enumerate() {
+            let expected = self.members[member]
+                .tokens
+                .get(index)
+                .and_then(Option::as_ref);
+            if let Some(changed) = token_changed(&self.context, *slot, expected, name)? {
+                return Err(Error::Failed(changed));
+            }
             let session = self
                 .context
                 .open_ro_session(*slot)
@@ -220,13 +254,16 @@ impl TokenPool {
     /// that has room; `None` when none has (for `-n auto`, which adds
     /// sessions while the rate rises).
     pub fn open_another(self: &Arc<Self>) -> Option<Result<PoolStore>> {
-        let member = self.least_loaded(false)?;
-        Some(self.open(member))
+        // Claimed first, so that sessions the ramp opens at once spread.
+        let member = self.claim(&[])?;
+        let opened = self.open(member);
+        self.release(member);
+        Some(opened)
     }
 
     /// Marks `member` failed for the rest of the run; the first session
     /// to see it warns (one line for the token, not one per session).
-    fn fail(&self, member: usize, cause: &Error) {
+    fn fail(&self, member: usize, cause: &dyn std::fmt::Display) {
         if !self.failed[member].swap(true, Ordering::SeqCst) {
             crate::cli::warn(&format!(
                 "{} of the pool failed ({cause}); its work goes on the other tokens",
@@ -242,6 +279,11 @@ pub struct PoolStore {
     pool: Arc<TokenPool>,
     member: usize,
     store: Pkcs11KeyStore,
+    /// Every member this session has signed on: a signature found bad
+    /// may have been made before a move (verification runs a block
+    /// behind), so only a session that signed on one member alone knows
+    /// which token signed wrong.
+    signed_on: Vec<usize>,
 }
 
 impl Drop for PoolStore {
@@ -268,33 +310,58 @@ impl PoolStore {
     }
 
     /// Leaves this member (failed: `cause`, or marked failed by another
-    /// session) for the healthy member with the fewest sessions; a member
-    /// that cannot be opened is marked failed too.
-    fn move_on(&mut self, cause: Option<&Error>) -> Result<()> {
+    /// session) for the healthy member with the fewest sessions that has
+    /// room; a member that cannot be opened is marked failed too, except
+    /// for want of a free session (CKR_SESSION_COUNT: it is healthy, only
+    /// busy), which is waited for briefly before the run gives up. A
+    /// refused PIN ends the run at once: each try would use up one of a
+    /// token's PIN attempts.
+    fn move_on(&mut self, cause: Option<&dyn std::fmt::Display>) -> Result<()> {
         if let Some(cause) = cause {
             self.pool.fail(self.member, cause);
         }
         let mut last = cause.map(ToString::to_string);
+        let mut busy: Vec<usize> = Vec::new();
+        let mut waits = ROOM_WAITS_MS.iter();
         loop {
-            let next = self
-                .pool
-                .least_loaded(false)
-                .or_else(|| self.pool.least_loaded(true));
-            let Some(next) = next else {
+            let Some(next) = self.pool.claim(&busy) else {
+                if !self.pool.any_healthy() {
+                    return Err(Error::Failed(format!(
+                        "every token of the pool failed{}",
+                        last.map(|l| format!(" (the last: {l})"))
+                            .unwrap_or_default()
+                    )));
+                }
+                if let Some(delay) = waits.next() {
+                    std::thread::sleep(std::time::Duration::from_millis(*delay));
+                    busy.clear();
+                    continue;
+                }
                 return Err(Error::Failed(format!(
-                    "every token of the pool failed{}",
-                    last.map(|l| format!(" (the last: {l})"))
-                        .unwrap_or_default()
+                    "no healthy token of the pool has a free session for the work of {} \
+                     (session limits, or CKR_SESSION_COUNT): give a smaller -n",
+                    self.pool.members[self.member].name
                 )));
             };
-            match self.pool.open(next) {
+            let opened = self.pool.open(next);
+            self.pool.release(next);
+            match opened {
                 Ok(store) => {
                     crate::cli::verbose(
                         2,
                         &format!("the session moved to {}", self.pool.members[next].name),
                     );
+                    let signed_on = std::mem::take(&mut self.signed_on);
                     *self = store;
+                    self.signed_on = signed_on;
                     return Ok(());
+                }
+                Err(error) if error.pkcs11_code() == Some("CKR_SESSION_COUNT") => {
+                    busy.push(next);
+                }
+                Err(error) if error.pkcs11_code().is_some_and(is_pin_error) => {
+                    warn_pin_refused(&error);
+                    return Err(error);
                 }
                 Err(error) => {
                     self.pool.fail(next, &error);
@@ -320,6 +387,9 @@ impl KeyStore for PoolStore {
             match self.store.sign(key, data) {
                 Ok(signature) => {
                     self.pool.signatures[self.member].fetch_add(1, Ordering::Relaxed);
+                    if !self.signed_on.contains(&self.member) {
+                        self.signed_on.push(self.member);
+                    }
                     return Ok(signature);
                 }
                 Err(error) if self.pool.is_pool() && fails_member(&error) => {
@@ -330,7 +400,21 @@ impl KeyStore for PoolStore {
         }
     }
 
+    /// After a signature that did not verify: in a pool, the token that
+    /// made it is left (it signs wrong: a fault, or another key than it
+    /// showed) and the signature is made again on another. A session that
+    /// signed on a member already failed blames that one; one that signed
+    /// on several healthy members cannot tell, and opens a fresh session
+    /// as without a pool (a second bad signature ends the run).
     fn fresh_session(&mut self) -> Result<()> {
+        if self.pool.is_pool() {
+            if self.member_failed() {
+                return self.move_on(None);
+            }
+            if self.signed_on == [self.member] {
+                return self.move_on(Some(&"a signature that did not verify"));
+            }
+        }
         match self.store.fresh_session() {
             Err(error) if self.pool.is_pool() && fails_member(&error) => self.move_on(Some(&error)),
             other => other,
@@ -350,5 +434,22 @@ impl KeyStore for PoolStore {
             .iter()
             .map(|m| (m.session_limit != usize::MAX).then_some(m.session_limit))
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick;
+
+    #[test]
+    fn pick_takes_the_least_loaded_healthy_member_with_room() {
+        assert_eq!(pick(&[2, 1], &[4, 4], &[false, false], &[]), Some(1));
+        // Full members are never picked, however lightly loaded.
+        assert_eq!(pick(&[2, 1], &[4, 1], &[false, false], &[]), Some(0));
+        assert_eq!(pick(&[4, 1], &[4, 1], &[false, false], &[]), None);
+        // Failed and skipped (busy: CKR_SESSION_COUNT) members neither.
+        assert_eq!(pick(&[0, 3], &[9, 9], &[true, false], &[]), Some(1));
+        assert_eq!(pick(&[0, 3], &[9, 9], &[false, false], &[0]), Some(1));
+        assert_eq!(pick(&[0, 3], &[9, 9], &[true, false], &[1]), None);
     }
 }

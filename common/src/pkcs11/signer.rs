@@ -77,6 +77,68 @@ pub struct Reopen {
     /// Tell each retry at `-v 2` only: in a pool of tokens, the pool says
     /// once which token it gave up on.
     pub quiet: bool,
+    /// The token each of `slots` held when the run began (`None`: not
+    /// known): checked before logging in again.
+    pub tokens: Vec<Option<TokenIdentity>>,
+}
+
+/// A token as the run found it. A slot that holds another token when a
+/// session is reopened (a token swapped in, slots renumbered after a
+/// re-plug) must not be sent the PIN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenIdentity {
+    pub label: String,
+    pub serial: String,
+}
+
+impl TokenIdentity {
+    /// The label and serial of a token's info, padding trimmed.
+    pub fn of(info: &cryptoki::slot::TokenInfo) -> TokenIdentity {
+        TokenIdentity {
+            label: info.label().trim_end().to_string(),
+            serial: info.serial_number().trim_end().to_string(),
+        }
+    }
+}
+
+/// Checks (before any login) that `slot` still holds `expected`: the
+/// refusal when it holds another token, `None` when it is the same (or
+/// not known); an error when the token cannot be read (still away).
+pub fn token_changed(
+    context: &cryptoki::context::Pkcs11,
+    slot: cryptoki::slot::Slot,
+    expected: Option<&TokenIdentity>,
+    name: &str,
+) -> Result<Option<String>> {
+    let Some(expected) = expected else {
+        return Ok(None);
+    };
+    let info = context
+        .get_token_info(slot)
+        .map_err(|e| Error::pkcs11(format!("reading the token in {name}"), e))?;
+    let found = TokenIdentity::of(&info);
+    Ok((found != *expected).then(|| {
+        format!(
+            "{name} now holds token '{}', serial '{}', not token '{}', serial '{}': not logging in",
+            found.label, found.serial, expected.label, expected.serial
+        )
+    }))
+}
+
+/// A refused PIN: every login with it uses up one of the token's PIN
+/// attempts, so it is never retried (and an HA pool would lock every HSM).
+pub fn is_pin_error(code: &str) -> bool {
+    matches!(
+        code,
+        "CKR_PIN_INCORRECT" | "CKR_PIN_LOCKED" | "CKR_PIN_EXPIRED" | "CKR_PIN_INVALID"
+    )
+}
+
+/// Warns of a refused PIN at once, whatever the verbosity.
+pub fn warn_pin_refused(error: &Error) {
+    crate::cli::warn(&format!(
+        "{error}: not logging in again (each try uses up one of the token's PIN attempts)"
+    ));
 }
 
 /// How often a lost session is reopened before giving up, and how long to
@@ -118,8 +180,25 @@ pub fn is_member_failure(code: &str) -> bool {
 }
 
 impl Reopen {
-    /// Opens and logs in one session on each token.
+    /// The refusal when a slot holds another token than when the run
+    /// began (see [`token_changed`]).
+    fn tokens_changed(&self) -> Result<Option<String>> {
+        for (index, (slot, _)) in self.slots.iter().enumerate() {
+            let expected = self.tokens.get(index).and_then(Option::as_ref);
+            let name = format!("slot {}", slot.id());
+            if let Some(changed) = token_changed(&self.context, *slot, expected, &name)? {
+                return Ok(Some(changed));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Opens and logs in one session on each token, once each slot is seen
+    /// to hold the token the run began with (the PIN goes nowhere else).
     fn open_sessions(&self) -> Result<Vec<Session>> {
+        if let Some(changed) = self.tokens_changed()? {
+            return Err(Error::Failed(changed));
+        }
         let mut sessions = Vec::with_capacity(self.slots.len());
         for (slot, pin) in &self.slots {
             let session = self.context.open_ro_session(*slot).map_err(|e| {
@@ -237,9 +316,35 @@ impl KeyStore for Pkcs11KeyStore {
                 &format!("backing off {delay} ms before reopening the session"),
             );
             std::thread::sleep(std::time::Duration::from_millis(*delay));
-            // A failed reopen (the token is still away) counts as an attempt.
-            if let Err(reopen_error) = self.reopen_sessions() {
-                tell(&format!("reopening the session failed: {reopen_error}"));
+            // A failed reopen (the token is still away) counts as an
+            // attempt; a refused PIN or another token in the slot ends
+            // the retries at once (the signing error stays, so that a pool
+            // leaves this token).
+            if let Ok(Some(changed)) = self
+                .reopen
+                .as_ref()
+                .map_or(Ok(None), Reopen::tokens_changed)
+            {
+                return Err(match error {
+                    Error::Pkcs11 {
+                        context,
+                        function,
+                        code,
+                    } => Error::Pkcs11 {
+                        context: format!("{changed}; {context}"),
+                        function,
+                        code,
+                    },
+                    other => Error::Failed(format!("{changed}; {other}")),
+                });
+            }
+            match self.reopen_sessions() {
+                Ok(()) => {}
+                Err(refused) if refused.pkcs11_code().is_some_and(is_pin_error) => {
+                    warn_pin_refused(&refused);
+                    return Err(refused);
+                }
+                Err(reopen_error) => tell(&format!("reopening the session failed: {reopen_error}")),
             }
         }
     }
