@@ -792,6 +792,7 @@ mod tests {
                     return Err(opt.unexpected());
                 }
             }
+            connection.finish_pool(true)?;
             Ok::<_, Error>(connection)
         };
         let c = pool(&["--token", "a", "--token", "b"]).expect("parse");

@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Memory for records before a run is spilled, by default.
-pub const DEFAULT_SORT_BUDGET: usize = 256 << 20;
+pub const DEFAULT_SORT_BUDGET: usize = 64 << 20;
 
 /// One parsed record, with what an error message or BIND's TTL rule needs.
 #[derive(Debug)]
