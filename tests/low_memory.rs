@@ -279,3 +279,24 @@ fn whole_zone_features_are_refused() {
     }
     assert!(!output.exists());
 }
+
+/// `-n auto` ramps once, on the first chunk, and its choice signs every
+/// later chunk: a ramp per chunk would open and close sessions by the
+/// thousand on a large zone, each time measuring again from one.
+#[test]
+fn auto_ramps_on_the_first_chunk_only() {
+    let signer = setup("ED25519");
+    let low = signer.path("low.signed");
+    let log = signer.sign(&signer.zone, &low, true, &[]);
+    let ramps = log
+        .lines()
+        .filter(|l| l.contains("-n auto: signing with"))
+        .count();
+    assert_eq!(ramps, 1, "one ramp for the whole zone:\n{log}");
+    assert!(
+        log.lines().any(|l| l.starts_with("Auto: sessions kept:")),
+        "-t reports the ramp:\n{log}"
+    );
+    assert!(log.contains("session(s) sign the later chunks"), "{log}");
+    crate::zone_sign::assert_validates(&low, "example.com", &[]);
+}

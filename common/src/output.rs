@@ -43,13 +43,6 @@ fn register_temp(path: &Path) {
     state().temps.push(path.to_path_buf());
 }
 
-/// A private directory of temporary files (`zone-sign --low-memory`'s
-/// sort runs) to remove on the signals [`remove_temp_files_on_signals`]
-/// handles, with the temporary output files.
-pub fn remove_dir_on_signals(path: &Path) {
-    register_temp(path);
-}
-
 fn unregister_temp(path: &Path) {
     state().temps.retain(|p| p != path);
 }
@@ -71,7 +64,7 @@ pub fn remove_temp_files_on_signals(tool: &'static str) -> Result<()> {
         if let Some(signal) = signals.forever().next() {
             let state = state();
             for file in state.temps.iter() {
-                let _ = std::fs::remove_file(file).or_else(|_| std::fs::remove_dir_all(file));
+                let _ = std::fs::remove_file(file);
             }
             crate::cli::write_stderr(&format!(
                 "{tool}: {}",

@@ -88,7 +88,7 @@ Options (BIND's dnssec-signzone letters):
                    verified-signature record (ZONEFILE.p11v) that vouches for
                    the ones an earlier run verified
       --no-sidecar do not write the verified-signature record OUTPUT.p11v
-      --low-memory sort the zone on disk (in a private directory beside the
+      --low-memory sort the zone on disk (in anonymous files beside the
                    output) and sign and write it in chunks, so memory stays
                    bounded for any zone size; needs -P and -f FILE, and is
                    not for --zonemd; chosen by itself for an input of 256 MiB

@@ -43,6 +43,31 @@ pub struct ChunkedOutcome {
     pub verified: Vec<sidecar::Digest>,
 }
 
+/// Opens sessions until there are `wanted` (the ramp's choice on the
+/// first chunk), as many as the token gives.
+fn keep_sessions(stores: &mut Vec<Box<dyn KeyStore + Send>>, wanted: usize) {
+    while stores.len() < wanted {
+        match stores.first().and_then(|first| first.open_another()) {
+            Some(Ok(store)) => stores.push(store),
+            Some(Err(error)) => {
+                crate::cli::verbose(
+                    1,
+                    &format!(
+                        "-n auto: {} session(s) for the later chunks, not {wanted}: {error}",
+                        stores.len()
+                    ),
+                );
+                break;
+            }
+            None => break,
+        }
+    }
+    crate::cli::verbose(
+        1,
+        &format!("-n auto: {} session(s) sign the later chunks", stores.len()),
+    );
+}
+
 /// The NSEC3 entries of a zone signed in chunks, and what finds its empty
 /// non-terminals without the whole zone: canonical order visits a name's
 /// ancestors before it, so the ancestors of the last name seen, each
@@ -186,7 +211,7 @@ pub fn sign_chunked(
     source: &mut dyn ChunkSource,
     chunk_nodes: usize,
     keys: &[SigningKey],
-    stores: &mut [Box<dyn KeyStore + Send>],
+    stores: &mut Vec<Box<dyn KeyStore + Send>>,
     options: &SignOptions,
     progress: &SignProgress,
     write: &mut dyn FnMut(&SignedZone) -> Result<()>,
@@ -246,7 +271,16 @@ pub fn sign_chunked(
     let class = first.class;
     let apex_owner = first.nodes[0].owner.clone();
     let mut outcome = ChunkedOutcome::default();
+    // `-n auto` ramps on the first chunk only; the sessions it kept sign
+    // every later chunk (a ramp per chunk would open and close sessions
+    // by the thousand, measuring each time from one).
+    let fixed = SignOptions {
+        ramp: None,
+        ..options.clone()
+    };
+    let mut ramped = options.ramp.is_none();
     let mut sign = |plan: Plan, outcome: &mut ChunkedOutcome| -> Result<()> {
+        let options = if ramped { &fixed } else { options };
         let input: usize = plan.zone.input_signatures.len();
         let mut jobs: Vec<Place> = Vec::new();
         plan.walk(|place, signed| {
@@ -270,6 +304,13 @@ pub fn sign_chunked(
         };
         let (arenas, slots, stats, mut verified) = run_workers(&jobs, &context, stores)?;
         drop(jobs);
+        if !ramped {
+            ramped = true;
+            if let Some(report) = &stats.ramp {
+                keep_sessions(stores, report.chosen);
+                outcome.stats.ramp = Some(report.clone());
+            }
+        }
         let total = &mut outcome.stats;
         total.generated += stats.generated;
         total.retained += stats.retained;

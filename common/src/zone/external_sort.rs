@@ -195,8 +195,15 @@ pub struct SortedZone {
     nsec3_ahead: Option<(Name, Vec<u8>)>,
     /// The next merged record, read ahead to see where a node ends.
     ahead: Option<Item>,
-    dir: tempfile::TempDir,
+    /// Where the anonymous spill files are (for messages).
+    dir: String,
+    /// A chunk grew past [`OVERSIZED_CHUNK`] times its size (said once).
+    warned_oversized: bool,
 }
+
+/// How many times the chunk size a chunk may grow with occluded names
+/// before a warning says memory is no longer bounded by it.
+const OVERSIZED_CHUNK: usize = 16;
 
 impl std::fmt::Debug for SortedZone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,7 +214,7 @@ impl std::fmt::Debug for SortedZone {
 impl SortedZone {
     /// Reads every record of `reader`, with the record-level checks of
     /// [`Zone::load`], sorting them in runs of at most `budget` octets
-    /// spilled into a private directory (mode 0700) made in `temp_dir`.
+    /// spilled into anonymous files in `temp_dir`.
     pub fn read(
         mut reader: ZoneReader,
         origin: &Name,
@@ -215,22 +222,20 @@ impl SortedZone {
         chunk_nodes: usize,
         temp_dir: &Path,
     ) -> Result<(SortedZone, LoadReport)> {
-        use std::os::unix::fs::PermissionsExt;
-        // The zone's data, signed or not yet, is nobody else's to read.
-        let dir = tempfile::Builder::new()
-            .prefix(".zone-sign-sort.")
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir_in(temp_dir)
-            .map_err(|e| Error::io(temp_dir.display().to_string(), e))?;
-        crate::output::remove_dir_on_signals(dir.path());
-        let dir_text = dir.path().display().to_string();
+        // The spill files have no name (O_TMPFILE, else made with O_EXCL,
+        // mode 0600, and unlinked at once) and are only ever used through
+        // their descriptors: the output directory is not trusted, and a
+        // file reopened there by name could be another account's symlink
+        // or a run edited under us. Nothing is left behind, even after
+        // SIGKILL.
+        let dir_text = temp_dir.display().to_string();
         let mut report = LoadReport::default();
         let mut class = None;
         let mut soa_seen: Option<(u32, Vec<u8>)> = None;
         let mut files: Vec<Arc<str>> = Vec::new();
         let mut buffer: Vec<Item> = Vec::new();
         let mut used = 0;
-        let mut runs: Vec<std::path::PathBuf> = Vec::new();
+        let mut runs: Vec<std::fs::File> = Vec::new();
         let mut seq = 0u64;
         while let Some(record) = reader.next_record()? {
             if !record.owner.is_subdomain_of(origin) {
@@ -302,7 +307,7 @@ impl SortedZone {
             used += item.cost();
             buffer.push(item);
             if used >= budget {
-                runs.push(spill(&mut buffer, dir.path(), runs.len())?);
+                runs.push(spill(&mut buffer, temp_dir, runs.len())?);
                 used = 0;
             }
         }
@@ -316,17 +321,13 @@ impl SortedZone {
             Merge::Memory(buffer.into_iter())
         } else {
             if !buffer.is_empty() {
-                runs.push(spill(&mut buffer, dir.path(), runs.len())?);
+                runs.push(spill(&mut buffer, temp_dir, runs.len())?);
             }
             drop(buffer);
             crate::cli::verbose(1, &format!("merging {} sorted runs", runs.len()));
             let mut readers = Vec::with_capacity(runs.len());
             let mut heap = BinaryHeap::with_capacity(runs.len());
-            for (run, path) in runs.iter().enumerate() {
-                let file = std::fs::File::open(path).map_err(|e| Error::io(&dir_text, e))?;
-                // The run is read through its open descriptor: gone from
-                // the directory, its blocks are freed as soon as it is read.
-                std::fs::remove_file(path).map_err(|e| Error::io(&dir_text, e))?;
+            for (run, file) in runs.into_iter().enumerate() {
                 let mut input = BufReader::with_capacity(1 << 16, file);
                 if let Some(item) = Item::read(&mut input).map_err(|e| Error::io(&dir_text, e))? {
                     heap.push(Head { item, run });
@@ -339,8 +340,7 @@ impl SortedZone {
                 dir: dir_text.clone(),
             }
         };
-        let nsec3_path = dir.path().join("nsec3-rrsigs");
-        let nsec3_file = std::fs::File::create(&nsec3_path).map_err(|e| Error::io(&dir_text, e))?;
+        let nsec3_file = tempfile::tempfile_in(temp_dir).map_err(|e| Error::io(&dir_text, e))?;
         let mut zone = SortedZone {
             origin: origin.clone(),
             apex_spelling: None,
@@ -355,7 +355,8 @@ impl SortedZone {
             nsec3_reader: None,
             nsec3_ahead: None,
             ahead: None,
-            dir,
+            dir: dir_text,
+            warned_oversized: false,
         };
         zone.pending = zone.next_node()?;
         Ok((zone, report))
@@ -393,6 +394,17 @@ impl SortedZone {
                 let apex = self.first && nodes.is_empty();
                 self.cut = ((!apex && node.has(RType::NS)) || node.has(RType::DNAME))
                     .then(|| node.owner.clone());
+            }
+            if nodes.len() >= OVERSIZED_CHUNK * self.chunk_nodes && !self.warned_oversized {
+                // A chunk ends only before a name that is not occluded:
+                // the names below one cut all go in its chunk. Correct,
+                // but no longer bounded by the chunk size.
+                self.warned_oversized = true;
+                crate::cli::warn(&format!(
+                    "more than {} names lie below the zone cut at '{}': they are held in memory together (--low-memory bounds chunks of names that are not occluded)",
+                    nodes.len(),
+                    self.cut.as_ref().map_or_else(String::new, ToString::to_string)
+                ));
             }
             if let Some(line) = ds_line {
                 ds_lines.insert(node.owner.to_lowercase(), line);
@@ -547,7 +559,7 @@ impl SortedZone {
     }
 
     fn dir_text(&self) -> String {
-        self.dir.path().display().to_string()
+        self.dir.clone()
     }
 
     fn spill_nsec3_signature(&mut self, owner: &Name, rdata: &[u8]) -> Result<()> {
@@ -571,13 +583,7 @@ impl SortedZone {
     pub fn nsec3_signatures_upto(&mut self, last: Option<&Name>) -> Result<InputSignatures> {
         let dir = self.dir_text();
         if let Some(out) = self.nsec3_signatures.take() {
-            let file = out
-                .into_inner()
-                .map_err(|e| Error::io(&dir, e.into_error()))?;
-            drop(file);
-            let path = self.dir.path().join("nsec3-rrsigs");
-            let file = std::fs::File::open(&path).map_err(|e| Error::io(&dir, e))?;
-            std::fs::remove_file(&path).map_err(|e| Error::io(&dir, e))?;
+            let file = rewound(out).map_err(|e| Error::io(&dir, e))?;
             self.nsec3_reader = Some(BufReader::with_capacity(1 << 16, file));
         }
         let mut found = InputSignatures::new();
@@ -620,17 +626,64 @@ fn read_signature(input: &mut impl Read) -> std::io::Result<Option<(Name, Vec<u8
 }
 
 /// Sorts `buffer` (stably: a name's records keep their input order) and
-/// writes it as run number `number` in `dir`; empties the buffer.
-fn spill(buffer: &mut Vec<Item>, dir: &Path, number: usize) -> Result<std::path::PathBuf> {
+/// writes it as run number `number`, an anonymous file in `dir`, rewound
+/// for reading; empties the buffer.
+fn spill(buffer: &mut Vec<Item>, dir: &Path, number: usize) -> Result<std::fs::File> {
     buffer.sort_by(|a, b| a.owner.canonical_cmp(&b.owner));
-    let path = dir.join(format!("run{number}"));
-    let shown = path.display().to_string();
-    let file = std::fs::File::create(&path).map_err(|e| Error::io(&shown, e))?;
+    let shown = dir.display().to_string();
+    let file = tempfile::tempfile_in(dir).map_err(|e| Error::io(&shown, e))?;
     let mut out = BufWriter::with_capacity(1 << 16, file);
     for item in buffer.drain(..) {
         item.write(&mut out).map_err(|e| Error::io(&shown, e))?;
     }
-    out.flush().map_err(|e| Error::io(&shown, e))?;
+    let file = rewound(out).map_err(|e| Error::io(&shown, e))?;
     crate::cli::verbose(2, &format!("spilled sort run {number}"));
-    Ok(path)
+    Ok(file)
+}
+
+/// The file behind `out`, flushed and rewound for reading.
+fn rewound(out: BufWriter<std::fs::File>) -> std::io::Result<std::fs::File> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The output's directory is not trusted: the sort's spill files must
+    /// have no names there that another account could swap for a symbolic
+    /// link or edit between writing and reading them.
+    #[test]
+    fn spilled_runs_leave_no_name_in_the_directory() {
+        let origin = Name::parse("example.com.", None).expect("origin");
+        let mut text = String::from("$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n");
+        for i in (0..400).rev() {
+            text.push_str(&format!("h{i} A 192.0.2.{}\n", i % 250));
+        }
+        let reader = ZoneReader::new(
+            Box::new(std::io::Cursor::new(text.into_bytes())),
+            "t.zone",
+            None,
+            origin.clone(),
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut sorted, _) =
+            SortedZone::read(reader, &origin, 2_000, 50, dir.path()).expect("sorted");
+        let names = |dir: &Path| -> Vec<String> {
+            std::fs::read_dir(dir)
+                .expect("list")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+        let mut count = 0;
+        while let Some(chunk) = sorted.next_chunk().expect("chunk") {
+            count += chunk.nodes.len();
+        }
+        assert_eq!(count, 402, "every name, in chunks");
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+    }
 }
