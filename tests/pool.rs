@@ -97,6 +97,24 @@ impl Pool {
             .expect("run zone-sign")
     }
 
+    /// zone-sign `-o example.com -z OPTIONS --pin-file … -f OUTPUT ZONE
+    /// KEYS`, without the fixed times and the -v of [`Pool::sign`].
+    fn sign_with_keys(&self, output: &Path, options: &[&str], keys: &[&str]) -> Output {
+        self.hsm
+            .tool("zone-sign")
+            .current_dir(self.hsm.dir())
+            .args(["-o", "example.com", "-z"])
+            .args(options)
+            .arg("--pin-file")
+            .arg(&self.pin_file)
+            .arg("-f")
+            .arg(output)
+            .arg(&self.zone)
+            .args(keys)
+            .output()
+            .expect("run")
+    }
+
     fn output(&self, name: &str) -> PathBuf {
         let path = self.hsm.dir().join(name);
         std::fs::write(&path, "; the previous zone\n").expect("old output");
@@ -232,28 +250,11 @@ fn a_token_holding_another_key_under_the_same_name_is_refused() {
 fn a_key_naming_a_token_outside_the_pool_is_refused() {
     let pool = pool(KEY, "01");
     let signed = pool.output("example.com.signed");
-    let output = pool
-        .hsm
-        .tool("zone-sign")
-        .current_dir(pool.hsm.dir())
-        .args([
-            "-o",
-            "example.com",
-            "-z",
-            "--pool",
-            "--token",
-            "a",
-            "--token",
-            "b",
-        ])
-        .arg("--pin-file")
-        .arg(&pool.pin_file)
-        .arg("-f")
-        .arg(&signed)
-        .arg(&pool.zone)
-        .arg("pkcs11:token=c;object=csk")
-        .output()
-        .expect("run");
+    let output = pool.sign_with_keys(
+        &signed,
+        &["--pool", "--token", "a", "--token", "b"],
+        &["pkcs11:token=c;object=csk"],
+    );
     let text = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
@@ -267,19 +268,11 @@ fn a_key_naming_a_token_outside_the_pool_is_refused() {
 fn key_uris_naming_one_key_on_two_tokens_make_a_pool() {
     let pool = pool(KEY, "01");
     let signed = pool.output("example.com.signed");
-    let output = pool
-        .hsm
-        .tool("zone-sign")
-        .current_dir(pool.hsm.dir())
-        .args(["-o", "example.com", "-z", "-n", "4", "-v", "1"])
-        .arg("--pin-file")
-        .arg(&pool.pin_file)
-        .arg("-f")
-        .arg(&signed)
-        .arg(&pool.zone)
-        .args(["pkcs11:token=a;object=csk", "pkcs11:token=b;object=csk"])
-        .output()
-        .expect("run");
+    let output = pool.sign_with_keys(
+        &signed,
+        &["-n", "4", "-v", "1"],
+        &["pkcs11:token=a;object=csk", "pkcs11:token=b;object=csk"],
+    );
     let text = stderr(&output);
     assert!(output.status.success(), "{text}");
     assert!(
@@ -432,23 +425,15 @@ fn key_uris_naming_two_different_keys_under_one_label_sign_with_both() {
     // key's label.
     let pool = pool(OTHER_KEY, "02");
     let signed = pool.output("example.com.signed");
-    let output = pool
-        .hsm
-        .tool("zone-sign")
-        .current_dir(pool.hsm.dir())
-        .args(["-o", "example.com", "-z", "-n", "2"])
-        .arg("--pin-file")
-        .arg(&pool.pin_file)
-        .arg("-f")
-        .arg(&signed)
-        .arg(&pool.zone)
-        .args([
+    let output = pool.sign_with_keys(
+        &signed,
+        &["-n", "2"],
+        &[
             "pkcs11:token=a;object=csk",
             "-k",
             "pkcs11:token=b;object=csk",
-        ])
-        .output()
-        .expect("run");
+        ],
+    );
     let text = stderr(&output);
     assert!(output.status.success(), "{text}");
     crate::zone_sign::assert_validates(&signed, "example.com", &["-z"]);

@@ -25,8 +25,7 @@ use crate::name::Name;
 use crate::rdata::type_bitmap;
 use crate::record::RType;
 use crate::zone::external_sort::SortedZone;
-use crate::zone::model::{InputSignatures, Node, RrSet, Zone};
-use crate::zone::rdatas::Rdatas;
+use crate::zone::model::{InputSignatures, Node, Zone};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
@@ -244,18 +243,7 @@ pub fn sign_chunked(
             iterations,
             opt_out,
         } => {
-            let mut rdata = vec![1, 0];
-            rdata.extend_from_slice(&iterations.to_be_bytes());
-            rdata.push(salt.len() as u8);
-            rdata.extend_from_slice(salt);
-            let apex = &mut first.nodes[0];
-            apex.rrsets.retain(|s| s.rtype != RType::NSEC3PARAM);
-            apex.rrsets.push(RrSet {
-                rtype: RType::NSEC3PARAM,
-                ttl: 0,
-                rdatas: Rdatas::one(&rdata),
-            });
-            apex.rrsets.sort_by_key(|s| s.rtype);
+            super::set_nsec3param(&mut first, salt, *iterations);
             Some(Nsec3Names {
                 salt: salt.clone(),
                 iterations: *iterations,

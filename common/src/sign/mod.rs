@@ -254,18 +254,7 @@ pub fn sign_zone_watched(
         salt, iterations, ..
     } = &options.denial
     {
-        let mut rdata = vec![1, 0];
-        rdata.extend_from_slice(&iterations.to_be_bytes());
-        rdata.push(salt.len() as u8);
-        rdata.extend_from_slice(salt);
-        let apex = &mut zone.nodes[0];
-        apex.rrsets.retain(|s| s.rtype != RType::NSEC3PARAM);
-        apex.rrsets.push(RrSet {
-            rtype: RType::NSEC3PARAM,
-            ttl: 0,
-            rdatas: Rdatas::one(&rdata),
-        });
-        apex.rrsets.sort_by_key(|s| s.rtype);
+        set_nsec3param(&mut zone, salt, *iterations);
     }
     let kinds = classify(&zone);
     // A DNSKEY at a delegation or below one is occluded (BIND GL #4517);
@@ -348,6 +337,23 @@ pub fn sign_zone_watched(
     // What was not kept is of no more use; the output is written next.
     *input = InputSignatures::new();
     Ok(signed)
+}
+
+/// Replaces the apex NSEC3PARAM with the chain's (RFC 5155 §4: flags 0,
+/// so that no validator reads opt-out into it; TTL 0, as BIND writes it).
+pub(crate) fn set_nsec3param(zone: &mut Zone, salt: &[u8], iterations: u16) {
+    let mut rdata = vec![1, 0];
+    rdata.extend_from_slice(&iterations.to_be_bytes());
+    rdata.push(salt.len() as u8);
+    rdata.extend_from_slice(salt);
+    let apex = &mut zone.nodes[0];
+    apex.rrsets.retain(|s| s.rtype != RType::NSEC3PARAM);
+    apex.rrsets.push(RrSet {
+        rtype: RType::NSEC3PARAM,
+        ttl: 0,
+        rdatas: Rdatas::one(&rdata),
+    });
+    apex.rrsets.sort_by_key(|s| s.rtype);
 }
 
 /// Adds the DNSKEY of every key to publish to the apex DNSKEY RRset.

@@ -16,10 +16,10 @@
 //! of the NSEC chain.
 
 use super::model::{
-    cname_conflict, is_signer_made, owner_name_check, InputSignatures, LoadReport, Node, RrSet,
+    cname_conflict, is_signer_made, next_zone_record, InputSignatures, LoadReport, Node, RrSet,
     Zone,
 };
-use super::rdatas::{Rdatas, MAX_RDATA_LEN};
+use super::rdatas::Rdatas;
 use super::reader::ZoneReader;
 use crate::error::{Error, Result};
 use crate::name::Name;
@@ -237,28 +237,9 @@ impl SortedZone {
         let mut used = 0;
         let mut runs: Vec<std::fs::File> = Vec::new();
         let mut seq = 0u64;
-        while let Some(record) = reader.next_record()? {
-            if !record.owner.is_subdomain_of(origin) {
-                if report.out_of_zone == 0 {
-                    crate::cli::warn(&format!(
-                        "{}:{}: ignoring out-of-zone data ({})",
-                        record.file, record.line, record.owner
-                    ));
-                }
-                report.out_of_zone += 1;
-                continue;
-            }
-            class.get_or_insert(record.class);
-            let wire = rdata::parse(record.rtype, &record.rdata, &record.origin)
-                .map_err(|message| record.error(message))?;
-            if wire.len() > MAX_RDATA_LEN {
-                return Err(record.error(format!(
-                    "RDATA of {} octets; at most {MAX_RDATA_LEN} fit in a record",
-                    wire.len()
-                )));
-            }
-            let apex = record.owner.eq_ignore_case(origin);
-            owner_name_check(&record, apex)?;
+        while let Some((record, wire, apex)) =
+            next_zone_record(&mut reader, origin, &mut report, &mut class)?
+        {
             if is_signer_made(record.rtype, apex) {
                 report.input_dnssec += 1;
                 if record.rtype != RType::RRSIG {

@@ -160,28 +160,9 @@ impl Zone {
         // The types given a TTL in the current run of one owner's records
         // (the reader makes the TTLs inside a run agree, BIND's way).
         let mut run: (u64, Vec<RType>) = (0, Vec::new());
-        while let Some(record) = reader.next_record()? {
-            if !record.owner.is_subdomain_of(origin) {
-                if report.out_of_zone == 0 {
-                    crate::cli::warn(&format!(
-                        "{}:{}: ignoring out-of-zone data ({})",
-                        record.file, record.line, record.owner
-                    ));
-                }
-                report.out_of_zone += 1;
-                continue;
-            }
-            class.get_or_insert(record.class);
-            let wire = rdata::parse(record.rtype, &record.rdata, &record.origin)
-                .map_err(|message| record.error(message))?;
-            if wire.len() > MAX_RDATA_LEN {
-                return Err(record.error(format!(
-                    "RDATA of {} octets; at most {MAX_RDATA_LEN} fit in a record",
-                    wire.len()
-                )));
-            }
-            let apex = record.owner.eq_ignore_case(origin);
-            owner_name_check(&record, apex)?;
+        while let Some((record, wire, apex)) =
+            next_zone_record(&mut reader, origin, &mut report, &mut class)?
+        {
             if record.rtype == RType::DS {
                 ds_lines
                     .entry(record.owner.to_lowercase())
@@ -386,6 +367,43 @@ impl Zone {
 /// at the apex (a parent-side type). The other check-names rules (host
 /// names for A, AAAA and MX owners) only warn in named-checkzone, and
 /// are accepted here.
+/// The next record of `reader` inside the zone, with its wire RDATA and
+/// whether it is at the apex: out-of-zone records are dropped (counted,
+/// the first with a warning, as BIND does), each record's RDATA and owner
+/// name checked, the zone's class taken from the first.
+pub(crate) fn next_zone_record(
+    reader: &mut ZoneReader,
+    origin: &Name,
+    report: &mut LoadReport,
+    class: &mut Option<Class>,
+) -> Result<Option<(super::Record, Vec<u8>, bool)>> {
+    while let Some(record) = reader.next_record()? {
+        if !record.owner.is_subdomain_of(origin) {
+            if report.out_of_zone == 0 {
+                crate::cli::warn(&format!(
+                    "{}:{}: ignoring out-of-zone data ({})",
+                    record.file, record.line, record.owner
+                ));
+            }
+            report.out_of_zone += 1;
+            continue;
+        }
+        class.get_or_insert(record.class);
+        let wire = rdata::parse(record.rtype, &record.rdata, &record.origin)
+            .map_err(|message| record.error(message))?;
+        if wire.len() > MAX_RDATA_LEN {
+            return Err(record.error(format!(
+                "RDATA of {} octets; at most {MAX_RDATA_LEN} fit in a record",
+                wire.len()
+            )));
+        }
+        let apex = record.owner.eq_ignore_case(origin);
+        owner_name_check(&record, apex)?;
+        return Ok(Some((record, wire, apex)));
+    }
+    Ok(None)
+}
+
 pub(crate) fn owner_name_check(record: &super::Record, apex: bool) -> Result<()> {
     let owner = &record.owner;
     match record.rtype {
