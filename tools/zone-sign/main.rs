@@ -548,7 +548,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         Some(AtomicFile::create(std::path::Path::new(&output))?)
     };
     // The verified-signature record goes with the zone, in one commit.
-    let mut sidecar_out = if to_stdout || args.no_sidecar {
+    let sidecar_out = if to_stdout || args.no_sidecar {
         None
     } else {
         Some(AtomicFile::create(&sign::sidecar::path_for(
@@ -556,7 +556,7 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         ))?)
     };
     let ds_dir = args.ds_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let mut dsset = AtomicFile::create(&ds_dir.join(format!("dsset-{}", origin.key_file_text())))?;
+    let dsset = AtomicFile::create(&ds_dir.join(format!("dsset-{}", origin.key_file_text())))?;
 
     let mut reader = ZoneReader::open(&zone_file, origin.clone())?;
     if let Some(class) = args.class {
@@ -830,22 +830,14 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
         // The old record's entries are of no more use: freed before the
         // new record is built, a re-sign needs no more than a signing.
         drop(options);
-        if let Some(file) = sidecar_out.as_mut() {
-            let record =
-                sign::sidecar::build(&origin, &keys, outcome.verified, stores[0].as_mut())?;
-            file.write_all(&record)
-                .map_err(|e| Error::io(file.path().display().to_string(), e))?;
-        }
-        let text = common::ds::dsset_text(&origin, &keysource::ds_keys(&keys));
-        dsset
-            .write_all(text.as_bytes())
-            .map_err(|e| Error::io(dsset.path().display().to_string(), e))?;
-        common::output::commit_all(
-            zone_out
-                .into_iter()
-                .chain(sidecar_out)
-                .chain([dsset])
-                .collect(),
+        commit_outputs(
+            &origin,
+            &keys,
+            outcome.verified,
+            stores[0].as_mut(),
+            zone_out,
+            sidecar_out,
+            dsset,
         )?;
         phases.write = writing.elapsed();
         progress.clear();
@@ -929,27 +921,15 @@ fn run(args: &Args, environment: &Environment) -> Result<()> {
             .map_err(|e| Error::io("stdout", e))?;
         out.flush()?;
     }
-    if let Some(file) = sidecar_out.as_mut() {
-        let record = sign::sidecar::build(
-            &signed.origin,
-            &keys,
-            std::mem::take(&mut signed.verified),
-            stores[0].as_mut(),
-        )?;
-        file.write_all(&record)
-            .map_err(|e| Error::io(file.path().display().to_string(), e))?;
-    }
-    let text = common::ds::dsset_text(&signed.origin, &keysource::ds_keys(&keys));
-    dsset
-        .write_all(text.as_bytes())
-        .map_err(|e| Error::io(dsset.path().display().to_string(), e))?;
-    // Both are complete and synced before either is renamed.
-    common::output::commit_all(
-        zone_out
-            .into_iter()
-            .chain(sidecar_out)
-            .chain([dsset])
-            .collect(),
+    let verified = std::mem::take(&mut signed.verified);
+    commit_outputs(
+        &signed.origin,
+        &keys,
+        verified,
+        stores[0].as_mut(),
+        zone_out,
+        sidecar_out,
+        dsset,
     )?;
     phases.write = writing.elapsed();
     // The signed zone's millions of small allocations are the process's
@@ -1039,6 +1019,36 @@ fn report_stats(
         }
     }
     Ok(())
+}
+
+/// Writes the verified-signature record (signed with `store`'s keys) and
+/// the dsset, then renames every output into place: all are complete and
+/// synced before any is renamed.
+fn commit_outputs(
+    origin: &Name,
+    keys: &[SigningKey],
+    verified: Vec<sign::sidecar::Digest>,
+    store: &mut (dyn sign::KeyStore + Send),
+    zone_out: Option<AtomicFile>,
+    mut sidecar_out: Option<AtomicFile>,
+    mut dsset: AtomicFile,
+) -> Result<()> {
+    if let Some(file) = sidecar_out.as_mut() {
+        let record = sign::sidecar::build(origin, keys, verified, store)?;
+        file.write_all(&record)
+            .map_err(|e| Error::io(file.path().display().to_string(), e))?;
+    }
+    let text = common::ds::dsset_text(origin, &keysource::ds_keys(keys));
+    dsset
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::io(dsset.path().display().to_string(), e))?;
+    common::output::commit_all(
+        zone_out
+            .into_iter()
+            .chain(sidecar_out)
+            .chain([dsset])
+            .collect(),
+    )
 }
 
 /// How the low-memory path sorts and chunks (the defaults; tests make

@@ -169,36 +169,6 @@ impl ChunkSource for SortedZone {
     }
 }
 
-/// Classifies a chunk's nodes as `classify` does a zone's; only the first
-/// chunk has the apex.
-fn classify_chunk(zone: &Zone, first: bool) -> Vec<NodeKind> {
-    let mut kinds = Vec::with_capacity(zone.nodes.len());
-    let mut cut: Option<&Name> = None;
-    for (index, node) in zone.nodes.iter().enumerate() {
-        if let Some(above) = cut {
-            if node.owner.is_subdomain_of(above) && !node.owner.eq_ignore_case(above) {
-                kinds.push(NodeKind::Occluded);
-                continue;
-            }
-            cut = None;
-        }
-        let kind = if first && index == 0 {
-            NodeKind::Apex
-        } else if node.has(RType::NS) {
-            NodeKind::Delegation {
-                secure: node.has(RType::DS),
-            }
-        } else {
-            NodeKind::Authoritative
-        };
-        if matches!(kind, NodeKind::Delegation { .. }) || node.has(RType::DNAME) {
-            cut = Some(&node.owner);
-        }
-        kinds.push(kind);
-    }
-    kinds
-}
-
 /// Signs the zone whose first chunk (with the apex) is `first` and whose
 /// other chunks come from `source`, handing each signed chunk to `write`
 /// in output order. The first chunk gains the DNSKEYs to publish, the
@@ -332,7 +302,7 @@ pub fn sign_chunked(
     let mut is_first = true;
     while let Some(zone) = chunk.take() {
         let next = source.next_chunk()?;
-        let kinds = classify_chunk(&zone, is_first);
+        let kinds = super::plan::classify_nodes(&zone, is_first);
         for (node, kind) in zone.nodes.iter().zip(&kinds) {
             if *kind == NodeKind::Authoritative && node.has(RType::DNSKEY) {
                 return Err(Error::Failed(format!(

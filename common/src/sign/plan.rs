@@ -107,6 +107,13 @@ pub enum NodeKind {
 /// Classifies every node (the nodes are in canonical order, so a cut's
 /// descendants follow it).
 pub fn classify(zone: &Zone) -> Vec<NodeKind> {
+    classify_nodes(zone, true)
+}
+
+/// [`classify`] for a run of consecutive nodes (a chunk of a zone signed in
+/// chunks): the first node is the apex only if `has_apex`. A chunk starts
+/// at a name that is not occluded, so no cut carries over into it.
+pub(super) fn classify_nodes(zone: &Zone, has_apex: bool) -> Vec<NodeKind> {
     let mut kinds = Vec::with_capacity(zone.nodes.len());
     let mut cut: Option<&Name> = None;
     for (index, node) in zone.nodes.iter().enumerate() {
@@ -117,7 +124,7 @@ pub fn classify(zone: &Zone) -> Vec<NodeKind> {
             }
             cut = None;
         }
-        let kind = if index == 0 {
+        let kind = if has_apex && index == 0 {
             NodeKind::Apex
         } else if node.has(RType::NS) {
             NodeKind::Delegation {

@@ -16,8 +16,8 @@
 //! of the NSEC chain.
 
 use super::model::{
-    cname_conflict, is_signer_made, next_zone_record, InputSignatures, LoadReport, Node, RrSet,
-    Zone,
+    cname_conflict, is_signer_made, next_zone_record, repeated_soa, InputSignatures, LoadReport,
+    Node, RrSet, Zone,
 };
 use super::rdatas::Rdatas;
 use super::reader::ZoneReader;
@@ -250,20 +250,8 @@ impl SortedZone {
                     continue;
                 }
             }
-            if record.rtype == RType::SOA {
-                if !apex {
-                    return Err(record.error(format!(
-                        "SOA record at '{}', not at the zone apex",
-                        record.owner
-                    )));
-                }
-                if let Some((first_ttl, first_rdata)) = &soa_seen {
-                    if *first_ttl == record.ttl && *first_rdata == wire {
-                        continue;
-                    }
-                    return Err(record.error("a second SOA record"));
-                }
-                soa_seen = Some((record.ttl, wire.clone()));
+            if record.rtype == RType::SOA && repeated_soa(&record, apex, &wire, &mut soa_seen)? {
+                continue;
             }
             // Few files (the zone and its $INCLUDEs): found by a scan.
             let file = match files.iter().rposition(|f| *f == record.file) {

@@ -181,22 +181,8 @@ impl Zone {
                 }
                 continue;
             }
-            if record.rtype == RType::SOA {
-                if !apex {
-                    return Err(record.error(format!(
-                        "SOA record at '{}', not at the zone apex",
-                        record.owner
-                    )));
-                }
-                if let Some((first_ttl, first_rdata)) = &soa_seen {
-                    // Zones dumped from a transfer repeat the SOA at the end:
-                    // an identical SOA is the same record; another is an error.
-                    if *first_ttl == record.ttl && *first_rdata == wire {
-                        continue;
-                    }
-                    return Err(record.error("a second SOA record"));
-                }
-                soa_seen = Some((record.ttl, wire.clone()));
+            if record.rtype == RType::SOA && repeated_soa(&record, apex, &wire, &mut soa_seen)? {
+                continue;
             }
             let at = builder.node_for(&record.owner);
             let rrsets = &mut builder.nodes[at].rrsets;
@@ -402,6 +388,31 @@ pub(crate) fn next_zone_record(
         return Ok(Some((record, wire, apex)));
     }
     Ok(None)
+}
+
+/// Checks an SOA record: only at the apex, and only one. Zones dumped
+/// from a transfer repeat the SOA at the end: an identical SOA is the same
+/// record (true: skip it); another is an error. `seen` keeps the first.
+pub(crate) fn repeated_soa(
+    record: &super::Record,
+    apex: bool,
+    wire: &[u8],
+    seen: &mut Option<(u32, Vec<u8>)>,
+) -> Result<bool> {
+    if !apex {
+        return Err(record.error(format!(
+            "SOA record at '{}', not at the zone apex",
+            record.owner
+        )));
+    }
+    if let Some((first_ttl, first_rdata)) = seen {
+        if *first_ttl == record.ttl && first_rdata.as_slice() == wire {
+            return Ok(true);
+        }
+        return Err(record.error("a second SOA record"));
+    }
+    *seen = Some((record.ttl, wire.to_vec()));
+    Ok(false)
 }
 
 pub(crate) fn owner_name_check(record: &super::Record, apex: bool) -> Result<()> {
